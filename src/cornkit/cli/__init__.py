@@ -1,0 +1,40 @@
+"""The ``cornkit`` command: a thin argparse layer over the Python API.
+
+Each command group lives in its own module with a ``register(subparsers)`` function; a
+handler parses flags, calls the API and prints. Every command prints the run id or path it
+wrote on its last line. A :class:`~cornkit.errors.CornkitError` is printed as one line on
+stderr with exit code 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import CornkitError
+from . import core
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cornkit", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"cornkit {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (core,):
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except CornkitError as error:
+        print(f"cornkit {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"cornkit {args.command}: interrupted; nothing half-written was kept.", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,26 @@
+"""Flags shared by several commands, declared once so they mean the same everywhere."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..dataset import DataConfig, Dataset, load_dataset
+
+
+def add_data_args(parser: argparse.ArgumentParser, *, work: bool = True) -> None:
+    """``--data`` (the competition folder) and ``--work`` (where splits, features and Runs go)."""
+    parser.add_argument("--data", type=Path, required=True, help="competition folder holding train.csv, test.csv, sample_submission.csv")
+    parser.add_argument("--classes", help="comma-separated class order (default: sorted labels of train.csv)")
+    if work:
+        parser.add_argument("--work", type=Path, default=Path("work"), help="work folder for the split, feature cache and Runs (default: ./work)")
+
+
+def add_submissions_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--submissions", type=Path, default=Path("submissions"), help="folder of submission CSVs and ledger.csv (default: ./submissions)")
+
+
+def dataset_from_args(args: argparse.Namespace, *, check_images: bool = True) -> Dataset:
+    """Load and check ``--data`` with the ``--classes`` order, if given."""
+    classes = tuple(c.strip() for c in args.classes.split(",")) if args.classes else None
+    return load_dataset(args.data, DataConfig(classes=classes), check_images=check_images)

@@ -1,0 +1,84 @@
+"""Commands that do not care which head made a Run: synth, split, runs, score, submit."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..runs import list_runs, load_run
+from ..scoring import score_run
+from ..split import make_split
+from ..submission import write_submission
+from ..synth import make_synthetic_corn
+from .common import add_data_args, add_submissions_arg, dataset_from_args
+
+
+def _synth(args: argparse.Namespace) -> None:
+    summary = make_synthetic_corn(args.out, n_train=args.n_train, n_test=args.n_test, seed=args.seed)
+    print(f"synthetic corn set: {summary.n_train} train and {summary.n_test} test images, test labels in solution.csv")
+    print(summary.root)
+
+
+def _split(args: argparse.Namespace) -> None:
+    dataset = dataset_from_args(args, check_images=False)
+    split = make_split(dataset, args.work, valid_frac=args.valid_frac, folds=args.folds, seed=args.seed, force=args.force)
+    counts = split.frame["fold"].value_counts().sort_index()
+    print(f"{split.params['kind']} split {split.split_id}: " + ", ".join(f"fold {k}: {n} rows" for k, n in counts.items()))
+    print(args.work / "split.csv")
+
+
+def _runs(args: argparse.Namespace) -> None:
+    runs = list_runs(args.work)
+    for run in runs:
+        print(f"{run.run_id:60s} {run.approach:10s} val_accuracy {run.metrics.get('val_accuracy', float('nan')):.4f}")
+    print(f"{len(runs)} Run(s) in {args.work / 'runs'}")
+
+
+def _score(args: argparse.Namespace) -> None:
+    run = load_run(args.run, args.work)
+    report = score_run(run, dataset_from_args(args), max_images=args.max_images)
+    print(report.text)
+    print(f"confusion matrix: {report.confusion_path}")
+    print(f"misclassified images: {report.misclassified_path}")
+    print(run.path)
+
+
+def _submit(args: argparse.Namespace) -> None:
+    run = load_run(args.run, args.work)
+    submission = write_submission(run, dataset_from_args(args, check_images=False), args.submissions)
+    state = "written and recorded in the ledger" if submission.created else "already existed with the same predictions"
+    print(f"submission of {run.run_id} (validation accuracy {run.metrics['val_accuracy']:.4f}) {state}")
+    print(submission.path)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    synth = subparsers.add_parser("synth", help="write a synthetic corn set in the competition layout")
+    synth.add_argument("--out", type=Path, required=True, help="folder to create")
+    synth.add_argument("--n-train", type=int, default=800)
+    synth.add_argument("--n-test", type=int, default=200)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.set_defaults(handler=_synth)
+
+    split = subparsers.add_parser("split", help="make the stratified validation split every approach uses")
+    add_data_args(split)
+    split.add_argument("--valid-frac", type=float, default=0.2, help="holdout fraction (default 0.2)")
+    split.add_argument("--folds", type=int, help="k folds instead of a holdout")
+    split.add_argument("--seed", type=int, default=42)
+    split.add_argument("--force", action="store_true", help="replace a different saved split")
+    split.set_defaults(handler=_split)
+
+    runs = subparsers.add_parser("runs", help="list the Runs in the work folder")
+    runs.add_argument("--work", type=Path, default=Path("work"))
+    runs.set_defaults(handler=_runs)
+
+    score = subparsers.add_parser("score", help="score a Run on the validation split (report, confusion matrix, misclassified images)")
+    score.add_argument("run", help="run id (or a unique prefix) or Run folder")
+    add_data_args(score)
+    score.add_argument("--max-images", type=int, default=24, help="misclassified images to show")
+    score.set_defaults(handler=_score)
+
+    submit = subparsers.add_parser("submit", help="write a validated submission.csv for a Run and record it in the ledger")
+    submit.add_argument("run", help="run id (or a unique prefix) or Run folder")
+    add_data_args(submit)
+    add_submissions_arg(submit)
+    submit.set_defaults(handler=_submit)

@@ -1,0 +1,149 @@
+"""The validation split every approach shares, saved so it can always be recovered.
+
+``WORK/split.csv`` has one row per training image: its id, its label and its ``fold``. For a
+holdout split the validation rows have fold 0 and the training rows fold -1; for k folds every
+row has its fold 0..k-1. ``WORK/split.json`` records how it was made. Asking again with the
+same arguments returns the saved split untouched; asking for a different one is refused
+unless forced, because every Run scored on the old split would silently stop being comparable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from .atomic import write_csv, write_json
+from .dataset import Dataset
+from .errors import CornkitError
+
+SPLIT_CSV = "split.csv"
+SPLIT_JSON = "split.json"
+HOLDOUT_TRAIN_FOLD = -1
+
+
+@dataclass(frozen=True)
+class Split:
+    """A saved split: which training rows validate which model."""
+
+    frame: pd.DataFrame
+    params: dict[str, Any]
+    split_id: str
+
+    @property
+    def n_folds(self) -> int:
+        """1 for a holdout split, k for k folds."""
+        return int(self.params.get("folds") or 1)
+
+    def valid_ids(self, fold: int = 0) -> np.ndarray:
+        """Ids of the rows that validate a model trained for ``fold``."""
+        self._check_fold(fold)
+        return self.frame.loc[self.frame["fold"] == fold, "seed_id"].to_numpy()
+
+    def train_ids(self, fold: int = 0) -> np.ndarray:
+        """Ids of the rows a model for ``fold`` may learn from."""
+        self._check_fold(fold)
+        return self.frame.loc[self.frame["fold"] != fold, "seed_id"].to_numpy()
+
+    def _check_fold(self, fold: int) -> None:
+        if not 0 <= fold < self.n_folds:
+            raise CornkitError(f"--fold {fold}: this split has folds 0..{self.n_folds - 1} (see {SPLIT_JSON}).")
+
+
+def _assign_folds(labels: pd.Series, valid_frac: float, folds: int | None, seed: int) -> np.ndarray:
+    fold = np.full(len(labels), HOLDOUT_TRAIN_FOLD, dtype=int)
+    positions = np.arange(len(labels))
+    if folds:
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        for k, (_, valid) in enumerate(splitter.split(positions, labels)):
+            fold[valid] = k
+    else:
+        _, valid = train_test_split(positions, test_size=valid_frac, stratify=labels, random_state=seed)
+        fold[valid] = 0
+    return fold
+
+
+def _split_id(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def make_split(
+    dataset: Dataset,
+    work: str | Path,
+    *,
+    valid_frac: float = 0.2,
+    folds: int | None = None,
+    seed: int = 42,
+    force: bool = False,
+) -> Split:
+    """Make (or return the already saved) stratified split of ``dataset``'s training rows.
+
+    ``folds=None`` gives a holdout of ``valid_frac``; ``folds=k`` gives k stratified folds.
+    """
+    if folds is not None and folds < 2:
+        raise CornkitError(f"--folds {folds}: k-fold needs at least 2 folds (or leave --folds out for a holdout split).")
+    if folds is None and not 0 < valid_frac < 1:
+        raise CornkitError(f"--valid-frac {valid_frac}: must be between 0 and 1, e.g. 0.2.")
+    label_col = dataset.config.label_column
+    counts = dataset.train[label_col].value_counts()
+    needed = folds or 2
+    if counts.min() < needed:
+        raise CornkitError(
+            f"class {counts.idxmin()!r} has {counts.min()} training rows; a stratified split needs at least {needed}."
+        )
+    params: dict[str, Any] = {
+        "kind": "kfold" if folds else "holdout",
+        "valid_frac": None if folds else valid_frac,
+        "folds": folds,
+        "seed": seed,
+        "data_fingerprint": dataset.fingerprint,
+        "n_rows": len(dataset.train),
+    }
+    work = Path(work)
+    csv_path, json_path = work / SPLIT_CSV, work / SPLIT_JSON
+    if csv_path.exists() and json_path.exists():
+        saved = json.loads(json_path.read_text())
+        if saved == params:
+            return load_split(work)
+        if not force:
+            changed = {k: (saved.get(k), v) for k, v in params.items() if saved.get(k) != v}
+            detail = ", ".join(f"{k}: saved {old!r}, asked {new!r}" for k, (old, new) in changed.items())
+            raise CornkitError(
+                f"{csv_path} already holds a different split ({detail}). Runs scored on it would no longer be comparable; "
+                "pass --force to replace it (and re-make the Runs), or use another --work folder."
+            )
+    frame = pd.DataFrame(
+        {
+            "seed_id": dataset.train[dataset.config.id_column].to_numpy(),
+            "label": dataset.train[label_col].to_numpy(),
+            "fold": _assign_folds(dataset.train[label_col], valid_frac, folds, seed),
+        }
+    )
+    write_csv(csv_path, frame)
+    write_json(json_path, params)
+    return load_split(work)
+
+
+def load_split(work: str | Path, dataset: Dataset | None = None) -> Split:
+    """Read the saved split; with ``dataset``, also check that it was made from that data."""
+    work = Path(work)
+    csv_path, json_path = work / SPLIT_CSV, work / SPLIT_JSON
+    if not csv_path.exists() or not json_path.exists():
+        raise CornkitError(f"no split in {work}: run `cornkit split --data DIR --work {work}` first.")
+    params = json.loads(json_path.read_text())
+    frame = pd.read_csv(csv_path)
+    if dataset is not None:
+        if params.get("data_fingerprint") != dataset.fingerprint:
+            raise CornkitError(
+                f"{csv_path} was made from other data than {dataset.root} (train.csv or test.csv changed). "
+                "Re-run `cornkit split --force`, or point --work at the folder made for this data."
+            )
+        if set(frame["seed_id"]) != set(dataset.ids("train")):
+            raise CornkitError(f"{csv_path} does not list the same ids as {dataset.root / 'train.csv'}; re-run `cornkit split --force`.")
+    return Split(frame=frame, params=params, split_id=_split_id(csv_path))

@@ -1,0 +1,117 @@
+"""Turn a Run into a ``submission.csv`` Kaggle will accept, and keep a ledger of them.
+
+A submission has exactly the ids of ``sample_submission.csv``, in its order, and one known
+class per row. It is checked before it is written, written under a temporary name and
+linked into place, so ``submissions/`` never holds a half file, and an existing submission is
+never overwritten. ``submissions/ledger.csv`` records which Run made which file, so the
+leaderboard can join Kaggle's scores back to local validation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .atomic import atomic_path, write_csv
+from .dataset import Dataset
+from .errors import CornkitError
+from .runs import Run
+
+LEDGER = "ledger.csv"
+LEDGER_COLUMNS = ("run_id", "file", "approach", "model", "val_accuracy", "created_at")
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A written submission file and whether this call created it."""
+
+    path: Path
+    run_id: str
+    created: bool
+
+
+def validate_submission(frame: pd.DataFrame, sample: pd.DataFrame, classes: Sequence[str], *, id_column: str = "seed_id", label_column: str = "label", source: str = "submission") -> None:
+    """Raise unless ``frame`` has the sample's columns, its ids in its order, and known labels."""
+    expected_columns = list(sample.columns)
+    if list(frame.columns) != expected_columns:
+        raise CornkitError(f"{source}: columns {list(frame.columns)}, expected {expected_columns} (as in sample_submission.csv).")
+    if len(frame) != len(sample):
+        raise CornkitError(f"{source}: {len(frame)} rows, expected {len(sample)} (one per row of sample_submission.csv).")
+    ids = pd.to_numeric(frame[id_column], errors="coerce")
+    mismatch = (ids.to_numpy() != sample[id_column].to_numpy()).nonzero()[0]
+    if len(mismatch):
+        i = int(mismatch[0])
+        raise CornkitError(
+            f"{source}, row {i + 2}, column {id_column!r}: id {frame[id_column].iloc[i]!r}, expected "
+            f"{sample[id_column].iloc[i]} (ids must be those of sample_submission.csv, in its order)."
+        )
+    labels = frame[label_column].astype(str)
+    unknown = (~labels.isin(list(classes)) | frame[label_column].isna()).to_numpy().nonzero()[0]
+    if len(unknown):
+        i = int(unknown[0])
+        raise CornkitError(f"{source}, row {i + 2}, column {label_column!r}: {frame[label_column].iloc[i]!r} is not one of {list(classes)}.")
+
+
+def build_submission(run: Run, dataset: Dataset) -> pd.DataFrame:
+    """The submission table of ``run``: the sample's ids in its order, the predicted class of each."""
+    id_col, label_col = dataset.config.id_column, dataset.config.label_column
+    if tuple(run.classes) != tuple(dataset.classes):
+        raise CornkitError(f"Run {run.run_id} predicts classes {list(run.classes)}, but {dataset.root} has {list(dataset.classes)}: wrong --data?")
+    predicted = pd.Series(run.test_predictions(), index=run.test["seed_id"].to_numpy())
+    sample = dataset.sample_submission
+    missing = sorted(set(sample[id_col]) - set(predicted.index))
+    if missing:
+        raise CornkitError(
+            f"Run {run.run_id} has no test prediction for {len(missing)} id(s) of sample_submission.csv (e.g. {missing[0]}): "
+            "it was made from other test data; make it again with this --data."
+        )
+    frame = sample[[id_col]].copy()
+    frame[label_col] = predicted.reindex(sample[id_col]).to_numpy()
+    frame = frame[list(sample.columns)]
+    validate_submission(frame, sample, dataset.classes, id_column=id_col, label_column=label_col, source=f"submission of {run.run_id}")
+    return frame
+
+
+def read_ledger(submissions: str | Path) -> pd.DataFrame:
+    """The ledger as a table (empty, with the standard columns, if nothing was submitted yet)."""
+    path = Path(submissions) / LEDGER
+    if not path.exists():
+        return pd.DataFrame(columns=list(LEDGER_COLUMNS))
+    return pd.read_csv(path, dtype={"run_id": str, "file": str})
+
+
+def append_ledger(submissions: str | Path, row: dict[str, Any]) -> Path:
+    """Add one row to the ledger, rewriting it atomically (new columns are added as needed)."""
+    ledger = read_ledger(submissions)
+    ledger = pd.concat([ledger, pd.DataFrame([row])], ignore_index=True) if len(ledger) else pd.DataFrame([row])
+    return write_csv(Path(submissions) / LEDGER, ledger)
+
+
+def write_submission(run: Run, dataset: Dataset, submissions: str | Path = "submissions") -> Submission:
+    """Write ``submissions/<run-id>.csv`` and its ledger row; never overwrite a different file."""
+    frame = build_submission(run, dataset)
+    target = Path(submissions) / f"{run.run_id}.csv"
+    content = frame.to_csv(index=False, lineterminator="\n").encode()
+    if target.exists():
+        if target.read_bytes() == content:
+            return Submission(path=target, run_id=run.run_id, created=False)
+        raise CornkitError(f"{target} already exists with other predictions; it is never overwritten. Move it away first.")
+    with atomic_path(target, overwrite=False) as tmp:
+        tmp.write_bytes(content)
+    append_ledger(
+        submissions,
+        {
+            "run_id": run.run_id,
+            "file": target.name,
+            "approach": run.approach,
+            "model": run.model,
+            "val_accuracy": round(float(run.metrics["val_accuracy"]), 6),
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        },
+    )
+    return Submission(path=target, run_id=run.run_id, created=True)
