@@ -29,6 +29,7 @@ from .hub import offline_error, require_hub
 
 TINY_MODEL = "cornkit-tiny-clip"
 RANDOM_WEIGHTS = "none"
+RANDOM_WEIGHTS_SEED = 0
 _registered = False
 
 
@@ -145,7 +146,9 @@ def load_clip(spec: ClipSpec, device: torch.device | str | None = None) -> Loade
         require_hub(f"{spec.label} weights", local_hint)
     pretrained = None if spec.is_random else spec.pretrained
     try:
-        model, _, preprocess = open_clip.create_model_and_transforms(spec.model, pretrained=pretrained, device=device)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(RANDOM_WEIGHTS_SEED)  # "none" must mean the same random model every time
+            model, _, preprocess = open_clip.create_model_and_transforms(spec.model, pretrained=pretrained, device=device)
         tokenizer = open_clip.get_tokenizer(spec.model)
     except (RuntimeError, FileNotFoundError, OSError) as error:
         if spec.is_file:

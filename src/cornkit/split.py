@@ -41,6 +41,10 @@ class Split:
         """1 for a holdout split, k for k folds."""
         return int(self.params.get("folds") or 1)
 
+    def evaluation_ids(self) -> np.ndarray:
+        """The rows a Run reports on: the holdout rows, or every row (out-of-fold) for k folds."""
+        return self.frame.loc[self.frame["fold"] >= 0, "seed_id"].to_numpy()
+
     def valid_ids(self, fold: int = 0) -> np.ndarray:
         """Ids of the rows that validate a model trained for ``fold``."""
         self._check_fold(fold)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..demo import run_demo
 from ..runs import list_runs, load_run
 from ..scoring import score_run
 from ..split import make_split
@@ -51,7 +52,19 @@ def _submit(args: argparse.Namespace) -> None:
     print(submission.path)
 
 
+def _demo(args: argparse.Namespace) -> None:
+    result = run_demo(args.out, n_train=args.n_train, n_test=args.n_test, seed=args.seed)
+    print(result.summary_path)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
+    demo = subparsers.add_parser("demo", help="the whole loop on a synthetic set, offline, in minutes on a CPU")
+    demo.add_argument("--out", type=Path, default=Path("demo"), help="folder for the demo's data, work and submissions (default: ./demo)")
+    demo.add_argument("--n-train", type=int, default=800)
+    demo.add_argument("--n-test", type=int, default=200)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(handler=_demo)
+
     synth = subparsers.add_parser("synth", help="write a synthetic corn set in the competition layout")
     synth.add_argument("--out", type=Path, required=True, help="folder to create")
     synth.add_argument("--n-train", type=int, default=800)
