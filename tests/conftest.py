@@ -1,0 +1,49 @@
+"""Shared fixtures: a small synthetic corn set, made once per session, and offline hubs."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # before anything imports huggingface_hub: tests never reach a hub
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cornkit.clip_model import TINY_MODEL, ClipSpec
+from cornkit.synth import make_synthetic_corn
+
+N_TRAIN, N_TEST = 160, 40
+
+
+@pytest.fixture(scope="session")
+def corn_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A read-only-by-convention synthetic set; copy it (``corn_copy``) before changing it."""
+    return make_synthetic_corn(tmp_path_factory.mktemp("corn") / "data", n_train=N_TRAIN, n_test=N_TEST, seed=1).root
+
+
+@pytest.fixture
+def corn_copy(corn_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the synthetic set that a test may break."""
+    return Path(shutil.copytree(corn_dir, tmp_path / "data"))
+
+
+@pytest.fixture
+def tiny_clip() -> ClipSpec:
+    """The kit's tiny open_clip model with (seeded) random weights."""
+    return ClipSpec(TINY_MODEL, "none")
+
+
+@pytest.fixture(scope="session")
+def clip_work(corn_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A work folder with the default split and the tiny model's cached features of ``corn_dir``."""
+    from cornkit.dataset import load_dataset
+    from cornkit.features import extract_features
+    from cornkit.split import make_split
+
+    work = tmp_path_factory.mktemp("work")
+    dataset = load_dataset(corn_dir)
+    split = make_split(dataset, work)
+    features = extract_features(dataset, work, ClipSpec(TINY_MODEL, "none"), num_workers=0)
+    return dataset, split, work, features

@@ -1,0 +1,87 @@
+"""The command line end to end on a small synthetic set, and its error contract."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cornkit.cli import main
+from cornkit.demo import run_demo
+
+CLIP = ["--model", "cornkit-tiny-clip", "--pretrained", "none", "--workers", "0"]
+
+
+def _last_line(capsys: pytest.CaptureFixture[str]) -> str:
+    return capsys.readouterr().out.strip().splitlines()[-1]
+
+
+def test_commands_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data, work, subs = tmp_path / "data", tmp_path / "work", tmp_path / "subs"
+    common = ["--data", str(data), "--work", str(work)]
+    assert main(["synth", "--out", str(data), "--n-train", "120", "--n-test", "30", "--seed", "4"]) == 0
+    assert _last_line(capsys) == str(data)
+    assert main(["split", *common]) == 0
+    assert _last_line(capsys) == str(work / "split.csv")
+    assert main(["features", *common, *CLIP]) == 0
+    assert Path(_last_line(capsys)).parent == work / "features"
+    assert main(["zeroshot", *common, *CLIP, "--prompt-set", "descriptive"]) == 0
+    zeroshot_id = _last_line(capsys)
+    assert (work / "runs" / zeroshot_id / "val_probs.csv").is_file()
+    assert main(["prompts", "compare", *common, *CLIP]) == 0
+    comparison = pd.read_csv(_last_line(capsys))
+    assert "descriptive" in set(comparison["prompt_set"])
+    assert main(["probe", *common, *CLIP, "--cs", "1,100", "--cv-folds", "3"]) == 0
+    probe_id = _last_line(capsys)
+    assert main(["score", probe_id[:12], "--data", str(data), "--work", str(work)]) == 0
+    assert _last_line(capsys) == str(work / "runs" / probe_id)
+    assert (work / "runs" / probe_id / "confusion.png").is_file()
+    assert main(["submit", probe_id, *common, "--submissions", str(subs)]) == 0
+    submission = Path(_last_line(capsys))
+    assert submission == subs / f"{probe_id}.csv"
+    assert len(pd.read_csv(submission)) == 30
+    assert main(["runs", "--work", str(work)]) == 0
+    assert _last_line(capsys) == f"2 Run(s) in {work / 'runs'}"
+
+
+def test_user_errors_are_one_line_with_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["split", "--data", str(tmp_path / "nowhere"), "--work", str(tmp_path / "work")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cornkit split: error: --data") and err.count("\n") == 1
+    assert not (tmp_path / "work").exists()
+    assert main(["score", "no-such-run", "--data", str(tmp_path), "--work", str(tmp_path)]) == 2
+    assert "no Run 'no-such-run'" in capsys.readouterr().err
+
+
+def test_console_entry_point_prints_no_traceback(corn_copy: Path, tmp_path: Path) -> None:
+    train = pd.read_csv(corn_copy / "train.csv")
+    train.loc[5, "label"] = "mouldy"
+    train.to_csv(corn_copy / "train.csv", index=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "cornkit", "split", "--data", str(corn_copy), "--work", str(tmp_path / "w"), "--classes", "broken,discolored,pure,silkcut"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "train.csv, row 7, column 'label': unknown label 'mouldy'" in result.stderr
+    assert not (tmp_path / "w").exists()
+
+
+def test_demo_runs_the_whole_loop_and_is_idempotent(tmp_path: Path) -> None:
+    lines: list[str] = []
+    result = run_demo(tmp_path / "demo", n_train=120, n_test=30, say=lines.append)
+    assert list(result.table["approach"]) == ["zeroshot", "probe"]
+    assert "synthetic_test_accuracy (solution.csv)" in result.table.columns
+    assert any("RANDOM weights" in line for line in lines)
+    submissions = sorted((tmp_path / "demo" / "submissions").glob("*.csv"))
+    assert [p.name for p in submissions if p.name != "ledger.csv"] == sorted(f"{r.run_id}.csv" for r in result.runs)
+    again = run_demo(tmp_path / "demo", n_train=120, n_test=30, say=lambda _: None)
+    assert again.table.equals(result.table)
+    ledger = pd.read_csv(tmp_path / "demo" / "submissions" / "ledger.csv")
+    assert len(ledger) == 2

@@ -1,0 +1,102 @@
+"""Submissions: exactly the sample's ids in order, known labels, atomic, never overwritten."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cornkit.errors import CornkitError
+from cornkit.runs import Run, load_run, make_run, save_run
+from cornkit.submission import read_ledger, validate_submission, write_submission
+
+
+def _run(dataset, split, test_probs: np.ndarray, tag: str = "a") -> Run:
+    val_ids = split.evaluation_ids()
+    labels = split.frame.set_index("seed_id").loc[val_ids, "label"].to_numpy()
+    val_probs = np.eye(len(dataset.classes))[[dataset.classes.index(c) for c in labels]]
+    return make_run(
+        approach="oracle",
+        model=tag,
+        classes=dataset.classes,
+        val_ids=val_ids,
+        val_labels=labels,
+        val_probs=val_probs,
+        test_ids=dataset.ids("test")[::-1],
+        test_probs=test_probs[::-1],
+        config={"split_id": split.split_id},
+    )
+
+
+def test_submission_has_sample_ids_in_order_and_argmax_labels(clip_work, tmp_path: Path) -> None:
+    dataset, split, work, _ = clip_work
+    probs = np.random.default_rng(0).dirichlet(np.ones(len(dataset.classes)), size=len(dataset.test))
+    run = _run(dataset, split, probs)
+    save_run(run, work)
+    submission = write_submission(load_run(run.run_id, work), dataset, tmp_path)
+    written = pd.read_csv(submission.path)
+    assert list(written.columns) == ["seed_id", "label"]
+    assert list(written["seed_id"]) == list(dataset.sample_submission["seed_id"])
+    expected = dict(zip(dataset.ids("test"), np.asarray(dataset.classes)[probs.argmax(axis=1)]))
+    assert list(written["label"]) == [expected[i] for i in written["seed_id"]]
+    ledger = read_ledger(tmp_path)
+    assert ledger.iloc[-1]["run_id"] == run.run_id and ledger.iloc[-1]["file"] == submission.path.name
+    assert ledger.iloc[-1]["val_accuracy"] == 1.0
+
+
+def test_existing_submission_is_never_overwritten(clip_work, tmp_path: Path) -> None:
+    dataset, split, _, _ = clip_work
+    probs = np.tile(np.eye(len(dataset.classes))[0], (len(dataset.test), 1))
+    run = _run(dataset, split, probs)
+    first = write_submission(run, dataset, tmp_path)
+    assert first.created and not write_submission(run, dataset, tmp_path).created
+    assert len(read_ledger(tmp_path)) == 1
+    other = _run(dataset, split, np.roll(probs, 1, axis=1))
+    other.run_id = run.run_id
+    with pytest.raises(CornkitError, match="already exists with other predictions; it is never overwritten"):
+        write_submission(other, dataset, tmp_path)
+    assert pd.read_csv(first.path)["label"].eq(dataset.classes[0]).all()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first.path.name, "ledger.csv"])
+
+
+def test_run_for_other_test_data_is_refused_before_writing(clip_work, tmp_path: Path) -> None:
+    dataset, split, _, _ = clip_work
+    run = _run(dataset, split, np.full((len(dataset.test), len(dataset.classes)), 0.25))
+    run.test = run.test.iloc[1:]
+    with pytest.raises(CornkitError, match=r"no test prediction for 1 id\(s\)"):
+        write_submission(run, dataset, tmp_path)
+    assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f: f.iloc[::-1].reset_index(drop=True), r"row 2, column 'seed_id'.*in its order"),
+        (lambda f: f.iloc[:-1], r"\d+ rows, expected \d+"),
+        (lambda f: f.assign(label=["mouldy"] + list(f.label[1:])), r"row 2, column 'label': 'mouldy' is not one of"),
+        (lambda f: f.rename(columns={"label": "class"}), r"columns \['seed_id', 'class'\], expected \['seed_id', 'label'\]"),
+    ],
+)
+def test_validator_names_the_bad_row(clip_work, change, message: str) -> None:
+    dataset = clip_work[0]
+    good = dataset.sample_submission.copy()
+    validate_submission(good, dataset.sample_submission, dataset.classes)
+    with pytest.raises(CornkitError, match=message):
+        validate_submission(change(good), dataset.sample_submission, dataset.classes)
+
+
+def test_same_inputs_and_seeds_give_the_same_submission_bytes(corn_dir: Path, tmp_path: Path) -> None:
+    from cornkit.clip_model import TINY_MODEL, ClipSpec
+    from cornkit.dataset import load_dataset
+    from cornkit.probe import run_probe
+    from cornkit.split import make_split
+
+    outputs = []
+    for attempt in ("first", "second"):
+        dataset = load_dataset(corn_dir)
+        work = tmp_path / attempt
+        run = run_probe(dataset, make_split(dataset, work), work, ClipSpec(TINY_MODEL, "none"), cs=(1.0, 100.0), cv_folds=3, num_workers=0)
+        outputs.append(((run.path / "val_probs.csv").read_bytes(), write_submission(run, dataset, work / "subs").path.read_bytes()))
+    assert outputs[0] == outputs[1]
