@@ -1,0 +1,28 @@
+"""Nothing half-written: an interrupted write leaves the old file or folder as it was."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cornkit.atomic import atomic_dir, atomic_path, write_text
+
+
+def test_interrupted_folder_write_keeps_the_previous_run_folder(tmp_path: Path) -> None:
+    target = tmp_path / "runs" / "r1"
+    with atomic_dir(target) as folder:
+        (folder / "val_probs.csv").write_text("old")
+    with pytest.raises(KeyboardInterrupt), atomic_dir(target) as folder:
+        (folder / "val_probs.csv").write_text("new, half")
+        raise KeyboardInterrupt
+    assert (target / "val_probs.csv").read_text() == "old"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["r1"]
+
+
+def test_no_overwrite_refuses_an_existing_file_and_cleans_up(tmp_path: Path) -> None:
+    target = write_text(tmp_path / "a.csv", "first")
+    with pytest.raises(FileExistsError), atomic_path(target, overwrite=False) as tmp:
+        tmp.write_text("second")
+    assert target.read_text() == "first"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.csv"]
