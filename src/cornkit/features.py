@@ -89,11 +89,12 @@ def encode_images(
 ) -> np.ndarray:
     """L2-normalised image embeddings of ``paths``, in order, as float32.
 
-    On CUDA the batches run under bfloat16/float16 autocast in channels_last layout; on the CPU
-    in float32. Workers default to the number of cores (at most 8).
+    On CUDA the batches run under bfloat16/float16 autocast in channels_last layout, fed by up
+    to 8 decoding workers; on the CPU in float32 in the main process, because there the
+    workers only steal cores from the model (benchmarks/README.md).
     """
-    workers = min(8, os.cpu_count() or 1) if num_workers is None else num_workers
     on_cuda = clip.device.type == "cuda"
+    workers = (min(8, os.cpu_count() or 1) if on_cuda else 0) if num_workers is None else num_workers
     if on_cuda:
         clip.model.to(memory_format=torch.channels_last)
     loader = DataLoader(

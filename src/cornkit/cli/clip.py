@@ -22,7 +22,7 @@ def _add_clip_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pretrained", required=True, help="open_clip tag (e.g. laion2b_s32b_b79k), checkpoint file path, or 'none' (random weights)")
     parser.add_argument("--device", help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--workers", type=int, help="DataLoader workers (default: CPU count, at most 8)")
+    parser.add_argument("--workers", type=int, help="DataLoader workers (default: CPU count up to 8 on CUDA, 0 on the CPU)")
 
 
 def _add_prompt_args(parser: argparse.ArgumentParser) -> None:
