@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import cornkit.features as features_module
 from cornkit.clip_model import TINY_MODEL, ClipSpec, load_clip
@@ -75,3 +76,20 @@ def test_hub_tag_offline_fails_fast_and_says_how_to_use_a_file(corn_dir: Path, t
 def test_unknown_model_tag_or_file_is_refused_before_loading(corn_dir: Path, tmp_path: Path, spec: ClipSpec, message: str) -> None:
     with pytest.raises(CornkitError, match=message):
         extract_features(load_dataset(corn_dir), tmp_path, spec)
+
+
+def test_flip_tta_features_do_not_change_when_the_image_is_mirrored(clip_work, tiny_clip: ClipSpec) -> None:
+    dataset, _, work, plain = clip_work
+    flipped_spec = ClipSpec(tiny_clip.model, tiny_clip.pretrained, flip_tta=True)
+    tta = extract_features(dataset, work, flipped_spec, num_workers=0)
+    assert tta.key != plain.key and "+flips" in tta.meta["label"]
+    assert np.allclose(np.linalg.norm(tta.train, axis=1), 1, atol=1e-5)
+
+    clip = load_clip(flipped_spec, "cpu")
+    image = clip.preprocess(Image.open(dataset.image_paths("train")[0]).convert("RGB")).unsqueeze(0)
+    with torch.no_grad():
+        as_is = features_module.embed_batch(clip, image)
+        assert np.allclose(as_is.numpy()[0], tta.train[0], atol=1e-5)
+        for dims in ((-1,), (-2,)):
+            assert torch.allclose(features_module.embed_batch(clip, image.flip(dims)), as_is, atol=1e-5)
+        assert not torch.allclose(clip.model.encode_image(image.flip(-1), normalize=True), clip.model.encode_image(image, normalize=True), atol=1e-3)

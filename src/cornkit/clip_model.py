@@ -62,10 +62,16 @@ def _file_identity(path: Path) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ClipSpec:
-    """Which open_clip model and which weights: everything that decides its features."""
+    """Which open_clip model and weights, and whether to average flipped views: all that decides its features.
+
+    ``flip_tta`` embeds each image four times (as is, mirrored left-right, up-down, both) and
+    averages the embeddings: a kernel has no up or left, so the views are label-preserving
+    test-time augmentation, at four times the compute.
+    """
 
     model: str
     pretrained: str
+    flip_tta: bool = False
 
     @property
     def is_random(self) -> bool:
@@ -76,16 +82,18 @@ class ClipSpec:
         return not self.is_random and Path(self.pretrained).is_file()
 
     def identity(self) -> dict[str, Any]:
-        """What keys the feature cache: the model name and the weights' identity."""
+        """What keys the feature cache: the model name, the weights' identity, the TTA views."""
         if self.is_file:
-            return {"model": self.model, "pretrained": _file_identity(Path(self.pretrained))}
-        return {"model": self.model, "pretrained": self.pretrained.lower() if self.is_random else self.pretrained}
+            identity = {"model": self.model, "pretrained": _file_identity(Path(self.pretrained))}
+        else:
+            identity = {"model": self.model, "pretrained": self.pretrained.lower() if self.is_random else self.pretrained}
+        return {**identity, "flip_tta": True} if self.flip_tta else identity
 
     @property
     def label(self) -> str:
         """A short human name, e.g. ``ViT-B-32/openai``."""
         weights = Path(self.pretrained).name if self.is_file else self.pretrained
-        return f"{self.model}/{weights}"
+        return f"{self.model}/{weights}{'+flips' if self.flip_tta else ''}"
 
 
 @dataclass

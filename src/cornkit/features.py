@@ -83,6 +83,17 @@ def _worker_error_message(error: Exception) -> str:
     return text.rsplit(marker, 1)[-1].strip() if marker in text else text
 
 
+FLIP_VIEWS: tuple[tuple[int, ...], ...] = ((), (-1,), (-2,), (-2, -1))
+
+
+def embed_batch(clip: LoadedClip, batch: torch.Tensor) -> torch.Tensor:
+    """Unit-length embeddings of a preprocessed batch, averaged over flipped views if asked."""
+    if not clip.spec.flip_tta:
+        return clip.model.encode_image(batch, normalize=True).float()
+    views = [clip.model.encode_image(batch.flip(dims) if dims else batch, normalize=True).float() for dims in FLIP_VIEWS]
+    return torch.nn.functional.normalize(torch.stack(views).mean(dim=0), dim=-1)
+
+
 @torch.inference_mode()
 def encode_images(
     clip: LoadedClip, paths: Sequence[Path], *, batch_size: int = 64, num_workers: int | None = None, desc: str = "images"
@@ -112,7 +123,7 @@ def encode_images(
             if on_cuda:
                 batch = batch.contiguous(memory_format=torch.channels_last)
             with autocast:
-                chunks.append(clip.model.encode_image(batch, normalize=True).float().cpu())
+                chunks.append(embed_batch(clip, batch).cpu())
     except CornkitError as error:
         raise CornkitError(_worker_error_message(error)) from None
     except torch.cuda.OutOfMemoryError as error:

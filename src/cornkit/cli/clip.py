@@ -20,6 +20,7 @@ def _add_clip_args(parser: argparse.ArgumentParser) -> None:
     add_data_args(parser)
     parser.add_argument("--model", required=True, help="open_clip model name, e.g. ViT-B-32, ViT-H-14, cornkit-tiny-clip")
     parser.add_argument("--pretrained", required=True, help="open_clip tag (e.g. laion2b_s32b_b79k), checkpoint file path, or 'none' (random weights)")
+    parser.add_argument("--flip-tta", action="store_true", help="average the embeddings of 4 flipped views of each image (4x compute)")
     parser.add_argument("--device", help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, help="DataLoader workers (default: CPU count up to 8 on CUDA, 0 on the CPU)")
@@ -27,6 +28,10 @@ def _add_clip_args(parser: argparse.ArgumentParser) -> None:
 
 def _add_prompt_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompts", type=Path, help="TOML prompt file or Roboflow _tokenization.txt (default: the kit's corn prompts)")
+
+
+def _spec(args: argparse.Namespace) -> ClipSpec:
+    return ClipSpec(args.model, args.pretrained, flip_tta=args.flip_tta)
 
 
 def _clip_kwargs(args: argparse.Namespace) -> dict:
@@ -39,7 +44,7 @@ def _print_run(run: Run) -> None:
 
 
 def _features(args: argparse.Namespace) -> None:
-    features = extract_features(dataset_from_args(args), args.work, ClipSpec(args.model, args.pretrained), **_clip_kwargs(args))
+    features = extract_features(dataset_from_args(args), args.work, _spec(args), **_clip_kwargs(args))
     print(f"{features.train.shape[0]} train and {features.test.shape[0]} test features of dimension {features.train.shape[1]}")
     print(features.path)
 
@@ -47,7 +52,7 @@ def _features(args: argparse.Namespace) -> None:
 def _zeroshot(args: argparse.Namespace) -> None:
     dataset = dataset_from_args(args)
     prompt_set = load_prompt_file(args.prompts, dataset.classes).get(args.prompt_set)
-    run = run_zeroshot(dataset, load_split(args.work, dataset), args.work, ClipSpec(args.model, args.pretrained), prompt_set, **_clip_kwargs(args))
+    run = run_zeroshot(dataset, load_split(args.work, dataset), args.work, _spec(args), prompt_set, **_clip_kwargs(args))
     print(f"prompt set {prompt_set.name!r} ({len(prompt_set.templates)} templates, combine={prompt_set.combine})")
     _print_run(run)
 
@@ -58,7 +63,7 @@ def _prompts_compare(args: argparse.Namespace) -> None:
         dataset,
         load_split(args.work, dataset),
         args.work,
-        ClipSpec(args.model, args.pretrained),
+        _spec(args),
         load_prompt_file(args.prompts, dataset.classes),
         **_clip_kwargs(args),
     )
@@ -74,7 +79,7 @@ def _probe(args: argparse.Namespace) -> None:
         dataset,
         load_split(args.work, dataset),
         args.work,
-        ClipSpec(args.model, args.pretrained),
+        _spec(args),
         cs=cs,
         class_weight=args.class_weight,
         cv_folds=args.cv_folds,
