@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..demo import run_demo
+from ..roboflow import import_roboflow
 from ..runs import list_runs, load_run
 from ..scoring import score_run
 from ..split import make_split
@@ -18,6 +19,14 @@ def _synth(args: argparse.Namespace) -> None:
     summary = make_synthetic_corn(args.out, n_train=args.n_train, n_test=args.n_test, seed=args.seed)
     print(f"synthetic corn set: {summary.n_train} train and {summary.n_test} test images, test labels in solution.csv")
     print(summary.root)
+
+
+def _roboflow(args: argparse.Namespace) -> None:
+    imported = import_roboflow(args.src, test_frac=args.test_frac, seed=args.seed)
+    print(f"{len(imported.classes)} classes {list(imported.classes)}: {imported.n_train} train and {imported.n_test} test rows")
+    if imported.tokenization:
+        print(f"captions: use --prompts {imported.tokenization}")
+    print(imported.root)
 
 
 def _split(args: argparse.Namespace) -> None:
@@ -71,6 +80,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--n-test", type=int, default=200)
     synth.add_argument("--seed", type=int, default=0)
     synth.set_defaults(handler=_synth)
+
+    roboflow = subparsers.add_parser("roboflow", help="write competition CSVs for a Roboflow 'OpenAI CLIP Classification' export")
+    roboflow.add_argument("--src", type=Path, required=True, help="the unzipped export (folders test/<class>/..., _tokenization.txt)")
+    roboflow.add_argument("--test-frac", type=float, default=0.2, help="stratified share of the images held out as the test part")
+    roboflow.add_argument("--seed", type=int, default=0)
+    roboflow.set_defaults(handler=_roboflow)
 
     split = subparsers.add_parser("split", help="make the stratified validation split every approach uses")
     add_data_args(split)
