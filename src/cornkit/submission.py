@@ -60,7 +60,7 @@ def validate_submission(frame: pd.DataFrame, sample: pd.DataFrame, classes: Sequ
 def build_submission(run: Run, dataset: Dataset) -> pd.DataFrame:
     """The submission table of ``run``: the sample's ids in its order, the predicted class of each."""
     id_col, label_col = dataset.config.id_column, dataset.config.label_column
-    if tuple(run.classes) != tuple(dataset.classes):
+    if set(run.classes) != set(dataset.classes):
         raise CornkitError(f"Run {run.run_id} predicts classes {list(run.classes)}, but {dataset.root} has {list(dataset.classes)}: wrong --data?")
     predicted = pd.Series(run.test_predictions(), index=run.test["seed_id"].to_numpy())
     sample = dataset.sample_submission
