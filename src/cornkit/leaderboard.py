@@ -125,11 +125,11 @@ def join_leaderboard(ledger: pd.DataFrame, kaggle: pd.DataFrame | None) -> pd.Da
 
 
 def markdown_table(table: pd.DataFrame) -> str:
-    """The table as GitHub markdown, scores to four decimals, empty cells for missing values."""
+    """The table as GitHub markdown, scores to five decimals (as Kaggle shows them), empty cells for missing values."""
 
     def cell(value: object) -> str:
         if isinstance(value, float):
-            return "" if np.isnan(value) else f"{value:.4f}"
+            return "" if np.isnan(value) else f"{value:.5f}"
         return str(value).replace("|", "\\|")
 
     header = "| " + " | ".join(table.columns) + " |"
