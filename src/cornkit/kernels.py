@@ -373,7 +373,11 @@ def kernel_status(kernel: KernelFolder, session: KaggleSession) -> tuple[str, st
 
 
 def fetch_kernel_output(kernel: KernelFolder, session: KaggleSession, dataset: Dataset, submissions: str | Path = "submissions") -> Submission:
-    """Download the kernel's ``submission.csv``, check it, and record it in ``submissions/``."""
+    """Download the kernel's ``submission.csv``, check it, and record it in ``submissions/``.
+
+    Its run id is ``kernel-<the Run's id on Kaggle>`` (from ``cornkit-run.json``): the same
+    configuration run locally would have the same id, but not necessarily the same predictions.
+    """
     with tempfile.TemporaryDirectory(prefix="cornkit-kernel-output-") as tmp:
         kaggle_call(
             session,

@@ -83,6 +83,8 @@ def _kernels_output(args: argparse.Namespace) -> None:
 def _leaderboard(args: argparse.Namespace) -> None:
     board = build_leaderboard(args.submissions, args.competition, offline=args.offline)
     print(markdown_table(board.table), end="")
+    if board.table.empty:
+        print(f"no submissions yet in {args.submissions} (make one with `cornkit submit RUN`)")
     if board.offline_reason:
         print(f"public and private LB are empty: {board.offline_reason}")
     print(f"chart: {board.png_path}")
