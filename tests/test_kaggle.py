@@ -262,6 +262,17 @@ def test_kernel_metadata_is_checked_before_writing_and_before_pushing(standin: S
     assert len(standin.calls("SaveKernel")) == 1
 
 
+def test_an_access_token_works_too(standin: StandinKaggle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("KAGGLE_USERNAME")
+    monkeypatch.delenv("KAGGLE_KEY")
+    monkeypatch.setenv("KAGGLE_API_TOKEN", standin.token)
+    code, _, err = _cli(capsys, "download", "--data", tmp_path / "d", "--input-root", tmp_path / "i")
+    assert code == 0, err
+    assert standin.calls("DownloadDataFiles")[-1].authorization == f"Bearer {standin.token}"
+    code, _, err = _cli(capsys, "kernels", "build", "probe", "--kernels", tmp_path / "k")
+    _one_line_error(code, err, "--user")
+
+
 def test_wrong_competition_slug(standin: StandinKaggle, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _cli(capsys, "download", "--data", tmp_path / "d", "--competition", "its-corn", "--input-root", tmp_path / "i")
     _one_line_error(code, err, "404", "'its-corn'", "--competition", COMPETITION)

@@ -90,7 +90,7 @@ RECIPES: dict[str, Recipe] = {
             "rows; predictions with test-time augmentation. The baseline the winners improved on."
         ),
         head=("convnext", "--arch", "{MODEL}"),
-        model="convnext_tiny",
+        model="convnext_small.fb_in22k",
         pretrained=None,
         needs_open_clip=False,
     ),
@@ -196,9 +196,14 @@ def _code(text: str) -> nbformat.NotebookNode:
     return new_code_cell(text.strip() + "\n")
 
 
+def _literal(text: str) -> str:
+    """``text`` as a double-quoted Python string literal (JSON's string syntax is Python's)."""
+    return json.dumps(text)
+
+
 def _cornkit_call(args: tuple[str, ...]) -> str:
     """A Python call of the notebook's ``cornkit`` helper for ``args`` ({MODEL} etc. become variables)."""
-    rendered = [a[1:-1] if a.startswith("{") and a.endswith("}") else repr(a) for a in args]
+    rendered = [a[1:-1] if a.startswith("{") and a.endswith("}") else _literal(a) for a in args]
     return f"cornkit({', '.join(rendered)})"
 
 
@@ -208,7 +213,9 @@ def build_notebook(spec: KernelSpec) -> nbformat.NotebookNode:
     model = spec.model or recipe.model
     pretrained = spec.pretrained or recipe.pretrained
     source = kit_source_zip()
-    head = (recipe.head[0], "--data", "{DATA}", "--work", "{WORK}", *recipe.head[1:], *spec.extra_args)
+    optional_pretrained = ("--pretrained", "{PRETRAINED}") if pretrained and "{PRETRAINED}" not in recipe.head else ()
+    head = (recipe.head[0], "--data", "{DATA}", "--work", "{WORK}", *recipe.head[1:], *optional_pretrained, *spec.extra_args)
+    settings = f"MODEL = {_literal(model)}\n" + (f"PRETRAINED = {_literal(pretrained)}\n" if pretrained else "")
     cells = [
         new_markdown_cell(
             f"# {recipe.title}\n\n{recipe.explanation}\n\n"
@@ -225,10 +232,8 @@ def build_notebook(spec: KernelSpec) -> nbformat.NotebookNode:
 import base64, io, json, os, shutil, subprocess, sys, tempfile, zipfile
 from pathlib import Path
 
-COMPETITION = {spec.competition!r}
-MODEL = {model!r}
-PRETRAINED = {pretrained!r}
-INPUT_ROOT = Path(os.environ.get("CORNKIT_INPUT_ROOT", "/kaggle/input"))
+COMPETITION = {_literal(spec.competition)}
+{settings}INPUT_ROOT = Path(os.environ.get("CORNKIT_INPUT_ROOT", "/kaggle/input"))
 WORKING_ROOT = Path(os.environ.get("CORNKIT_WORKING_ROOT", "/kaggle/working"))
 found = sorted([*(INPUT_ROOT / COMPETITION).glob("train.csv"), *(INPUT_ROOT / COMPETITION).glob("*/train.csv")])
 if not found:
@@ -281,17 +286,17 @@ def cornkit(*args):
         ),
         new_markdown_cell("## 1. Validation split\nStratified and seeded, saved with the Run, so the local score can be reproduced."),
         _code(_cornkit_call(("split", "--data", "{DATA}", "--work", "{WORK}"))),
-        new_markdown_cell(f"## 2. {recipe.title}\n{recipe.explanation}"),
+        new_markdown_cell(f"## 2. The {spec.approach} Run\nValidation and test probabilities, saved under `WORK/runs/`; `RUN` is its run id."),
         _code(f"RUN = {_cornkit_call(head)}\nRUN"),
         new_markdown_cell("## 3. Submission\nChecked against `sample_submission.csv`, then copied where Kaggle looks for it."),
         _code(
             f"""
 SUBMISSION = Path({_cornkit_call(("submit", "{RUN}", "--data", "{DATA}", "--work", "{WORK}", "--submissions", "{SUBMISSIONS}"))})
-shutil.copyfile(SUBMISSION, WORKING_ROOT / {SUBMISSION_FILE!r})
+shutil.copyfile(SUBMISSION, WORKING_ROOT / {_literal(SUBMISSION_FILE)})
 run_folder = WORK / "runs" / RUN
 summary = {{"run_id": RUN, **json.loads((run_folder / "config.json").read_text()), **json.loads((run_folder / "metrics.json").read_text())}}
-(WORKING_ROOT / {RUN_SUMMARY!r}).write_text(json.dumps(summary, indent=2, default=str))
-print(f"validation accuracy {{summary['val_accuracy']:.4f}}; wrote", WORKING_ROOT / {SUBMISSION_FILE!r})
+(WORKING_ROOT / {_literal(RUN_SUMMARY)}).write_text(json.dumps(summary, indent=2, default=str))
+print(f"validation accuracy {{summary['val_accuracy']:.4f}}; wrote", WORKING_ROOT / {_literal(SUBMISSION_FILE)})
 """
         ),
     ]
