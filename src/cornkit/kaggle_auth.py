@@ -66,8 +66,10 @@ def config_dir(environ: Mapping[str, str], home: Path) -> Path:
 
 def _token_from(value: str) -> str:
     """``KAGGLE_API_TOKEN`` holds either the token or the path of a file holding it."""
-    path = Path(value)
-    return path.read_text().strip() if path.is_file() else value.strip()
+    try:
+        return Path(value).read_text().strip() if Path(value).is_file() else value.strip()
+    except OSError:  # a token is no valid path (e.g. too long a name)
+        return value.strip()
 
 
 def _permission_warning(path: Path) -> str | None:

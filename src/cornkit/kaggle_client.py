@@ -35,10 +35,6 @@ class KaggleSession:
     api: "KaggleApi"
     credentials: KaggleCredentials
 
-    @property
-    def username(self) -> str | None:
-        return self.credentials.username
-
 
 def endpoint() -> str:
     """Where the client sends its calls (``KAGGLE_API_ENVIRONMENT`` picks the server)."""
@@ -58,7 +54,12 @@ def _import_client() -> type["KaggleApi"]:
 
 
 def connect(credentials: KaggleCredentials | None = None) -> KaggleSession:
-    """A Kaggle client authenticated with ``credentials`` (found by :func:`find_credentials` if not given)."""
+    """A Kaggle client authenticated with ``credentials`` (found by :func:`find_credentials` if not given).
+
+    The credentials go straight into the client's configuration rather than through
+    ``KaggleApi.authenticate()``, which prints a banner and calls ``exit(1)`` when it finds
+    nothing, and reads ``kaggle.json`` from a folder it fixed when it was first imported.
+    """
     credentials = credentials or find_credentials()
     if credentials.warning:
         print(credentials.warning, file=sys.stderr)
