@@ -45,7 +45,10 @@ class Recorded:
 
 @dataclass
 class StandinKaggle:
-    """The state behind the fake API: one competition, one user, their submissions and kernels."""
+    """The state behind the fake API: one competition, one user, their submissions and kernels.
+
+    ``kernel_statuses`` is what successive status calls answer; the last one repeats.
+    """
 
     competition: str
     data_dir: Path
@@ -53,7 +56,7 @@ class StandinKaggle:
     key: str = "0123456789abcdef0123456789abcdef"
     token: str = "KGAT_standin_token"
     rules_accepted: bool = True
-    kernel_status: str = "COMPLETE"
+    kernel_statuses: list[str] = field(default_factory=lambda: ["COMPLETE"])
     kernel_outputs: dict[str, dict[str, bytes]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
     submissions: list[dict[str, Any]] = field(default_factory=list)
@@ -265,9 +268,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _api_GetKernelSessionStatus(self, body: dict[str, Any]) -> None:  # noqa: N802
         if self._kernel(body):
-            state = self.server.state
-            failure = {"failureMessage": "the notebook raised an exception"} if state.kernel_status == "ERROR" else {}
-            self._json(200, {"status": state.kernel_status, **failure})
+            statuses = self.server.state.kernel_statuses
+            status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
+            failure = {"failureMessage": "the notebook raised an exception"} if status == "ERROR" else {}
+            self._json(200, {"status": status, **failure})
 
     def _api_ListKernelSessionOutput(self, body: dict[str, Any]) -> None:  # noqa: N802
         slug = self._kernel(body)

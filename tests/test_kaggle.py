@@ -209,8 +209,10 @@ def test_kernel_build_push_status_and_output(standin: StandinKaggle, corn: Path,
     everything_sent = json.dumps([r.body for r in standin.requests])
     assert standin.key not in everything_sent and standin.key not in (folder / meta["code_file"]).read_text()
 
-    code, out, err = _cli(capsys, "kernels", "status", "probe", "--kernels", kernels)
+    standin.kernel_statuses = ["RUNNING", "COMPLETE"]
+    code, out, err = _cli(capsys, "kernels", "status", "probe", "--kernels", kernels, "--wait", "30", "--interval", "0.01")
     assert code == 0 and out.strip() == f"{meta['id']}: COMPLETE", err
+    assert len(standin.calls("GetKernelSessionStatus")) == 2
 
     sample = pd.read_csv(corn / "sample_submission.csv")
     summary = {"run_id": "probe-ViT-B-32-0badc0de", "approach": "probe", "model": "ViT-B-32", "val_accuracy": 0.75}
@@ -237,9 +239,16 @@ def test_a_failed_kernel_says_why(standin: StandinKaggle, tmp_path: Path, capsys
     code, _, err = _cli(capsys, "kernels", "status", "zeroshot", "--kernels", kernels)
     _one_line_error(code, err, "404", "cornkit kernels push zeroshot")
     assert _cli(capsys, "kernels", "push", "zeroshot", "--kernels", kernels)[0] == 0
-    standin.kernel_status = "ERROR"
+    standin.kernel_statuses = ["ERROR"]
     code, out, _ = _cli(capsys, "kernels", "status", "zeroshot", "--kernels", kernels)
     assert code == 0 and "ERROR (the notebook raised an exception)" in out
+    standin.kernel_statuses = ["QUEUED", "RUNNING", "ERROR"]
+    code, _, err = _cli(capsys, "kernels", "status", "zeroshot", "--kernels", kernels, "--wait", "30", "--interval", "0.01")
+    _one_line_error(code, err, "failed: the notebook raised an exception")
+    assert len(standin.calls("GetKernelSessionStatus")) == 5
+    standin.kernel_statuses = ["RUNNING"]
+    code, _, err = _cli(capsys, "kernels", "status", "zeroshot", "--kernels", kernels, "--wait", "0")
+    _one_line_error(code, err, "still RUNNING", "run this again later")
     code, _, err = _cli(capsys, "kernels", "output", "zeroshot", "--kernels", kernels, "--data", standin.data_dir, "--submissions", tmp_path / "s")
     _one_line_error(code, err, "no submission.csv", "cornkit kernels status zeroshot")
 

@@ -10,7 +10,8 @@ submission to ``<working>/submission.csv`` and the Run's summary to ``cornkit-ru
 The input and working roots default to ``/kaggle/input`` and ``/kaggle/working``; the
 ``CORNKIT_INPUT_ROOT`` and ``CORNKIT_WORKING_ROOT`` environment variables move them, so the
 very notebook that is pushed also runs on any machine under a simulated Kaggle layout.
-``push_kernel``, ``kernel_status`` and ``fetch_kernel_output`` go through the official client.
+``push_kernel``, ``kernel_status`` (and ``wait_for_kernel``) and ``fetch_kernel_output`` go through the
+official client.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import io
 import json
 import re
 import tempfile
+import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -375,6 +378,31 @@ def kernel_status(kernel: KernelFolder, session: KaggleSession) -> tuple[str, st
         session, f"get the status of kernel {kernel.kernel_id}", session.api.kernels_status, kernel.kernel_id, not_found=_not_found(kernel)
     )
     return response.status.name, response.failure_message or ""
+
+
+FINISHED = frozenset({"COMPLETE", "ERROR", "CANCEL_ACKNOWLEDGED"})
+
+
+def wait_for_kernel(
+    kernel: KernelFolder,
+    session: KaggleSession,
+    *,
+    timeout_s: float,
+    interval_s: float = 30.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[str, str]:
+    """Poll the kernel's state until it finishes or ``timeout_s`` passes; raise if it failed."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status, failure = kernel_status(kernel, session)
+        if status in FINISHED or time.monotonic() >= deadline:
+            break
+        sleep(interval_s)
+    if status == "ERROR":
+        raise CornkitError(f"kernel {kernel.kernel_id} failed: {failure or 'no message'}. Open it on Kaggle to read its log.")
+    if status not in FINISHED:
+        raise CornkitError(f"kernel {kernel.kernel_id} is still {status} after {timeout_s:.0f} s: run this again later.")
+    return status, failure
 
 
 def fetch_kernel_output(kernel: KernelFolder, session: KaggleSession, dataset: Dataset, submissions: str | Path = "submissions") -> Submission:

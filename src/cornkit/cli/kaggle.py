@@ -14,7 +14,7 @@ from ..download import KAGGLE_INPUT, download_competition
 from ..errors import CornkitError
 from ..kaggle_auth import find_credentials
 from ..kaggle_client import COMPETITION, connect
-from ..kernels import RECIPES, KernelSpec, build_kernel, fetch_kernel_output, kernel_status, load_kernel, push_kernel
+from ..kernels import RECIPES, KernelSpec, build_kernel, fetch_kernel_output, kernel_status, load_kernel, push_kernel, wait_for_kernel
 from ..leaderboard import build_leaderboard, markdown_table
 from .common import add_data_args, add_submissions_arg, dataset_from_args
 
@@ -68,7 +68,11 @@ def _kernels_push(args: argparse.Namespace) -> None:
 
 def _kernels_status(args: argparse.Namespace) -> None:
     kernel = load_kernel(args.approach, args.kernels)
-    status, failure = kernel_status(kernel, connect())
+    session = connect()
+    if args.wait is not None:
+        status, failure = wait_for_kernel(kernel, session, timeout_s=args.wait, interval_s=args.interval)
+    else:
+        status, failure = kernel_status(kernel, session)
     print(f"{kernel.kernel_id}: {status}" + (f" ({failure})" if failure else ""))
 
 
@@ -126,6 +130,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     status = actions.add_parser("status", help="the pushed kernel's run state")
     add_kernel_args(status)
+    status.add_argument("--wait", type=float, metavar="SECONDS", help="poll until the run finishes (fails if it errored or is still running after SECONDS)")
+    status.add_argument("--interval", type=float, default=30.0, help="seconds between polls with --wait (default: 30)")
     status.set_defaults(handler=_kernels_status)
 
     output = actions.add_parser("output", help="fetch the kernel's submission.csv into submissions/ with a ledger row")
