@@ -95,23 +95,32 @@ def append_ledger(submissions: str | Path, row: dict[str, Any]) -> Path:
 def write_submission(run: Run, dataset: Dataset, submissions: str | Path = "submissions") -> Submission:
     """Write ``submissions/<run-id>.csv`` and its ledger row; never overwrite a different file."""
     frame = build_submission(run, dataset)
-    target = Path(submissions) / f"{run.run_id}.csv"
+    return record_submission(frame, run.run_id, run.approach, run.model, float(run.metrics["val_accuracy"]), submissions)
+
+
+def record_submission(frame: pd.DataFrame, run_id: str, approach: str, model: str, val_accuracy: float, submissions: str | Path = "submissions") -> Submission:
+    """Write a checked submission table as ``submissions/<run-id>.csv`` with its ledger row.
+
+    Also used for submissions made elsewhere (a Kaggle kernel's output), whose Run is not local.
+    The same bytes again is a no-op; different bytes under the same run id are refused.
+    """
+    target = Path(submissions) / f"{run_id}.csv"
     content = frame.to_csv(index=False, lineterminator="\n").encode()
     if target.exists():
         if target.read_bytes() == content:
-            return Submission(path=target, run_id=run.run_id, created=False)
+            return Submission(path=target, run_id=run_id, created=False)
         raise CornkitError(f"{target} already exists with other predictions; it is never overwritten. Move it away first.")
     with atomic_path(target, overwrite=False) as tmp:
         tmp.write_bytes(content)
     append_ledger(
         submissions,
         {
-            "run_id": run.run_id,
+            "run_id": run_id,
             "file": target.name,
-            "approach": run.approach,
-            "model": run.model,
-            "val_accuracy": round(float(run.metrics["val_accuracy"]), 6),
+            "approach": approach,
+            "model": model,
+            "val_accuracy": round(float(val_accuracy), 6),
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         },
     )
-    return Submission(path=target, run_id=run.run_id, created=True)
+    return Submission(path=target, run_id=run_id, created=True)

@@ -6,6 +6,9 @@ import argparse
 from pathlib import Path
 
 from ..demo import run_demo
+from ..errors import CornkitError
+from ..kaggle_client import COMPETITION
+from ..kaggle_submit import submit_to_kaggle
 from ..roboflow import import_roboflow
 from ..runs import list_runs, load_run
 from ..scoring import score_run
@@ -54,6 +57,9 @@ def _score(args: argparse.Namespace) -> None:
 
 
 def _submit(args: argparse.Namespace) -> None:
+    if args.kaggle:
+        _submit_kaggle(args)
+        return
     run = load_run(args.run, args.work)
     submission = write_submission(run, dataset_from_args(args, check_images=False), args.submissions)
     state = "written and recorded in the ledger" if submission.created else "already existed with the same predictions"
@@ -64,6 +70,15 @@ def _submit(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     result = run_demo(args.out, n_train=args.n_train, n_test=args.n_test, seed=args.seed)
     print(result.summary_path)
+
+
+def _submit_kaggle(args: argparse.Namespace) -> None:
+    if args.message is None:
+        raise CornkitError("--kaggle needs -m MESSAGE: say what this submission is (the run id is added to it).")
+    dataset = dataset_from_args(args, check_images=False)
+    sent = submit_to_kaggle(args.run, args.message, work=args.work, dataset=dataset, submissions=args.submissions, competition=args.competition)
+    print(f"submitted {sent.path.name} to {args.competition} as {sent.description!r} (Kaggle ref {sent.ref}): {sent.message}")
+    print(sent.path)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -109,4 +124,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     submit.add_argument("run", help="run id (or a unique prefix) or Run folder")
     add_data_args(submit)
     add_submissions_arg(submit)
+    submit.add_argument("--kaggle", action="store_true", help="also upload it to the competition with the official Kaggle client")
+    submit.add_argument("-m", "--message", help="submission description for --kaggle (the run id is put in front)")
+    submit.add_argument("--competition", default=COMPETITION, help=f"competition slug for --kaggle (default: {COMPETITION})")
     submit.set_defaults(handler=_submit)

@@ -1,0 +1,383 @@
+"""cornkit against the real ``kaggle`` client, talking to the stand-in Kaggle API on loopback.
+
+Every test here runs the ``cornkit`` command line in-process; the client is never mocked. The
+stand-in (``kaggle_standin.py``) records what it received, so the tests check both what the
+user sees and what went over the wire.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+from kaggle_standin import StandinKaggle, StandinServer
+
+from cornkit.cli import main
+from cornkit.kaggle_auth import KaggleCredentials, find_credentials
+from cornkit.kaggle_client import COMPETITION
+from cornkit.runs import load_run, make_run, save_run
+from cornkit.scoring import solution_accuracy
+from cornkit.synth import make_synthetic_corn
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+@pytest.fixture(scope="module")
+def corn(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic corn set with its solution.csv (the stand-in scores against it)."""
+    return make_synthetic_corn(tmp_path_factory.mktemp("corn") / "corn", n_train=40, n_test=30, seed=3).root
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A clean home: no credentials from the machine running the tests, and no kernel."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(home / ".kaggle"))
+    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "KAGGLE_KERNEL_RUN_TYPE", "XDG_CONFIG_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KAGGLE_API_ENVIRONMENT", "LOCALHOST")
+    return home
+
+
+def _route_to(monkeypatch: pytest.MonkeyPatch, proxy: str) -> None:
+    """Send every http(s) request of the client to ``proxy`` (the stand-in, or a dead port)."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.setenv(name, proxy)
+
+
+@pytest.fixture
+def standin(corn: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StandinKaggle]:
+    """The stand-in API, running, with the client routed to it and valid credentials in the env."""
+    state = StandinKaggle(competition=COMPETITION, data_dir=corn)
+    with StandinServer(state) as server:
+        _route_to(monkeypatch, server.proxy_url)
+        monkeypatch.setenv("KAGGLE_USERNAME", state.username)
+        monkeypatch.setenv("KAGGLE_KEY", state.key)
+        extended = sys.modules.get("kaggle.api.kaggle_api_extended")
+        if extended is not None and "--local" not in extended.KaggleApi.args:
+            pytest.fail("kaggle was imported without KAGGLE_API_ENVIRONMENT=LOCALHOST; it would not call the stand-in")
+        yield state
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _one_line_error(code: int, err: str, *needles: str) -> str:
+    """Assert the command failed with one readable line (no traceback) containing ``needles``."""
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def _save_run(corn: Path, work: Path, approach: str, right_fraction: float) -> str:
+    """A Run whose test predictions are right on the first ``right_fraction`` of the test rows."""
+    classes = ("broken", "discolored", "pure", "silkcut")
+    train = pd.read_csv(corn / "train.csv").head(12)
+    solution = pd.read_csv(corn / "solution.csv")
+    test_ids = pd.read_csv(corn / "test.csv")["seed_id"].to_numpy()
+    truth = solution.set_index("seed_id")["label"].reindex(test_ids).to_numpy()
+    n_right = int(len(truth) * right_fraction)
+    predicted = np.where(np.arange(len(truth)) < n_right, truth, np.where(truth == "pure", "broken", "pure"))
+    test_probs = np.eye(len(classes))[[classes.index(p) for p in predicted]]
+    val_probs = np.eye(len(classes))[[classes.index(label) for label in train["label"]]]
+    run = make_run(
+        approach=approach,
+        model="test-model",
+        classes=classes,
+        val_ids=train["seed_id"],
+        val_labels=train["label"],
+        val_probs=val_probs * 0.6 + 0.1,
+        test_ids=test_ids,
+        test_probs=test_probs,
+        config={"right_fraction": right_fraction},
+    )
+    save_run(run, work)
+    return run.run_id
+
+
+def test_download_unzips_once_with_the_client(standin: StandinKaggle, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    code, out, err = _cli(capsys, "download", "--data", data, "--input-root", tmp_path / "no-kaggle-input")
+    assert code == 0, err
+    assert Path(out.strip().splitlines()[-1]) == data / "corn"
+    assert (data / "corn" / "train.csv").is_file() and not (data / "corn" / "solution.csv").exists()
+    (call,) = standin.calls("DownloadDataFiles")
+    assert call.body == {"competitionName": COMPETITION} and call.authorization.startswith("Basic ")
+
+    before = len(standin.requests)
+    code, out, _ = _cli(capsys, "download", "--data", data, "--input-root", tmp_path / "no-kaggle-input")
+    assert code == 0 and "already there" in out and len(standin.requests) == before
+
+
+def test_download_inside_a_kernel_uses_the_mounted_data(home: Path, corn: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    mounted = tmp_path / "input" / COMPETITION / "corn"
+    shutil.copytree(corn, mounted)
+    code, out, err = _cli(capsys, "download", "--data", tmp_path / "data", "--input-root", tmp_path / "input")
+    assert code == 0, err
+    assert "mounted" in out and Path(out.strip().splitlines()[-1]) == mounted
+    assert not (tmp_path / "data").exists()
+
+
+def test_submit_and_leaderboard_show_the_scores_kaggle_computed(
+    standin: StandinKaggle, corn: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    work, submissions = tmp_path / "work", tmp_path / "submissions"
+    good = _save_run(corn, work, "probe", right_fraction=0.8)
+    local_only = _save_run(corn, work, "zeroshot", right_fraction=0.2)
+    common = ("--data", corn, "--work", work, "--submissions", submissions)
+
+    code, out, err = _cli(capsys, "submit", good, *common, "--kaggle", "-m", "first probe")
+    assert code == 0, err
+    assert Path(out.strip().splitlines()[-1]) == submissions / f"{good}.csv"
+    (start,) = standin.calls("StartSubmissionUpload")
+    (create,) = standin.calls("CreateSubmission")
+    assert start.body["fileName"] == f"{good}.csv" and start.body["competitionName"] == COMPETITION
+    assert create.body["submissionDescription"] == f"{good}: first probe"
+    assert list(standin.uploads.values()) == [(submissions / f"{good}.csv").read_bytes()]
+    assert _cli(capsys, "submit", local_only, *common)[0] == 0
+
+    code, out, err = _cli(capsys, "leaderboard", "--submissions", submissions)
+    assert code == 0, err
+    assert Path(out.strip().splitlines()[-1]) == submissions / "leaderboard.csv"
+    table = pd.read_csv(submissions / "leaderboard.csv")
+    expected = solution_accuracy(load_run(good, work), corn / "solution.csv")
+    row = table[table["run_id"] == good].iloc[0]
+    assert row["approach"] == "probe" and row["status"] == "COMPLETE"
+    assert row["public_lb"] == pytest.approx(expected["public"], abs=1e-5)
+    assert row["private_lb"] == pytest.approx(expected["private"], abs=1e-5)
+    assert row["val_accuracy"] == pytest.approx(1.0)
+    unsubmitted = table[table["run_id"] == local_only].iloc[0]
+    assert unsubmitted["status"] == "not submitted" and np.isnan(unsubmitted["public_lb"])
+    shown = f"{row['public_lb']:.5f}"
+    assert shown in out and shown in (submissions / "leaderboard.md").read_text()
+    assert (submissions / "leaderboard.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert standin.calls("ListSubmissions")[0].body["competitionName"] == COMPETITION
+
+
+def test_an_invalid_submission_is_refused_before_upload(standin: StandinKaggle, corn: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    work, submissions = tmp_path / "work", tmp_path / "submissions"
+    run_id = _save_run(corn, work, "probe", right_fraction=0.5)
+    common = ("--data", corn, "--work", work, "--submissions", submissions)
+    assert _cli(capsys, "submit", run_id, *common)[0] == 0
+    path = submissions / f"{run_id}.csv"
+    path.write_text(path.read_text().replace("pure", "popcorn", 1))
+
+    code, _, err = _cli(capsys, "submit", run_id, *common, "--kaggle", "-m", "broken file")
+    _one_line_error(code, err, "popcorn", "Nothing was uploaded")
+    assert standin.requests == []
+
+
+def test_kernel_build_push_status_and_output(standin: StandinKaggle, corn: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    kernels, submissions = tmp_path / "kernels", tmp_path / "submissions"
+    code, out, err = _cli(capsys, "kernels", "build", "probe", "--kernels", kernels, "--model", "ViT-B-32", "--pretrained", "openai")
+    assert code == 0, err
+    folder = Path(out.strip().splitlines()[-1])
+    meta = json.loads((folder / "kernel-metadata.json").read_text())
+    assert meta["id"] == f"{standin.username}/cornkit-clip-linear-probe" and meta["competition_sources"] == [COMPETITION]
+    notebook = nbformat.read(folder / meta["code_file"], as_version=4)
+    nbformat.validate(notebook)
+
+    code, out, err = _cli(capsys, "kernels", "push", "probe", "--kernels", kernels)
+    assert code == 0, err
+    assert out.strip().splitlines()[-1] == f"http://localhost/code/{meta['id']}"
+    (save,) = standin.calls("SaveKernel")
+    assert save.body["slug"] == meta["id"] and save.body["newTitle"] == meta["title"]
+    assert save.body["competitionDataSources"] == [COMPETITION]
+    assert save.body["kernelType"] == "notebook" and save.body["enableGpu"] is True and save.body["enableInternet"] is True
+    sent = json.loads(save.body["text"])
+    assert [c["source"] for c in sent["cells"]] == [c["source"] for c in notebook.cells]
+    everything_sent = json.dumps([r.body for r in standin.requests])
+    assert standin.key not in everything_sent and standin.key not in (folder / meta["code_file"]).read_text()
+
+    standin.kernel_statuses = ["RUNNING", "COMPLETE"]
+    code, out, err = _cli(capsys, "kernels", "status", "probe", "--kernels", kernels, "--wait", "30", "--interval", "0.01")
+    assert code == 0 and out.strip() == f"{meta['id']}: COMPLETE", err
+    assert len(standin.calls("GetKernelSessionStatus")) == 2
+
+    sample = pd.read_csv(corn / "sample_submission.csv")
+    summary = {"run_id": "probe-ViT-B-32-0badc0de", "approach": "probe", "model": "ViT-B-32", "val_accuracy": 0.75}
+    standin.kernel_outputs[meta["id"]] = {
+        "submission.csv": sample.to_csv(index=False).encode(),
+        "cornkit-run.json": json.dumps(summary).encode(),
+    }
+    code, out, err = _cli(capsys, "kernels", "output", "probe", "--kernels", kernels, "--data", corn, "--submissions", submissions)
+    assert code == 0, err
+    written = Path(out.strip().splitlines()[-1])
+    assert written == submissions / "kernel-probe-ViT-B-32-0badc0de.csv"
+    pd.testing.assert_frame_equal(pd.read_csv(written), sample)
+    ledger = pd.read_csv(submissions / "ledger.csv")
+    assert ledger.iloc[-1]["run_id"] == "kernel-probe-ViT-B-32-0badc0de" and ledger.iloc[-1]["val_accuracy"] == 0.75
+
+    code, out, err = _cli(capsys, "submit", "kernel-probe-ViT-B-32-0badc0de", "--data", corn, "--submissions", submissions, "--kaggle", "-m", "from the kernel")
+    assert code == 0, err
+    assert standin.calls("CreateSubmission")[0].body["submissionDescription"] == "kernel-probe-ViT-B-32-0badc0de: from the kernel"
+
+
+def test_a_failed_kernel_says_why(standin: StandinKaggle, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    kernels = tmp_path / "kernels"
+    assert _cli(capsys, "kernels", "build", "zeroshot", "--kernels", kernels)[0] == 0
+    code, _, err = _cli(capsys, "kernels", "status", "zeroshot", "--kernels", kernels)
+    _one_line_error(code, err, "404", "cornkit kernels push zeroshot")
+    assert _cli(capsys, "kernels", "push", "zeroshot", "--kernels", kernels)[0] == 0
+    standin.kernel_statuses = ["ERROR"]
+    code, out, _ = _cli(capsys, "kernels", "status", "zeroshot", "--kernels", kernels)
+    assert code == 0 and "ERROR (the notebook raised an exception)" in out
+    standin.kernel_statuses = ["QUEUED", "RUNNING", "ERROR"]
+    code, _, err = _cli(capsys, "kernels", "status", "zeroshot", "--kernels", kernels, "--wait", "30", "--interval", "0.01")
+    _one_line_error(code, err, "failed: the notebook raised an exception")
+    assert len(standin.calls("GetKernelSessionStatus")) == 5
+    standin.kernel_statuses = ["RUNNING"]
+    code, _, err = _cli(capsys, "kernels", "status", "zeroshot", "--kernels", kernels, "--wait", "0")
+    _one_line_error(code, err, "still RUNNING", "run this again later")
+    code, _, err = _cli(capsys, "kernels", "output", "zeroshot", "--kernels", kernels, "--data", standin.data_dir, "--submissions", tmp_path / "s")
+    _one_line_error(code, err, "no submission.csv", "cornkit kernels status zeroshot")
+
+
+def test_kernel_metadata_is_checked_before_writing_and_before_pushing(standin: StandinKaggle, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    kernels = tmp_path / "kernels"
+    code, _, err = _cli(capsys, "kernels", "build", "probe", "--kernels", kernels, "--model-source", "not-a-model")
+    _one_line_error(code, err, "model_sources", "owner/model/framework/variation/version-number")
+    assert not (kernels / "probe").exists()
+
+    assert _cli(capsys, "kernels", "build", "probe", "--kernels", kernels, "--user", "someone-else")[0] == 0
+    meta_path = kernels / "probe" / "kernel-metadata.json"
+    code, _, err = _cli(capsys, "kernels", "push", "probe", "--kernels", kernels)
+    _one_line_error(code, err, "403", "--user")
+    meta = json.loads(meta_path.read_text())
+    meta["title"] = "Something else entirely"
+    meta_path.write_text(json.dumps(meta))
+    code, _, err = _cli(capsys, "kernels", "push", "probe", "--kernels", kernels)
+    _one_line_error(code, err, "title", "slugify")
+    assert len(standin.calls("SaveKernel")) == 1
+
+
+def test_an_access_token_works_too(standin: StandinKaggle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("KAGGLE_USERNAME")
+    monkeypatch.delenv("KAGGLE_KEY")
+    monkeypatch.setenv("KAGGLE_API_TOKEN", standin.token)
+    code, _, err = _cli(capsys, "download", "--data", tmp_path / "d", "--input-root", tmp_path / "i")
+    assert code == 0, err
+    assert standin.calls("DownloadDataFiles")[-1].authorization == f"Bearer {standin.token}"
+    code, _, err = _cli(capsys, "kernels", "build", "probe", "--kernels", tmp_path / "k")
+    _one_line_error(code, err, "--user")
+
+
+def test_wrong_competition_slug(standin: StandinKaggle, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _cli(capsys, "download", "--data", tmp_path / "d", "--competition", "its-corn", "--input-root", tmp_path / "i")
+    _one_line_error(code, err, "404", "'its-corn'", "--competition", COMPETITION)
+
+
+def test_rules_not_accepted(standin: StandinKaggle, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    standin.rules_accepted = False
+    code, _, err = _cli(capsys, "download", "--data", tmp_path / "d", "--input-root", tmp_path / "i")
+    _one_line_error(code, err, "403", f"https://www.kaggle.com/competitions/{COMPETITION}/rules")
+
+
+def test_wrong_key(standin: StandinKaggle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("KAGGLE_KEY", "not-the-right-key")
+    code, out, err = _cli(capsys, "download", "--data", tmp_path / "d", "--input-root", tmp_path / "i")
+    line = _one_line_error(code, err, "401", "KAGGLE_USERNAME/KAGGLE_KEY", "https://www.kaggle.com/settings/api")
+    assert "not-the-right-key" not in line + out
+
+
+def test_missing_credentials_say_where_to_put_them(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _cli(capsys, "download", "--data", tmp_path / "d", "--input-root", tmp_path / "i")
+    _one_line_error(code, err, "no Kaggle credentials", str(home / ".kaggle" / "kaggle.json"), "KAGGLE_USERNAME")
+    assert "Authentication required" not in out + err
+
+
+def test_unreachable_server(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    _route_to(monkeypatch, dead)
+    monkeypatch.setenv("KAGGLE_USERNAME", "someone")
+    monkeypatch.setenv("KAGGLE_KEY", "secret-key-123")
+    code, _, err = _cli(capsys, "download", "--data", tmp_path / "d", "--input-root", tmp_path / "i")
+    _one_line_error(code, err, "cannot reach the Kaggle API", "http://localhost")
+
+
+def test_leaderboard_without_credentials_keeps_the_local_columns(home: Path, corn: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    work, submissions = tmp_path / "work", tmp_path / "submissions"
+    run_id = _save_run(corn, work, "probe", right_fraction=0.5)
+    assert _cli(capsys, "submit", run_id, "--data", corn, "--work", work, "--submissions", submissions)[0] == 0
+    code, out, err = _cli(capsys, "leaderboard", "--submissions", submissions)
+    assert code == 0, err
+    assert run_id in out and "public and private LB are empty: no Kaggle credentials found" in out
+    table = pd.read_csv(submissions / "leaderboard.csv")
+    assert table["val_accuracy"].tolist() == [1.0] and table["public_lb"].isna().all()
+
+
+def test_credentials_are_found_where_the_client_looks(home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    config = home / ".kaggle" / "kaggle.json"
+    config.parent.mkdir()
+    config.write_text(json.dumps({"username": "from-file", "key": "file-secret"}))
+    config.chmod(0o644)
+    found = find_credentials()
+    assert (found.username, found.source) == ("from-file", str(config))
+    assert "chmod 600" in found.warning and "file-secret" not in repr(found)
+
+    config.chmod(0o600)
+    assert find_credentials().warning is None
+    monkeypatch.setenv("KAGGLE_USERNAME", "from-env")
+    monkeypatch.setenv("KAGGLE_KEY", "env-secret")
+    assert find_credentials().username == "from-env"
+
+    token_file = home / "token.txt"
+    token_file.write_text("token-secret\n")
+    monkeypatch.setenv("KAGGLE_API_TOKEN", str(token_file))
+    found = find_credentials()
+    assert found.token == "token-secret" and found.source == "KAGGLE_API_TOKEN" and "token-secret" not in repr(found)
+
+
+def test_kaggle_secrets_inside_a_kernel(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside a kernel the credentials come from Kaggle secrets (``kaggle_secrets`` exists only there)."""
+    module = type(sys)("kaggle_secrets")
+
+    class UserSecretsClient:
+        def get_secret(self, name: str) -> str:
+            if name == "KAGGLE_API_TOKEN":
+                raise KeyError(name)
+            return {"KAGGLE_USERNAME": "kernel-user", "KAGGLE_KEY": "kernel-secret"}[name]
+
+    module.UserSecretsClient = UserSecretsClient
+    monkeypatch.setitem(sys.modules, "kaggle_secrets", module)
+    monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Interactive")
+    found = find_credentials()
+    assert found == KaggleCredentials(source="the KAGGLE_USERNAME/KAGGLE_KEY Kaggle secrets", username="kernel-user", key="kernel-secret")
+    assert "kernel-secret" not in repr(found)
+
+
+def test_commands_that_do_not_talk_to_kaggle_never_import_it(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(SRC), "HOME": str(tmp_path)}
+    env.pop("KAGGLE_USERNAME", None)
+    env.pop("KAGGLE_KEY", None)
+    script = (
+        "import sys; from cornkit.cli import main; "
+        f"code = main(['synth', '--out', {str(tmp_path / 'synth')!r}, '--n-train', '16', '--n-test', '2']); "
+        "assert 'kaggle' not in sys.modules, 'kaggle was imported'; sys.exit(code)"
+    )
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Authentication" not in result.stdout + result.stderr
+    assert not (tmp_path / ".kaggle").exists() and not (tmp_path / ".config" / "kaggle").exists()

@@ -1,0 +1,56 @@
+"""A built kernel notebook, executed end to end with nbclient under a simulated Kaggle layout.
+
+The notebook is the one ``cornkit kernels build`` writes and ``kernels push`` sends; only
+``CORNKIT_INPUT_ROOT`` and ``CORNKIT_WORKING_ROOT`` move ``/kaggle/input`` and
+``/kaggle/working`` into a temporary folder. It runs the kit shipped inside it on a synthetic
+set with the tiny random-weight CLIP model, and must leave a ``submission.csv`` the kit's
+validator accepts.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from cornkit.cli import build_parser
+from cornkit.dataset import load_dataset
+from cornkit.kaggle_client import COMPETITION
+from cornkit.kernels import KernelSpec, build_kernel
+from cornkit.submission import validate_submission
+from cornkit.synth import make_synthetic_corn
+
+nbclient = pytest.importorskip("nbclient")
+
+
+def _has_command(name: str) -> bool:
+    commands = next(a for a in build_parser()._actions if a.dest == "command")
+    return name in commands.choices
+
+
+@pytest.mark.skipif(not _has_command("probe"), reason="needs the `cornkit probe` head (CLIP heads not on this branch yet)")
+def test_built_probe_notebook_runs_under_a_simulated_kaggle_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    input_root, working = tmp_path / "kaggle" / "input", tmp_path / "kaggle" / "working"
+    data = make_synthetic_corn(input_root / COMPETITION / "corn", n_train=120, n_test=24, seed=5).root
+    solution = shutil.move(data / "solution.csv", tmp_path / "solution.csv")
+    working.mkdir(parents=True)
+    spec = KernelSpec(approach="probe", user="cornkit-tester", model="cornkit-tiny-clip", pretrained="none")
+    kernel = build_kernel(spec, tmp_path / "kernels")
+    notebook = nbformat.read(kernel.path / kernel.metadata["code_file"], as_version=4)
+
+    monkeypatch.setenv("CORNKIT_INPUT_ROOT", str(input_root))
+    monkeypatch.setenv("CORNKIT_WORKING_ROOT", str(working))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(working)}}).execute()
+
+    dataset = load_dataset(data, check_images=False)
+    submission = pd.read_csv(working / "submission.csv")
+    validate_submission(submission, dataset.sample_submission, dataset.classes, source="the kernel's submission.csv")
+    summary = json.loads((working / "cornkit-run.json").read_text())
+    assert summary["approach"] == "probe" and summary["model"].startswith("cornkit-tiny-clip")
+    assert 0 <= summary["val_accuracy"] <= 1
+    assert pd.read_csv(solution)["seed_id"].tolist() == submission["seed_id"].tolist()
