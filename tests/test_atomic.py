@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -26,3 +27,14 @@ def test_no_overwrite_refuses_an_existing_file_and_cleans_up(tmp_path: Path) -> 
         tmp.write_text("second")
     assert target.read_text() == "first"
     assert [p.name for p in tmp_path.iterdir()] == ["a.csv"]
+
+
+def test_written_files_and_folders_get_ordinary_permissions(tmp_path: Path) -> None:
+    mask = os.umask(0o022)
+    try:
+        with atomic_dir(tmp_path / "run") as folder:
+            write_text(folder / "a.csv", "x")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "run").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "run" / "a.csv").stat().st_mode & 0o777 == 0o644

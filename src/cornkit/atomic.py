@@ -18,6 +18,21 @@ from typing import Any
 import pandas as pd
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _make_public(path: Path, mode: int) -> None:
+    """Give a temp file or folder the permissions a plain ``open``/``mkdir`` would have.
+
+    ``mkstemp``/``mkdtemp`` create them private (0600/0700), which would make every Run,
+    submission and kernel folder unreadable to anyone else on a shared machine.
+    """
+    path.chmod(mode & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; move it onto ``target`` if the block succeeds.
@@ -30,6 +45,7 @@ def atomic_path(target: str | os.PathLike[str], *, overwrite: bool = True) -> It
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    _make_public(tmp, 0o666)
     try:
         yield tmp
         if overwrite:
@@ -69,6 +85,7 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    _make_public(tmp, 0o777)
     try:
         yield tmp
         if target.exists():

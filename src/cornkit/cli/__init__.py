@@ -1,7 +1,8 @@
 """The ``cornkit`` command: a thin argparse layer over the Python API.
 
 Each command group lives in its own module with a ``register(subparsers)`` function; a
-handler parses flags, calls the API and prints. Every command prints the run id or path it
+handler parses flags, calls the API and prints. Handlers import the API they call when they
+run, so that ``cornkit --help`` or ``cornkit split`` does not pay seconds for torch and open_clip. Every command prints the run id or path it
 wrote on its last line. A :class:`~cornkit.errors.CornkitError` is printed as one line on
 stderr with exit code 2; anything else is a bug and keeps its traceback.
 """

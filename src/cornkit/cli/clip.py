@@ -5,15 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..clip_model import ClipSpec
-from ..features import extract_features
-from ..probe import DEFAULT_CS, run_probe
-from ..prompt_compare import compare_prompts
-from ..prompts import load_prompt_file
-from ..runs import Run
-from ..split import load_split
-from ..zeroshot import run_zeroshot
+from typing import TYPE_CHECKING
+
 from .common import add_data_args, dataset_from_args
+
+if TYPE_CHECKING:
+    from ..clip_model import ClipSpec
+    from ..runs import Run
 
 
 def _add_clip_args(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +29,8 @@ def _add_prompt_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _spec(args: argparse.Namespace) -> ClipSpec:
+    from ..clip_model import ClipSpec
+
     return ClipSpec(args.model, args.pretrained, flip_tta=args.flip_tta)
 
 
@@ -44,12 +44,18 @@ def _print_run(run: Run) -> None:
 
 
 def _features(args: argparse.Namespace) -> None:
+    from ..features import extract_features
+
     features = extract_features(dataset_from_args(args), args.work, _spec(args), **_clip_kwargs(args))
     print(f"{features.train.shape[0]} train and {features.test.shape[0]} test features of dimension {features.train.shape[1]}")
     print(features.path)
 
 
 def _zeroshot(args: argparse.Namespace) -> None:
+    from ..prompts import load_prompt_file
+    from ..split import load_split
+    from ..zeroshot import run_zeroshot
+
     dataset = dataset_from_args(args)
     prompt_set = load_prompt_file(args.prompts, dataset.classes).get(args.prompt_set)
     run = run_zeroshot(dataset, load_split(args.work, dataset), args.work, _spec(args), prompt_set, **_clip_kwargs(args))
@@ -58,6 +64,10 @@ def _zeroshot(args: argparse.Namespace) -> None:
 
 
 def _prompts_compare(args: argparse.Namespace) -> None:
+    from ..prompt_compare import compare_prompts
+    from ..prompts import load_prompt_file
+    from ..split import load_split
+
     dataset = dataset_from_args(args)
     comparison = compare_prompts(
         dataset,
@@ -73,6 +83,9 @@ def _prompts_compare(args: argparse.Namespace) -> None:
 
 
 def _probe(args: argparse.Namespace) -> None:
+    from ..probe import DEFAULT_CS, run_probe
+    from ..split import load_split
+
     dataset = dataset_from_args(args)
     cs = tuple(float(c) for c in args.cs.split(",")) if args.cs else DEFAULT_CS
     run = run_probe(

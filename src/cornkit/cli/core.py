@@ -5,26 +5,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..demo import run_demo
 from ..errors import CornkitError
 from ..kaggle_client import COMPETITION
-from ..kaggle_submit import submit_to_kaggle
-from ..roboflow import import_roboflow
-from ..runs import list_runs, load_run
-from ..scoring import score_run
-from ..split import make_split
-from ..submission import write_submission
-from ..synth import make_synthetic_corn
 from .common import add_data_args, add_submissions_arg, dataset_from_args
 
 
 def _synth(args: argparse.Namespace) -> None:
+    from ..synth import make_synthetic_corn
+
     summary = make_synthetic_corn(args.out, n_train=args.n_train, n_test=args.n_test, seed=args.seed)
     print(f"synthetic corn set: {summary.n_train} train and {summary.n_test} test images, test labels in solution.csv")
     print(summary.root)
 
 
 def _roboflow(args: argparse.Namespace) -> None:
+    from ..roboflow import import_roboflow
+
     imported = import_roboflow(args.src, test_frac=args.test_frac, seed=args.seed)
     print(f"{len(imported.classes)} classes {list(imported.classes)}: {imported.n_train} train and {imported.n_test} test rows")
     if imported.tokenization:
@@ -33,6 +29,8 @@ def _roboflow(args: argparse.Namespace) -> None:
 
 
 def _split(args: argparse.Namespace) -> None:
+    from ..split import make_split
+
     dataset = dataset_from_args(args, check_images=False)
     split = make_split(dataset, args.work, valid_frac=args.valid_frac, folds=args.folds, seed=args.seed, force=args.force)
     counts = split.frame["fold"].value_counts().sort_index()
@@ -41,6 +39,8 @@ def _split(args: argparse.Namespace) -> None:
 
 
 def _runs(args: argparse.Namespace) -> None:
+    from ..runs import list_runs
+
     runs = list_runs(args.work)
     for run in runs:
         print(f"{run.run_id:60s} {run.approach:10s} val_accuracy {run.metrics.get('val_accuracy', float('nan')):.4f}")
@@ -48,6 +48,9 @@ def _runs(args: argparse.Namespace) -> None:
 
 
 def _score(args: argparse.Namespace) -> None:
+    from ..runs import load_run
+    from ..scoring import score_run
+
     run = load_run(args.run, args.work)
     report = score_run(run, dataset_from_args(args), max_images=args.max_images)
     print(report.text)
@@ -57,6 +60,9 @@ def _score(args: argparse.Namespace) -> None:
 
 
 def _submit(args: argparse.Namespace) -> None:
+    from ..runs import load_run
+    from ..submission import write_submission
+
     if args.kaggle:
         _submit_kaggle(args)
         return
@@ -68,11 +74,15 @@ def _submit(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
+    from ..demo import run_demo
+
     result = run_demo(args.out, n_train=args.n_train, n_test=args.n_test, seed=args.seed)
     print(result.summary_path)
 
 
 def _submit_kaggle(args: argparse.Namespace) -> None:
+    from ..kaggle_submit import submit_to_kaggle
+
     if args.message is None:
         raise CornkitError("--kaggle needs -m MESSAGE: say what this submission is (the run id is added to it).")
     dataset = dataset_from_args(args, check_images=False)
