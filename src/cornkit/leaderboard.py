@@ -147,8 +147,8 @@ def val_vs_lb_png(table: pd.DataFrame, path: Path) -> Path:
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="LB = validation")
     if scored.empty:
         ax.text(0.5, 0.5, "no submission has both a validation\nand a public LB score yet", ha="center", va="center")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
+    ax.set_xlim(0, 1.03)  # room for markers at 1.0
+    ax.set_ylim(0, 1.03)
     ax.set_xlabel("local validation accuracy")
     ax.set_ylabel("public LB accuracy")
     ax.set_title("Does the validation split predict the leaderboard?")
