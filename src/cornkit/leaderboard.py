@@ -14,18 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from .atomic import atomic_path, write_csv, write_text  # noqa: E402
-from .errors import CornkitError  # noqa: E402
-from .kaggle_client import COMPETITION, KaggleSession, connect, kaggle_call  # noqa: E402
-from .kaggle_submit import RUN_ID_SEPARATOR  # noqa: E402
-from .submission import read_ledger  # noqa: E402
+from .atomic import write_csv, write_text
+from .errors import CornkitError
+from .kaggle_client import COMPETITION, KaggleSession, connect, kaggle_call
+from .kaggle_submit import RUN_ID_SEPARATOR
+from .plots import val_vs_lb_png
+from .submission import read_ledger
 
 COLUMNS = ("approach", "model", "run_id", "val_accuracy", "public_lb", "private_lb", "status", "date", "description")
 PAGE_SIZE = 50
@@ -136,27 +133,6 @@ def markdown_table(table: pd.DataFrame) -> str:
     rule = "| " + " | ".join("---" for _ in table.columns) + " |"
     body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join([header, rule, *body]) + "\n"
-
-
-def val_vs_lb_png(table: pd.DataFrame, path: Path) -> Path:
-    """Local validation accuracy against public LB, one colour per approach, with the y = x line."""
-    scored = table.dropna(subset=["val_accuracy", "public_lb"])
-    fig, ax = plt.subplots(figsize=(6, 5))
-    for approach, group in scored.groupby("approach", sort=True):
-        ax.scatter(group["val_accuracy"], group["public_lb"], label=approach, s=40)
-    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="LB = validation")
-    if scored.empty:
-        ax.text(0.5, 0.5, "no submission has both a validation\nand a public LB score yet", ha="center", va="center")
-    ax.set_xlim(0, 1.03)  # room for markers at 1.0
-    ax.set_ylim(0, 1.03)
-    ax.set_xlabel("local validation accuracy")
-    ax.set_ylabel("public LB accuracy")
-    ax.set_title("Does the validation split predict the leaderboard?")
-    ax.legend(loc="lower right", fontsize=8)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
 
 
 def build_leaderboard(

@@ -14,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
@@ -66,4 +67,22 @@ def bar_chart_png(names: Sequence[str], values: Sequence[float], path: Path, tit
     ax.set_xlim(0, 1.08)
     ax.set_xlabel(xlabel)
     ax.set_title(title)
+    return _save(fig, path)
+
+
+def val_vs_lb_png(table: pd.DataFrame, path: Path) -> Path:
+    """Local validation accuracy against public LB, one colour per approach, with the y = x line."""
+    scored = table.dropna(subset=["val_accuracy", "public_lb"])
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for approach, group in scored.groupby("approach", sort=True):
+        ax.scatter(group["val_accuracy"], group["public_lb"], label=approach, s=40)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="LB = validation")
+    if scored.empty:
+        ax.text(0.5, 0.5, "no submission has both a validation\nand a public LB score yet", ha="center", va="center")
+    ax.set_xlim(0, 1.03)  # room for markers at 1.0
+    ax.set_ylim(0, 1.03)
+    ax.set_xlabel("local validation accuracy")
+    ax.set_ylabel("public LB accuracy")
+    ax.set_title("Does the validation split predict the leaderboard?")
+    ax.legend(loc="lower right", fontsize=8)
     return _save(fig, path)
