@@ -14,14 +14,14 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import CornkitError
-from . import core
+from . import convnext, core
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cornkit", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"cornkit {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (core,):
+    for module in (core, convnext):
         module.register(subparsers)
     return parser
 
