@@ -96,9 +96,10 @@ def _scores(probs: np.ndarray, labels: np.ndarray, grid: np.ndarray) -> tuple[np
 
 def search_weights(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """The grid weights with the best accuracy; log loss breaks the (many) ties, equal weights win exact ones."""
-    grid = simplex_grid(probs.shape[0])
+    n = probs.shape[0]
+    grid = np.vstack([np.full((1, n), 1 / n), simplex_grid(n)])
     accuracy, log_loss = _scores(probs, labels, grid)
-    distance = np.abs(grid - 1 / probs.shape[0]).sum(axis=1)
+    distance = np.abs(grid - 1 / n).sum(axis=1)
     best = np.lexsort((distance, log_loss, -accuracy))[0]
     return grid[best]
 
