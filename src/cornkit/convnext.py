@@ -40,6 +40,7 @@ import torch
 from fastai.callback.core import Callback
 from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
 from fastai.data.block import CategoryBlock, DataBlock
+from fastai.data.core import DataLoaders
 from fastai.data.transforms import ColReader, ColSplitter, Normalize
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
@@ -165,7 +166,7 @@ def _input_stats(arch: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     return tuple(cfg.mean), tuple(cfg.std)
 
 
-def make_dataloaders(frame: pd.DataFrame, classes: Sequence[str], settings: ConvNextSettings, device: torch.device):
+def make_dataloaders(frame: pd.DataFrame, classes: Sequence[str], settings: ConvNextSettings, device: torch.device) -> DataLoaders:
     """fastai DataLoaders: pad-resize with the background's border, flips, free rotation, mild lighting/warp."""
     block = DataBlock(
         blocks=(ImageBlock, CategoryBlock(vocab=list(classes))),
@@ -200,7 +201,7 @@ def _load_error_hint(settings: ConvNextSettings) -> str:
     )
 
 
-def make_learner(dls, settings: ConvNextSettings, train_labels: Sequence[str], classes: Sequence[str], path: Path) -> Learner:
+def make_learner(dls: DataLoaders, settings: ConvNextSettings, train_labels: Sequence[str], classes: Sequence[str], path: Path) -> Learner:
     """``vision_learner`` on the timm backbone, weights from the hub, a checkpoint file or nowhere."""
     model_args: dict[str, Any] = {}
     if not settings.is_random and not settings.is_hub:
@@ -307,7 +308,17 @@ def train_fold(
     )
 
 
-def _warn_random(settings: ConvNextSettings) -> None:
+def folds_to_train(split: Split, fold: int | None) -> list[int]:
+    """Every fold of the split, or the one asked for (refused if the split has no such fold)."""
+    if fold is None:
+        return list(range(split.n_folds))
+    if not 0 <= fold < split.n_folds:
+        raise CornkitError(f"--fold {fold}: this split has folds 0..{split.n_folds - 1}; leave --fold out to train them all.")
+    return [fold]
+
+
+def _announce_weights(settings: ConvNextSettings) -> None:
+    """Flag random weights loudly; fail fast when hub weights cannot be fetched."""
     if settings.is_random:
         print(
             f"WARNING: {settings.arch} has RANDOM weights (--pretrained none): fine for tests and the demo, "
@@ -378,10 +389,8 @@ def train_convnext(
         lr=lr, balance=balance, tta=tta, seed=seed, fold=fold, patience=patience, max_lighting=max_lighting, max_warp=max_warp,
     )
     check_settings(settings)
-    folds = [fold] if fold is not None else list(range(split.n_folds))
-    for k in folds:
-        split.valid_ids(k)
-    _warn_random(settings)
+    folds = folds_to_train(split, fold)
+    _announce_weights(settings)
     device = torch.device(device) if device is not None else default_device()
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
@@ -398,8 +407,8 @@ def train_convnext(
     return run
 
 
-def train_tiny_convnext(dataset: Dataset, split: Split, work: str | Path, *, epochs: int = 2, seed: int = 42) -> Run:
-    """The demo's ConvNeXt: random ``convnext_atto`` at 64 pixels, a couple of epochs on the CPU."""
+def train_tiny_convnext(dataset: Dataset, split: Split, work: str | Path, *, epochs: int = 4, seed: int = 42) -> Run:
+    """The demo's ConvNeXt: random ``convnext_atto`` at 64 pixels, a few epochs, minutes on a CPU."""
     return train_convnext(
-        dataset, split, work, arch=TINY_ARCH, pretrained=RANDOM_WEIGHTS, epochs=epochs, size=64, batch_size=32, lr=4e-3, seed=seed
+        dataset, split, work, arch=TINY_ARCH, pretrained=RANDOM_WEIGHTS, epochs=epochs, size=64, batch_size=16, lr=2e-3, seed=seed
     )
