@@ -150,3 +150,9 @@ def test_kfold_is_out_of_fold_with_averaged_test(dataset, tmp_path):
         np.testing.assert_allclose(by_id.loc[fold_run.val["seed_id"]].to_numpy(), fold_run.val_probs, atol=1e-6)
     np.testing.assert_allclose(both.test_probs, (folds[0].test_probs + folds[1].test_probs) / 2, atol=1e-6)
     assert sorted(p.name for p in both.path.glob("learner-*.pkl")) == ["learner-fold0.pkl", "learner-fold1.pkl"]
+
+
+def test_learning_rate_found_when_not_given(dataset, holdout):
+    split, work = holdout
+    run = train_convnext(dataset, split, work, **{**QUICK, "lr": None})
+    assert run.config["lr"] is None and run.metrics["lr"][0] > 0
