@@ -76,7 +76,7 @@ def test_console_entry_point_prints_no_traceback(corn_copy: Path, tmp_path: Path
 def test_demo_runs_the_whole_loop_and_is_idempotent(tmp_path: Path) -> None:
     lines: list[str] = []
     result = run_demo(tmp_path / "demo", n_train=120, n_test=30, say=lines.append)
-    assert list(result.table["approach"]) == ["zeroshot", "probe"]
+    assert list(result.table["approach"]) == ["zeroshot", "probe", "convnext", "ensemble", "ensemble"]
     assert "synthetic_test_accuracy (solution.csv)" in result.table.columns
     assert any("RANDOM weights" in line for line in lines)
     submissions = sorted((tmp_path / "demo" / "submissions").glob("*.csv"))
@@ -84,4 +84,4 @@ def test_demo_runs_the_whole_loop_and_is_idempotent(tmp_path: Path) -> None:
     again = run_demo(tmp_path / "demo", n_train=120, n_test=30, say=lambda _: None)
     assert again.table.equals(result.table)
     ledger = pd.read_csv(tmp_path / "demo" / "submissions" / "ledger.csv")
-    assert len(ledger) == 2
+    assert len(ledger) == 5

@@ -26,9 +26,9 @@ import torch
 
 from .errors import CornkitError
 from .hub import offline_error, require_hub
+from .options import RANDOM_WEIGHTS
 
 TINY_MODEL = "cornkit-tiny-clip"
-RANDOM_WEIGHTS = "none"
 RANDOM_WEIGHTS_SEED = 0
 _registered = False
 
@@ -46,7 +46,7 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _file_identity(path: Path) -> dict[str, Any]:
+def checkpoint_identity(path: Path) -> dict[str, Any]:
     """A cheap identity for a checkpoint: name, size and a hash of its first and last MiB.
 
     Hashing multi-GB checkpoints on every call would cost more than the cache saves.
@@ -84,7 +84,7 @@ class ClipSpec:
     def identity(self) -> dict[str, Any]:
         """What keys the feature cache: the model name, the weights' identity, the TTA views."""
         if self.is_file:
-            identity = {"model": self.model, "pretrained": _file_identity(Path(self.pretrained))}
+            identity = {"model": self.model, "pretrained": checkpoint_identity(Path(self.pretrained))}
         else:
             identity = {"model": self.model, "pretrained": self.pretrained.lower() if self.is_random else self.pretrained}
         return {**identity, "flip_tta": True} if self.flip_tta else identity

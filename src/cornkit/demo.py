@@ -1,7 +1,8 @@
 """``cornkit demo``: the whole loop on the built-in synthetic set, offline, in minutes on a CPU.
 
 synthetic set -> split -> CLIP features (tiny model, random weights) -> zero-shot -> prompt
-comparison -> linear probe -> score -> submit, then one table of every approach. Run it again
+comparison -> linear probe -> ConvNeXt (random ``convnext_atto``, 64 px) -> ensembles of the
+probe and the ConvNeXt -> score -> submit, then one table of every approach. Run it again
 and every step is a cache hit or a no-op: the same data, split, features and submissions.
 """
 
@@ -15,11 +16,13 @@ import pandas as pd
 
 from .atomic import write_text
 from .clip_model import TINY_MODEL, ClipSpec
+from .convnext import train_tiny_convnext
 from .dataset import load_dataset
+from .ensemble import ensemble_runs
 from .probe import run_probe
 from .prompt_compare import compare_prompts
 from .prompts import load_prompt_file
-from .runs import Run
+from .runs import Run, save_run
 from .scoring import score_run, solution_accuracy
 from .split import make_split
 from .submission import write_submission
@@ -51,6 +54,7 @@ def summary_table(runs: list[Run], solution_csv: Path | None) -> pd.DataFrame:
     for run in runs:
         row = {
             "approach": run.approach,
+            "model": run.model,
             "run_id": run.run_id,
             "val_accuracy": round(run.metrics["val_accuracy"], 4),
             "val_balanced_accuracy": round(run.metrics["val_balanced_accuracy"], 4),
@@ -95,7 +99,19 @@ def run_demo(out: str | Path = "demo", *, n_train: int = 800, n_test: int = 200,
     probe = run_probe(dataset, split, work, spec, num_workers=0)
     say(f"{probe.run_id}: validation accuracy {probe.metrics['val_accuracy']:.4f}, C = {probe.metrics['chosen_C'][0]:g}")
 
-    runs = [zeroshot, probe]
+    _step("ConvNeXt (fastai + timm convnext_atto, random init, 64 px, TTA)", say)
+    convnext = train_tiny_convnext(dataset, split, work)
+    say(f"{convnext.run_id}: validation accuracy {convnext.metrics['val_accuracy']:.4f}")
+
+    _step("ensembles of the probe and the ConvNeXt", say)
+    equal = ensemble_runs([probe, convnext])
+    searched = ensemble_runs([probe, convnext], "auto")
+    for run in (equal, searched):
+        save_run(run, work)
+    say(f"{equal.run_id} (equal weights): validation accuracy {equal.metrics['val_accuracy']:.4f}")
+    say(f"{searched.run_id} (weights searched on validation): {searched.metrics['auto_summary']}")
+
+    runs = [zeroshot, probe, convnext, equal, searched]
     _step("score and submit", say)
     for run in runs:
         report = score_run(run, dataset)

@@ -39,6 +39,7 @@ from .atomic import atomic_dir, write_json, write_text
 from .dataset import Dataset
 from .errors import CornkitError
 from .kaggle_client import COMPETITION, KaggleSession, kaggle_call
+from .options import CONVNEXT_ARCH
 from .submission import Submission, record_submission, validate_submission
 
 METADATA_FILE = "kernel-metadata.json"
@@ -93,7 +94,7 @@ RECIPES: dict[str, Recipe] = {
             "rows; predictions with test-time augmentation. The baseline the winners improved on."
         ),
         head=("convnext", "--arch", "{MODEL}"),
-        model="convnext_small.fb_in22k",
+        model=CONVNEXT_ARCH,
         pretrained=None,
         needs_open_clip=False,
     ),

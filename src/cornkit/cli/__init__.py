@@ -15,14 +15,14 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import CornkitError
-from . import clip, core, kaggle
+from . import clip, convnext, core, kaggle
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cornkit", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"cornkit {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (core, clip, kaggle):
+    for module in (core, clip, convnext, kaggle):
         module.register(subparsers)
     return parser
 

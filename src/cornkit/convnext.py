@@ -1,0 +1,412 @@
+"""A fastai fine-tune of a timm backbone (ConvNeXt by default) that ends in a Run.
+
+This is the baseline the public solutions of It's Corn built on: ``vision_learner`` on a timm
+model chosen by name, square pad-resize with a border that repeats the light background (a
+kernel must not be squashed), flips and free rotation (a kernel has no up), mild lighting and
+warp, ``fine_tune`` with the best epoch kept, and test-time augmentation for the validation
+and test probabilities. It trains on exactly the rows the saved split marks as training, so
+its validation accuracy is comparable with every other head's.
+
+``pretrained`` takes ``"hub"`` (timm weights from the Hugging Face hub), a path to a timm
+checkpoint file (e.g. a Kaggle dataset attached to a kernel), or ``"none"`` (random weights,
+for tests and the demo only). With a k-fold split and ``fold=None`` one model is trained per
+fold: the validation probabilities are out-of-fold, the test probabilities their mean.
+
+Training happens in a temporary folder inside the work folder; the Run folder is written
+whole by :func:`~cornkit.runs.save_run` only after every fold finished, so an interrupted or
+failed training leaves any earlier Run untouched and can simply be started again.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import fastai.callback.channelslast  # noqa: F401  (adds Learner.to_channelslast)
+import fastai.callback.data  # noqa: F401  (adds DataBlock.weighted_dataloaders)
+import fastai.callback.fp16  # noqa: F401  (adds Learner.to_fp32)
+import fastai.callback.schedule  # noqa: F401  (adds Learner.fit_one_cycle, fine_tune, lr_find)
+import timm
+import torch
+from fastai.callback.core import Callback
+from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
+from fastai.data.block import CategoryBlock, DataBlock
+from fastai.data.core import DataLoaders
+from fastai.data.transforms import ColReader, ColSplitter, Normalize
+from fastai.losses import CrossEntropyLossFlat
+from fastai.metrics import accuracy
+from fastai.torch_core import set_seed
+from fastai.vision.augment import PadMode, Resize, ResizeMethod, aug_transforms
+from fastai.vision.data import ImageBlock
+from fastai.vision.learner import Learner, vision_learner
+
+from .clip_model import checkpoint_identity
+from .dataset import Dataset
+from .errors import CornkitError
+from .hub import offline_error, require_hub
+from .options import BALANCE_MODES, CONVNEXT_ARCH, RANDOM_WEIGHTS, TIMM_HUB
+from .runs import Run, make_run, save_run
+from .split import Split
+
+APPROACH = "convnext"
+TINY_ARCH = "convnext_atto"
+
+
+@dataclass(frozen=True)
+class ConvNextSettings:
+    """Everything that decides the trained models; it becomes the Run's config (and id)."""
+
+    arch: str = CONVNEXT_ARCH
+    pretrained: str = TIMM_HUB
+    epochs: int = 5
+    freeze_epochs: int = 1
+    size: int = 224
+    batch_size: int = 32
+    lr: float | None = None
+    balance: str = "none"
+    tta: bool = True
+    seed: int = 42
+    fold: int | None = None
+    patience: int | None = None
+    max_lighting: float = 0.1
+    max_warp: float = 0.1
+
+    @property
+    def is_random(self) -> bool:
+        return self.pretrained.lower() == RANDOM_WEIGHTS
+
+    @property
+    def is_hub(self) -> bool:
+        return self.pretrained.lower() == TIMM_HUB
+
+    def weights_identity(self) -> Any:
+        """``hub``, ``none`` or the identity of the checkpoint file (so a new file is a new Run)."""
+        if self.is_random or self.is_hub:
+            return self.pretrained.lower()
+        return checkpoint_identity(Path(self.pretrained))
+
+
+def check_arch(arch: str) -> None:
+    """Refuse a name timm does not know (or an unknown pretrained tag), listing close names."""
+    known = arch in timm.list_pretrained() if "." in arch else timm.is_model(arch)
+    if known:
+        return
+    names = timm.list_models() + timm.list_pretrained()
+    close = difflib.get_close_matches(arch, names, n=8, cutoff=0.5)
+    raise CornkitError(
+        f"--arch {arch!r} is not a timm model{' with that pretrained tag' if timm.is_model(arch) else ''}. "
+        f"Close names: {', '.join(close) or 'none'}. "
+        "`python -c \"import timm; print(timm.list_pretrained('convnext*'))\"` lists them."
+    )
+
+
+def check_settings(settings: ConvNextSettings) -> None:
+    """Fail on bad flags before any image is read or any weight is loaded."""
+    check_arch(settings.arch)
+    if settings.balance not in BALANCE_MODES:
+        raise CornkitError(f"--balance {settings.balance!r}: choose one of {', '.join(BALANCE_MODES)}.")
+    for flag, value in (("--epochs", settings.epochs), ("--size", settings.size), ("--batch-size", settings.batch_size)):
+        if value < 1:
+            raise CornkitError(f"{flag} {value}: must be at least 1.")
+    if not (settings.is_random or settings.is_hub or Path(settings.pretrained).is_file()):
+        raise CornkitError(
+            f"--pretrained {settings.pretrained}: no such checkpoint file. Give 'hub' (download from the Hugging Face hub), "
+            "a path to a timm checkpoint file for this --arch, or 'none' for random weights."
+        )
+
+
+def default_device() -> torch.device:
+    """CUDA when there is a GPU, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def fold_frame(dataset: Dataset, split: Split, fold: int) -> pd.DataFrame:
+    """Image path, label, id and ``is_valid`` of every row a model for ``fold`` sees, training rows first."""
+    cfg = dataset.config
+    train = dataset.train.set_index(cfg.id_column)
+    parts = []
+    for ids, is_valid in ((split.train_ids(fold), False), (split.valid_ids(fold), True)):
+        missing = sorted(set(ids) - set(train.index))
+        if missing:
+            raise CornkitError(f"the split lists id {missing[0]}, which is not in {dataset.root / 'train.csv'}; re-run `cornkit split --force`.")
+        rows = train.loc[ids]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "seed_id": np.asarray(ids, dtype=np.int64),
+                    "path": [str(dataset.root / p) for p in rows[cfg.image_column]],
+                    "label": rows[cfg.label_column].astype(str).to_numpy(),
+                    "is_valid": is_valid,
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def class_weights(labels: Sequence[str], classes: Sequence[str]) -> np.ndarray:
+    """Inverse class frequency, normalised so a balanced set gets weight 1 per class."""
+    counts = pd.Series(list(labels)).value_counts().reindex(list(classes), fill_value=0).to_numpy(dtype=np.float64)
+    return len(labels) / (len(classes) * np.maximum(counts, 1))
+
+
+def _input_stats(arch: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The backbone's input mean and std; random weights are normalised too, which speeds training."""
+    cfg = timm.get_pretrained_cfg(arch)
+    return tuple(cfg.mean), tuple(cfg.std)
+
+
+def make_dataloaders(frame: pd.DataFrame, classes: Sequence[str], settings: ConvNextSettings, device: torch.device) -> DataLoaders:
+    """fastai DataLoaders: pad-resize with the background's border, flips, free rotation, mild lighting/warp."""
+    block = DataBlock(
+        blocks=(ImageBlock, CategoryBlock(vocab=list(classes))),
+        get_x=ColReader("path"),
+        get_y=ColReader("label"),
+        splitter=ColSplitter("is_valid"),
+        item_tfms=Resize(settings.size, method=ResizeMethod.Pad, pad_mode=PadMode.Border),
+        batch_tfms=aug_transforms(
+            flip_vert=True,
+            max_rotate=180.0,
+            max_lighting=settings.max_lighting,
+            max_warp=settings.max_warp,
+            pad_mode=PadMode.Border,
+        )
+        + [Normalize.from_stats(*_input_stats(settings.arch))],
+    )
+    # Worker processes only pay off feeding a GPU; in-process loading keeps CPU runs reproducible.
+    workers = 0 if device.type == "cpu" else min(8, os.cpu_count() or 1)
+    options: dict[str, Any] = {"bs": settings.batch_size, "device": device, "num_workers": workers}
+    if settings.balance == "oversample":
+        train_labels = frame.loc[~frame["is_valid"], "label"]
+        per_class = dict(zip(classes, class_weights(train_labels, classes)))
+        weights = frame["label"].map(per_class).to_numpy(dtype=np.float64)
+        return block.weighted_dataloaders(frame, wgts=weights, **options)
+    return block.dataloaders(frame, **options)
+
+
+def _load_error_hint(settings: ConvNextSettings) -> str:
+    return (
+        f"Pass a local timm checkpoint instead: --pretrained /path/to/model.safetensors (from the hub repo timm/{settings.arch}; "
+        "on Kaggle attach it as a dataset or model and point at the file under /kaggle/input), or --pretrained none for random weights."
+    )
+
+
+def make_learner(dls: DataLoaders, settings: ConvNextSettings, train_labels: Sequence[str], classes: Sequence[str], path: Path) -> Learner:
+    """``vision_learner`` on the timm backbone, weights from the hub, a checkpoint file or nowhere."""
+    model_args: dict[str, Any] = {}
+    if not settings.is_random and not settings.is_hub:
+        model_args["pretrained_cfg_overlay"] = {"file": str(Path(settings.pretrained).resolve())}
+    loss = None
+    if settings.balance == "weighted":
+        weight = torch.tensor(class_weights(train_labels, classes), dtype=torch.float32, device=dls.device)
+        loss = CrossEntropyLossFlat(weight=weight)
+    try:
+        return vision_learner(
+            dls, settings.arch, pretrained=not settings.is_random, loss_func=loss, metrics=accuracy, path=path, **model_args
+        )
+    except (OSError, RuntimeError, ValueError) as error:
+        if not settings.is_random and not settings.is_hub:
+            raise CornkitError(f"--pretrained {settings.pretrained}: not a timm checkpoint for {settings.arch} ({error}).") from error
+        if settings.is_hub:
+            raise offline_error(f"timm weights of {settings.arch}", _load_error_hint(settings), error) from error
+        raise
+
+
+def _fit(learn: Learner, settings: ConvNextSettings, extra_cbs: Sequence[Callback]) -> float:
+    """Find (or take) the learning rate and train, keeping the epoch with the best validation accuracy."""
+    lr = settings.lr if settings.lr is not None else float(learn.lr_find(show_plot=False).valley)
+    tracker = SaveModelCallback(monitor="accuracy", fname="best", reset_on_fit=False)
+    cbs: list[Callback] = [tracker, *extra_cbs]
+    if settings.patience is not None:
+        cbs.append(EarlyStoppingCallback(monitor="accuracy", patience=settings.patience, reset_on_fit=False))
+    if settings.is_random:
+        # Random weights have nothing worth keeping frozen: train everything from the start.
+        learn.fit_one_cycle(settings.epochs, lr, cbs=cbs)
+    else:
+        learn.fine_tune(settings.epochs, base_lr=lr, freeze_epochs=settings.freeze_epochs, cbs=cbs)
+    return lr
+
+
+def _predict(learn: Learner, test_frame: pd.DataFrame, use_tta: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Validation and test probabilities, averaged over augmented copies when ``use_tta``."""
+    test_dl = learn.dls.test_dl(test_frame)
+    if use_tta:
+        val, _ = learn.tta(ds_idx=1)
+        test, _ = learn.tta(dl=test_dl)
+    else:
+        val, _ = learn.get_preds(ds_idx=1)
+        test, _ = learn.get_preds(dl=test_dl)
+    return val.float().numpy(), test.float().numpy()
+
+
+@dataclass
+class FoldResult:
+    """One trained fold: its validation rows and probabilities, its test probabilities, its learner file."""
+
+    val_ids: np.ndarray
+    val_labels: np.ndarray
+    val_probs: np.ndarray
+    test_probs: np.ndarray
+    learner_file: Path
+    lr: float
+
+
+def _oom_error(settings: ConvNextSettings, error: BaseException) -> CornkitError:
+    smaller = max(1, settings.batch_size // 2)
+    return CornkitError(
+        f"the GPU ran out of memory training {settings.arch} at --batch-size {settings.batch_size} --size {settings.size} "
+        f"({str(error).splitlines()[0]}). Try --batch-size {smaller} (or a smaller --size or --arch)."
+    )
+
+
+def train_fold(
+    dataset: Dataset,
+    split: Split,
+    fold: int,
+    settings: ConvNextSettings,
+    scratch: Path,
+    device: torch.device,
+    extra_cbs: Sequence[Callback] = (),
+) -> FoldResult:
+    """Train one model on the training rows of ``fold`` and predict its validation rows and the test set."""
+    set_seed(settings.seed, reproducible=True)
+    frame = fold_frame(dataset, split, fold)
+    test_frame = pd.DataFrame({"path": [str(p) for p in dataset.image_paths("test")]})
+    train_labels = frame.loc[~frame["is_valid"], "label"].tolist()
+    folder = scratch / f"fold{fold}"
+    try:
+        dls = make_dataloaders(frame, dataset.classes, settings, device)
+        learn = make_learner(dls, settings, train_labels, dataset.classes, folder)
+        if device.type == "cuda":
+            learn.to_channelslast()
+        lr = _fit(learn, settings, extra_cbs)
+        val_probs, test_probs = _predict(learn, test_frame, settings.tta)
+    except torch.cuda.OutOfMemoryError as error:
+        raise _oom_error(settings, error) from error
+    if device.type == "cuda":
+        learn.to_fp32()
+    learner_file = folder / f"learner-fold{fold}.pkl"
+    learn.export(learner_file)
+    valid = frame[frame["is_valid"]]
+    return FoldResult(
+        val_ids=valid["seed_id"].to_numpy(),
+        val_labels=valid["label"].to_numpy(),
+        val_probs=val_probs,
+        test_probs=test_probs,
+        learner_file=learner_file,
+        lr=lr,
+    )
+
+
+def folds_to_train(split: Split, fold: int | None) -> list[int]:
+    """Every fold of the split, or the one asked for (refused if the split has no such fold)."""
+    if fold is None:
+        return list(range(split.n_folds))
+    if not 0 <= fold < split.n_folds:
+        raise CornkitError(f"--fold {fold}: this split has folds 0..{split.n_folds - 1}; leave --fold out to train them all.")
+    return [fold]
+
+
+def _announce_weights(settings: ConvNextSettings) -> None:
+    """Flag random weights loudly; fail fast when hub weights cannot be fetched."""
+    if settings.is_random:
+        print(
+            f"WARNING: {settings.arch} has RANDOM weights (--pretrained none): fine for tests and the demo, "
+            "far below a pretrained backbone for a submission.",
+            file=sys.stderr,
+        )
+    elif settings.is_hub:
+        require_hub(f"timm weights of {settings.arch}", _load_error_hint(settings))
+
+
+def _run_from_folds(dataset: Dataset, split: Split, settings: ConvNextSettings, folds: list[FoldResult]) -> Run:
+    """Out-of-fold validation probabilities (in split order) and the mean test probabilities."""
+    val_ids = np.concatenate([f.val_ids for f in folds])
+    in_split_order = split.frame.loc[split.frame["seed_id"].isin(val_ids), "seed_id"]
+    position = pd.Index(val_ids).get_indexer(in_split_order)
+    config = {"split_id": split.split_id, "pretrained": settings.weights_identity(), **_settings_config(settings)}
+    return make_run(
+        approach=APPROACH,
+        model=settings.arch,
+        classes=dataset.classes,
+        val_ids=val_ids[position],
+        val_labels=np.concatenate([f.val_labels for f in folds])[position],
+        val_probs=np.concatenate([f.val_probs for f in folds])[position],
+        test_ids=dataset.ids("test"),
+        test_probs=np.mean([f.test_probs for f in folds], axis=0),
+        config=config,
+    )
+
+
+def _settings_config(settings: ConvNextSettings) -> dict[str, Any]:
+    config = asdict(settings)
+    config.pop("pretrained")
+    return config
+
+
+def train_convnext(
+    dataset: Dataset,
+    split: Split,
+    work: str | Path,
+    *,
+    arch: str = CONVNEXT_ARCH,
+    pretrained: str | Path = TIMM_HUB,
+    epochs: int = 5,
+    freeze_epochs: int = 1,
+    size: int = 224,
+    batch_size: int = 32,
+    lr: float | None = None,
+    balance: str = "none",
+    tta: bool = True,
+    seed: int = 42,
+    fold: int | None = None,
+    patience: int | None = None,
+    max_lighting: float = 0.1,
+    max_warp: float = 0.1,
+    device: str | torch.device | None = None,
+    cbs: Sequence[Callback] = (),
+) -> Run:
+    """Fine-tune ``arch`` on the split's training rows and save a Run with its exported learner(s).
+
+    ``lr=None`` runs fastai's ``lr_find`` (its "valley" suggestion). ``fold=None`` trains every
+    fold of a k-fold split (one model each); ``fold=k`` only that fold. ``balance`` is
+    ``"oversample"`` (sample training rows by inverse class frequency), ``"weighted"`` (weight
+    the loss the same way) or ``"none"``. ``patience`` adds early stopping on validation
+    accuracy. ``cbs`` are extra fastai callbacks (loggers, say) for the training.
+    """
+    settings = ConvNextSettings(
+        arch=arch, pretrained=str(pretrained), epochs=epochs, freeze_epochs=freeze_epochs, size=size, batch_size=batch_size,
+        lr=lr, balance=balance, tta=tta, seed=seed, fold=fold, patience=patience, max_lighting=max_lighting, max_warp=max_warp,
+    )
+    check_settings(settings)
+    folds = folds_to_train(split, fold)
+    _announce_weights(settings)
+    device = torch.device(device) if device is not None else default_device()
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".convnext-", dir=work) as scratch:
+        results = [train_fold(dataset, split, k, settings, Path(scratch), device, cbs) for k in folds]
+        run = _run_from_folds(dataset, split, settings, results)
+        run.metrics["lr"] = [r.lr for r in results]
+
+        def write_learners(folder: Path) -> None:
+            for result in results:
+                shutil.move(result.learner_file, folder / result.learner_file.name)
+
+        save_run(run, work, write_artifacts=write_learners)
+    return run
+
+
+def train_tiny_convnext(dataset: Dataset, split: Split, work: str | Path, *, epochs: int = 4, seed: int = 42) -> Run:
+    """The demo's ConvNeXt: random ``convnext_atto`` at 64 pixels, a few epochs, minutes on a CPU."""
+    return train_convnext(
+        dataset, split, work, arch=TINY_ARCH, pretrained=RANDOM_WEIGHTS, epochs=epochs, size=64, batch_size=16, lr=2e-3, seed=seed
+    )
