@@ -49,7 +49,7 @@ from fastai.vision.augment import PadMode, Resize, ResizeMethod, aug_transforms
 from fastai.vision.data import ImageBlock
 from fastai.vision.learner import Learner, vision_learner
 
-from .clip_model import checkpoint_identity
+from .clip_model import checkpoint_identity, default_device
 from .dataset import Dataset
 from .errors import CornkitError
 from .hub import offline_error, require_hub
@@ -122,11 +122,6 @@ def check_settings(settings: ConvNextSettings) -> None:
             f"--pretrained {settings.pretrained}: no such checkpoint file. Give 'hub' (download from the Hugging Face hub), "
             "a path to a timm checkpoint file for this --arch, or 'none' for random weights."
         )
-
-
-def default_device() -> torch.device:
-    """CUDA when there is a GPU, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def fold_frame(dataset: Dataset, split: Split, fold: int) -> pd.DataFrame:

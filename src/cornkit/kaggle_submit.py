@@ -17,7 +17,7 @@ from .dataset import Dataset
 from .errors import CornkitError
 from .kaggle_client import COMPETITION, KaggleSession, connect, kaggle_call
 from .runs import load_run
-from .submission import read_ledger, validate_submission, write_submission
+from .submission import read_ledger, validate_for_dataset, write_submission
 
 RUN_ID_SEPARATOR = ": "
 
@@ -59,14 +59,7 @@ def check_submission_file(path: Path, dataset: Dataset) -> None:
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise CornkitError(f"{path} is not a readable CSV file ({error}); nothing was uploaded.") from None
     try:
-        validate_submission(
-            frame,
-            dataset.sample_submission,
-            dataset.classes,
-            id_column=dataset.config.id_column,
-            label_column=dataset.config.label_column,
-            source=str(path),
-        )
+        validate_for_dataset(frame, dataset, str(path))
     except CornkitError as error:
         raise CornkitError(f"{error} Nothing was uploaded.") from None
 

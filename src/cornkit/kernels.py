@@ -40,7 +40,7 @@ from .dataset import Dataset
 from .errors import CornkitError
 from .kaggle_client import COMPETITION, KaggleSession, kaggle_call
 from .options import CONVNEXT_ARCH
-from .submission import Submission, record_submission, validate_submission
+from .submission import Submission, record_submission, validate_for_dataset
 
 METADATA_FILE = "kernel-metadata.json"
 RUN_SUMMARY = "cornkit-run.json"
@@ -432,14 +432,7 @@ def fetch_kernel_output(kernel: KernelFolder, session: KaggleSession, dataset: D
             )
         frame = pd.read_csv(output / SUBMISSION_FILE)
         summary = json.loads((output / RUN_SUMMARY).read_text()) if (output / RUN_SUMMARY).is_file() else {}
-    validate_submission(
-        frame,
-        dataset.sample_submission,
-        dataset.classes,
-        id_column=dataset.config.id_column,
-        label_column=dataset.config.label_column,
-        source=f"{SUBMISSION_FILE} of kernel {kernel.kernel_id}",
-    )
+    validate_for_dataset(frame, dataset, f"{SUBMISSION_FILE} of kernel {kernel.kernel_id}")
     run_id = f"kernel-{summary.get('run_id') or kernel.kernel_id.split('/')[1]}"
     return record_submission(
         frame,

@@ -57,6 +57,18 @@ def validate_submission(frame: pd.DataFrame, sample: pd.DataFrame, classes: Sequ
         raise CornkitError(f"{source}, row {i + 2}, column {label_column!r}: {frame[label_column].iloc[i]!r} is not one of {list(classes)}.")
 
 
+def validate_for_dataset(frame: pd.DataFrame, dataset: Dataset, source: str) -> None:
+    """``validate_submission`` against ``dataset``'s sample submission, classes and column names."""
+    validate_submission(
+        frame,
+        dataset.sample_submission,
+        dataset.classes,
+        id_column=dataset.config.id_column,
+        label_column=dataset.config.label_column,
+        source=source,
+    )
+
+
 def build_submission(run: Run, dataset: Dataset) -> pd.DataFrame:
     """The submission table of ``run``: the sample's ids in its order, the predicted class of each."""
     id_col, label_col = dataset.config.id_column, dataset.config.label_column
@@ -73,7 +85,7 @@ def build_submission(run: Run, dataset: Dataset) -> pd.DataFrame:
     frame = sample[[id_col]].copy()
     frame[label_col] = predicted.reindex(sample[id_col]).to_numpy()
     frame = frame[list(sample.columns)]
-    validate_submission(frame, sample, dataset.classes, id_column=id_col, label_column=label_col, source=f"submission of {run.run_id}")
+    validate_for_dataset(frame, dataset, f"submission of {run.run_id}")
     return frame
 
 
