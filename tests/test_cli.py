@@ -73,9 +73,10 @@ def test_console_entry_point_prints_no_traceback(corn_copy: Path, tmp_path: Path
     assert not (tmp_path / "w").exists()
 
 
-def test_demo_runs_the_whole_loop_and_is_idempotent(tmp_path: Path) -> None:
+def test_demo_runs_the_whole_loop_and_is_idempotent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # a relative --out, as `make demo` gives it
     lines: list[str] = []
-    result = run_demo(tmp_path / "demo", n_train=120, n_test=30, say=lines.append)
+    result = run_demo(Path("demo"), n_train=120, n_test=30, say=lines.append)
     assert list(result.table["approach"]) == ["zeroshot", "probe", "convnext", "ensemble", "ensemble"]
     assert "synthetic_test_accuracy (solution.csv)" in result.table.columns
     assert any("RANDOM weights" in line for line in lines)

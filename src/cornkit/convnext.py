@@ -388,7 +388,8 @@ def train_convnext(
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".convnext-", dir=work) as scratch:
-        results = [train_fold(dataset, split, k, settings, Path(scratch), device, cbs) for k in folds]
+        # Absolute: fastai joins the learner's own path with export and checkpoint names.
+        results = [train_fold(dataset, split, k, settings, Path(scratch).resolve(), device, cbs) for k in folds]
         run = _run_from_folds(dataset, split, settings, results)
         run.metrics["lr"] = [r.lr for r in results]
 
