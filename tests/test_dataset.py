@@ -22,6 +22,18 @@ def test_classes_come_sorted_from_the_data_or_from_the_config(corn_dir: Path) ->
     assert load_dataset(corn_dir, DataConfig(classes=order)).classes == order
 
 
+def test_a_class_named_twice_is_refused(corn_dir: Path) -> None:
+    with pytest.raises(CornkitError, match="names 'pure' more than once"):
+        load_dataset(corn_dir, DataConfig(classes=("pure", "broken", "pure", "discolored", "silkcut")))
+
+
+def test_the_folder_a_kaggle_zip_unpacks_into_is_found(corn_dir: Path, tmp_path: Path) -> None:
+    """Kaggle's zip adds a ``corn/`` level; ``--data`` may name the folder above it."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "corn").symlink_to(corn_dir, target_is_directory=True)
+    assert load_dataset(tmp_path / "data").root == tmp_path / "data" / "corn"
+
+
 def test_other_column_names_work_through_the_config(corn_copy: Path) -> None:
     for name in ("train.csv", "test.csv", "sample_submission.csv"):
         _edit(corn_copy / name, lambda f: f.rename(columns={"seed_id": "id", "image": "path", "label": "target"}))

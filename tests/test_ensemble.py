@@ -121,3 +121,23 @@ def test_cli_ensemble_names_the_mismatch(truth, tmp_path, capsys):
         save_run(run, tmp_path)
     assert main(["ensemble", a.run_id, b.run_id, "--work", str(tmp_path)]) == 2
     assert "split-b" in capsys.readouterr().err
+
+
+def test_the_same_run_twice_is_refused(truth):
+    a = fake_run(truth, 1.0, 1)
+    with pytest.raises(CornkitError, match=f"Run {a.run_id} is listed more than once.*--weights"):
+        ensemble_runs([a, a])
+
+
+def test_cli_ensemble_with_data_refuses_runs_of_an_older_split(truth, corn_dir, tmp_path, capsys):
+    """``--data`` ties the members to the split --work holds now, not only to each other."""
+    from cornkit.dataset import load_dataset
+    from cornkit.split import make_split
+
+    current = make_split(load_dataset(corn_dir, check_images=False), tmp_path)
+    a, b = fake_run(truth, 1.0, 1), fake_run(truth, 1.0, 2)
+    for run in (a, b):
+        save_run(run, tmp_path)
+    assert main(["ensemble", a.run_id, b.run_id, "--data", str(corn_dir), "--work", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "split-a" in err and current.split_id in err

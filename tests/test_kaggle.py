@@ -128,6 +128,10 @@ def test_download_unzips_once_with_the_client(standin: StandinKaggle, tmp_path: 
     code, out, _ = _cli(capsys, "download", "--data", data, "--input-root", tmp_path / "no-kaggle-input")
     assert code == 0 and "already there" in out and len(standin.requests) == before
 
+    code, out, err = _cli(capsys, "split", "--data", data, "--work", tmp_path / "work")
+    assert code == 0, err
+    assert (tmp_path / "work" / "split.csv").is_file()
+
 
 def test_download_inside_a_kernel_uses_the_mounted_data(home: Path, corn: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     mounted = tmp_path / "input" / COMPETITION / "corn"
@@ -251,6 +255,22 @@ def test_a_failed_kernel_says_why(standin: StandinKaggle, tmp_path: Path, capsys
     _one_line_error(code, err, "still RUNNING", "run this again later")
     code, _, err = _cli(capsys, "kernels", "output", "zeroshot", "--kernels", kernels, "--data", standin.data_dir, "--submissions", tmp_path / "s")
     _one_line_error(code, err, "no submission.csv", "cornkit kernels status zeroshot")
+
+
+def test_an_internet_off_kernel_must_bring_its_wheels_and_weights(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    kernels = tmp_path / "kernels"
+    offline = ("kernels", "build", "probe", "--kernels", kernels, "--user", "tester", "--no-internet")
+    code, _, err = _cli(capsys, *offline)
+    _one_line_error(code, err, "open_clip_torch", "--dataset-source")
+    code, _, err = _cli(capsys, *offline, "--dataset-source", "tester/wheels")
+    _one_line_error(code, err, "laion2b_s32b_b79k", "--pretrained /kaggle/input/")
+    assert not kernels.exists()
+    weights = "/kaggle/input/vit-h-14/open_clip_pytorch_model.bin"
+    assert _cli(capsys, *offline, "--dataset-source", "tester/wheels", "--pretrained", weights)[0] == 0
+    meta = json.loads((kernels / "probe" / "kernel-metadata.json").read_text())
+    assert meta["enable_internet"] is False and meta["dataset_sources"] == ["tester/wheels"]
+    code, _, err = _cli(capsys, "kernels", "build", "convnext", "--kernels", kernels, "--user", "tester", "--no-internet")
+    _one_line_error(code, err, "--pretrained hub", "--model-source")
 
 
 def test_kernel_metadata_is_checked_before_writing_and_before_pushing(standin: StandinKaggle, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

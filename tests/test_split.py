@@ -62,3 +62,14 @@ def test_split_of_other_data_is_detected(corn_dir: Path, corn_copy: Path, tmp_pa
 def test_missing_split_says_which_command_makes_it(tmp_path: Path) -> None:
     with pytest.raises(CornkitError, match="run `cornkit split"):
         load_split(tmp_path)
+
+
+def test_a_split_write_cut_short_between_its_two_files_is_caught(corn_dir: Path, tmp_path: Path) -> None:
+    """A forced re-split that died after split.csv but before split.json must not pass as the old split."""
+    dataset = load_dataset(corn_dir, check_images=False)
+    make_split(dataset, tmp_path / "old")
+    make_split(dataset, tmp_path / "new", seed=1)
+    (tmp_path / "old" / "split.csv").write_bytes((tmp_path / "new" / "split.csv").read_bytes())
+    with pytest.raises(CornkitError, match="do not belong together.*--force"):
+        make_split(dataset, tmp_path / "old")
+    assert make_split(dataset, tmp_path / "old", force=True).params["seed"] == 42

@@ -61,6 +61,17 @@ def test_existing_submission_is_never_overwritten(clip_work, tmp_path: Path) -> 
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first.path.name, "ledger.csv"])
 
 
+def test_a_submission_without_its_ledger_row_gets_it_on_the_next_call(clip_work, tmp_path: Path) -> None:
+    """A run cut short after the file but before the ledger row must not leave an unrecorded submission."""
+    dataset, split, _, _ = clip_work
+    run = _run(dataset, split, np.tile(np.eye(len(dataset.classes))[1], (len(dataset.test), 1)))
+    first = write_submission(run, dataset, tmp_path)
+    (tmp_path / "ledger.csv").unlink()
+    again = write_submission(run, dataset, tmp_path)
+    assert not again.created and again.path == first.path
+    assert list(read_ledger(tmp_path)["file"]) == [first.path.name]
+
+
 def test_run_for_other_test_data_is_refused_before_writing(clip_work, tmp_path: Path) -> None:
     dataset, split, _, _ = clip_work
     run = _run(dataset, split, np.full((len(dataset.test), len(dataset.classes)), 0.25))

@@ -7,6 +7,12 @@ warp, ``fine_tune`` with the best epoch kept, and test-time augmentation for the
 and test probabilities. It trains on exactly the rows the saved split marks as training, so
 its validation accuracy is comparable with every other head's.
 
+The best epoch (and early stopping) is chosen on a small stratified "monitor" part of those
+training rows (``monitor_frac``, 10 % by default), never on the split's validation rows:
+choosing on the rows that are then reported would flatter the validation accuracy, and make
+it unfair next to the CLIP heads. ``monitor_frac=0`` trains on every training row and keeps
+the last epoch.
+
 ``pretrained`` takes ``"hub"`` (timm weights from the Hugging Face hub), a path to a timm
 checkpoint file (e.g. a Kaggle dataset attached to a kernel), or ``"none"`` (random weights,
 for tests and the demo only). With a k-fold split and ``fold=None`` one model is trained per
@@ -37,7 +43,7 @@ import fastai.callback.fp16  # noqa: F401  (adds Learner.to_fp32)
 import fastai.callback.schedule  # noqa: F401  (adds Learner.fit_one_cycle, fine_tune, lr_find)
 import timm
 import torch
-from fastai.callback.core import Callback
+from fastai.callback.core import Callback, CancelValidException
 from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
 from fastai.data.block import CategoryBlock, DataBlock
 from fastai.data.core import DataLoaders
@@ -48,9 +54,11 @@ from fastai.torch_core import set_seed
 from fastai.vision.augment import PadMode, Resize, ResizeMethod, aug_transforms
 from fastai.vision.data import ImageBlock
 from fastai.vision.learner import Learner, vision_learner
+from PIL import Image
+from sklearn.model_selection import train_test_split
 
 from .clip_model import checkpoint_identity, default_device
-from .dataset import Dataset
+from .dataset import Dataset, check_image_readable
 from .errors import CornkitError
 from .hub import offline_error, require_hub
 from .options import BALANCE_MODES, CONVNEXT_ARCH, RANDOM_WEIGHTS, TIMM_HUB
@@ -77,6 +85,7 @@ class ConvNextSettings:
     seed: int = 42
     fold: int | None = None
     patience: int | None = None
+    monitor_frac: float = 0.1
     max_lighting: float = 0.1
     max_warp: float = 0.1
 
@@ -117,6 +126,10 @@ def check_settings(settings: ConvNextSettings) -> None:
     for flag, value in (("--epochs", settings.epochs), ("--size", settings.size), ("--batch-size", settings.batch_size)):
         if value < 1:
             raise CornkitError(f"{flag} {value}: must be at least 1.")
+    if not 0 <= settings.monitor_frac < 0.5:
+        raise CornkitError(f"--monitor-frac {settings.monitor_frac}: give a share of the training rows from 0 up to 0.5, e.g. 0.1.")
+    if settings.patience is not None and settings.monitor_frac == 0:
+        raise CornkitError("--patience needs monitor rows to watch: give --monitor-frac above 0 (e.g. 0.1), or leave --patience out.")
     if not (settings.is_random or settings.is_hub or Path(settings.pretrained).is_file()):
         raise CornkitError(
             f"--pretrained {settings.pretrained}: no such checkpoint file. Give 'hub' (download from the Hugging Face hub), "
@@ -125,7 +138,7 @@ def check_settings(settings: ConvNextSettings) -> None:
 
 
 def fold_frame(dataset: Dataset, split: Split, fold: int) -> pd.DataFrame:
-    """Image path, label, id and ``is_valid`` of every row a model for ``fold`` sees, training rows first."""
+    """Image path, label, id and ``is_valid`` of every row a model for ``fold`` is trained or scored on, training rows first."""
     cfg = dataset.config
     train = dataset.train.set_index(cfg.id_column)
     parts = []
@@ -147,6 +160,23 @@ def fold_frame(dataset: Dataset, split: Split, fold: int) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def mark_monitor_rows(train: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
+    """The training rows with ``is_valid`` set on a stratified ``fraction`` of them: fastai's validation set.
+
+    fastai picks the best epoch and stops early on its validation set, so that set is carved
+    from the training rows; the split's validation rows stay unseen until the final prediction.
+    """
+    train = train.assign(is_valid=False).reset_index(drop=True)
+    if fraction == 0:
+        return train
+    labels = train["label"]
+    n_monitor = max(labels.nunique(), round(fraction * len(train)))
+    stratify = labels if labels.value_counts().min() >= 2 else None
+    _, monitor = train_test_split(np.arange(len(train)), test_size=n_monitor, stratify=stratify, random_state=seed)
+    train.loc[monitor, "is_valid"] = True
+    return train
+
+
 def class_weights(labels: Sequence[str], classes: Sequence[str]) -> np.ndarray:
     """Inverse class frequency, normalised so a balanced set gets weight 1 per class."""
     counts = pd.Series(list(labels)).value_counts().reindex(list(classes), fill_value=0).to_numpy(dtype=np.float64)
@@ -159,11 +189,18 @@ def _input_stats(arch: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     return tuple(cfg.mean), tuple(cfg.std)
 
 
+class ReadImage:
+    """fastai's ``get_x``: a row's decoded image, or an error naming the broken file (not a worker traceback)."""
+
+    def __call__(self, row: pd.Series) -> Image.Image:
+        return check_image_readable(Path(row["path"]), f"image of seed_id {row['seed_id']}")
+
+
 def make_dataloaders(frame: pd.DataFrame, classes: Sequence[str], settings: ConvNextSettings, device: torch.device) -> DataLoaders:
     """fastai DataLoaders: pad-resize with the background's border, flips, free rotation, mild lighting/warp."""
     block = DataBlock(
         blocks=(ImageBlock, CategoryBlock(vocab=list(classes))),
-        get_x=ColReader("path"),
+        get_x=ReadImage(),
         get_y=ColReader("label"),
         splitter=ColSplitter("is_valid"),
         item_tfms=Resize(settings.size, method=ResizeMethod.Pad, pad_mode=PadMode.Border),
@@ -215,31 +252,41 @@ def make_learner(dls: DataLoaders, settings: ConvNextSettings, train_labels: Seq
         raise
 
 
-def _fit(learn: Learner, settings: ConvNextSettings, extra_cbs: Sequence[Callback]) -> float:
-    """Find (or take) the learning rate and train, keeping the epoch with the best validation accuracy."""
+class SkipValidation(Callback):
+    """Without monitor rows there is nothing to validate on: skip fastai's (empty) validation pass."""
+
+    def before_validate(self) -> None:
+        raise CancelValidException()
+
+
+def _fit(learn: Learner, settings: ConvNextSettings, extra_cbs: Sequence[Callback]) -> tuple[float, float | None]:
+    """Find (or take) the learning rate and train; with monitor rows, keep the epoch that did best on them.
+
+    Returns the learning rate and the monitor accuracy of the kept epoch (None without monitor rows).
+    """
     lr = settings.lr if settings.lr is not None else float(learn.lr_find(show_plot=False).valley)
-    tracker = SaveModelCallback(monitor="accuracy", fname="best", reset_on_fit=False)
-    cbs: list[Callback] = [tracker, *extra_cbs]
-    if settings.patience is not None:
-        cbs.append(EarlyStoppingCallback(monitor="accuracy", patience=settings.patience, reset_on_fit=False))
+    cbs: list[Callback] = list(extra_cbs)
+    tracker = None
+    if settings.monitor_frac == 0:
+        cbs.append(SkipValidation())
+    else:
+        tracker = SaveModelCallback(monitor="accuracy", fname="best", reset_on_fit=False)
+        cbs.insert(0, tracker)
+        if settings.patience is not None:
+            cbs.append(EarlyStoppingCallback(monitor="accuracy", patience=settings.patience, reset_on_fit=False))
     if settings.is_random:
         # Random weights have nothing worth keeping frozen: train everything from the start.
         learn.fit_one_cycle(settings.epochs, lr, cbs=cbs)
     else:
         learn.fine_tune(settings.epochs, base_lr=lr, freeze_epochs=settings.freeze_epochs, cbs=cbs)
-    return lr
+    return lr, None if tracker is None else float(tracker.best)
 
 
-def _predict(learn: Learner, test_frame: pd.DataFrame, use_tta: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Validation and test probabilities, averaged over augmented copies when ``use_tta``."""
-    test_dl = learn.dls.test_dl(test_frame)
-    if use_tta:
-        val, _ = learn.tta(ds_idx=1)
-        test, _ = learn.tta(dl=test_dl)
-    else:
-        val, _ = learn.get_preds(ds_idx=1)
-        test, _ = learn.get_preds(dl=test_dl)
-    return val.float().numpy(), test.float().numpy()
+def _predict(learn: Learner, frame: pd.DataFrame, use_tta: bool) -> np.ndarray:
+    """Probabilities of the rows of ``frame`` (unseen in training), averaged over augmented copies when ``use_tta``."""
+    dl = learn.dls.test_dl(frame)
+    probs, _ = learn.tta(dl=dl) if use_tta else learn.get_preds(dl=dl)
+    return probs.float().numpy()
 
 
 @dataclass
@@ -252,6 +299,7 @@ class FoldResult:
     test_probs: np.ndarray
     learner_file: Path
     lr: float
+    monitor_accuracy: float | None
 
 
 def _oom_error(settings: ConvNextSettings, error: BaseException) -> CornkitError:
@@ -274,23 +322,26 @@ def train_fold(
     """Train one model on the training rows of ``fold`` and predict its validation rows and the test set."""
     set_seed(settings.seed, reproducible=True)
     frame = fold_frame(dataset, split, fold)
-    test_frame = pd.DataFrame({"path": [str(p) for p in dataset.image_paths("test")]})
-    train_labels = frame.loc[~frame["is_valid"], "label"].tolist()
+    valid = frame[frame["is_valid"]]
+    fit_rows = mark_monitor_rows(frame[~frame["is_valid"]], settings.monitor_frac, settings.seed)
+    test_frame = pd.DataFrame({"seed_id": dataset.ids("test"), "path": [str(p) for p in dataset.image_paths("test")]})
+    train_labels = fit_rows.loc[~fit_rows["is_valid"], "label"].tolist()
     folder = scratch / f"fold{fold}"
     try:
-        dls = make_dataloaders(frame, dataset.classes, settings, device)
+        dls = make_dataloaders(fit_rows, dataset.classes, settings, device)
         learn = make_learner(dls, settings, train_labels, dataset.classes, folder)
         if device.type == "cuda":
             learn.to_channelslast()
-        lr = _fit(learn, settings, extra_cbs)
-        val_probs, test_probs = _predict(learn, test_frame, settings.tta)
+        lr, monitor_accuracy = _fit(learn, settings, extra_cbs)
+        val_probs = _predict(learn, valid, settings.tta)
+        test_probs = _predict(learn, test_frame, settings.tta)
     except torch.cuda.OutOfMemoryError as error:
         raise _oom_error(settings, error) from error
     if device.type == "cuda":
         learn.to_fp32()
     learner_file = folder / f"learner-fold{fold}.pkl"
+    folder.mkdir(parents=True, exist_ok=True)
     learn.export(learner_file)
-    valid = frame[frame["is_valid"]]
     return FoldResult(
         val_ids=valid["seed_id"].to_numpy(),
         val_labels=valid["label"].to_numpy(),
@@ -298,6 +349,7 @@ def train_fold(
         test_probs=test_probs,
         learner_file=learner_file,
         lr=lr,
+        monitor_accuracy=monitor_accuracy,
     )
 
 
@@ -364,6 +416,7 @@ def train_convnext(
     seed: int = 42,
     fold: int | None = None,
     patience: int | None = None,
+    monitor_frac: float = 0.1,
     max_lighting: float = 0.1,
     max_warp: float = 0.1,
     device: str | torch.device | None = None,
@@ -374,12 +427,14 @@ def train_convnext(
     ``lr=None`` runs fastai's ``lr_find`` (its "valley" suggestion). ``fold=None`` trains every
     fold of a k-fold split (one model each); ``fold=k`` only that fold. ``balance`` is
     ``"oversample"`` (sample training rows by inverse class frequency), ``"weighted"`` (weight
-    the loss the same way) or ``"none"``. ``patience`` adds early stopping on validation
-    accuracy. ``cbs`` are extra fastai callbacks (loggers, say) for the training.
+    the loss the same way) or ``"none"``. ``monitor_frac`` of the training rows pick the best
+    epoch (0: train on all of them, keep the last epoch); ``patience`` adds early stopping on
+    their accuracy. ``cbs`` are extra fastai callbacks (loggers, say) for the training.
     """
     settings = ConvNextSettings(
         arch=arch, pretrained=str(pretrained), epochs=epochs, freeze_epochs=freeze_epochs, size=size, batch_size=batch_size,
-        lr=lr, balance=balance, tta=tta, seed=seed, fold=fold, patience=patience, max_lighting=max_lighting, max_warp=max_warp,
+        lr=lr, balance=balance, tta=tta, seed=seed, fold=fold, patience=patience, monitor_frac=monitor_frac,
+        max_lighting=max_lighting, max_warp=max_warp,
     )
     check_settings(settings)
     folds = folds_to_train(split, fold)
@@ -392,6 +447,7 @@ def train_convnext(
         results = [train_fold(dataset, split, k, settings, Path(scratch).resolve(), device, cbs) for k in folds]
         run = _run_from_folds(dataset, split, settings, results)
         run.metrics["lr"] = [r.lr for r in results]
+        run.metrics["monitor_accuracy"] = [r.monitor_accuracy for r in results]
 
         def write_learners(folder: Path) -> None:
             for result in results:

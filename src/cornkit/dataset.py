@@ -133,8 +133,25 @@ def _fingerprint(*paths: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def find_competition_root(folder: Path) -> Path | None:
+    """``folder`` or the one folder below it that holds ``train.csv``.
+
+    Kaggle's zip of It's Corn unpacks into ``corn/``, so ``cornkit download --data corn``
+    leaves ``corn/corn/train.csv``; the user should not have to know that.
+    """
+    if (folder / "train.csv").is_file():
+        return folder
+    if folder.is_dir():
+        found = sorted(p.parent for p in folder.glob("*/train.csv"))
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise CornkitError(f"{folder} holds several competition folders ({', '.join(map(str, found))}): pass one of them as --data.")
+    return None
+
+
 def load_dataset(data: str | Path, config: DataConfig | None = None, *, check_images: bool = True) -> Dataset:
-    """Read and check the competition folder ``data``.
+    """Read and check the competition folder ``data`` (or the one folder below it holding train.csv).
 
     ``check_images=False`` skips the per-file checks, for commands that only read cached
     features; everything that opens images checks them.
@@ -143,6 +160,7 @@ def load_dataset(data: str | Path, config: DataConfig | None = None, *, check_im
     root = Path(data)
     if not root.is_dir():
         raise CornkitError(f"--data {root}: no such folder. Point it at the folder that holds train.csv.")
+    root = find_competition_root(root) or root
     id_col, image_col, label_col = config.id_column, config.image_column, config.label_column
     train_path, test_path, sample_path = root / "train.csv", root / "test.csv", root / "sample_submission.csv"
     train = _read_csv(train_path, [id_col, image_col, label_col])
@@ -160,6 +178,9 @@ def load_dataset(data: str | Path, config: DataConfig | None = None, *, check_im
     labels = labels.astype(str)
     train[label_col] = labels
     classes = tuple(config.classes) if config.classes else tuple(sorted(labels.unique()))
+    repeated = sorted({c for c in classes if classes.count(c) > 1})
+    if repeated:
+        raise CornkitError(f"the class list names {', '.join(map(repr, repeated))} more than once (--classes); give each class once.")
     unknown = ~labels.isin(classes)
     if unknown.any():
         i = int(unknown.to_numpy().nonzero()[0][0])

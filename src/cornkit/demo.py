@@ -3,7 +3,8 @@
 synthetic set -> split -> CLIP features (tiny model, random weights) -> zero-shot -> prompt
 comparison -> linear probe -> ConvNeXt (random ``convnext_atto``, 64 px) -> ensembles of the
 probe and the ConvNeXt -> score -> submit, then one table of every approach. Run it again
-and every step is a cache hit or a no-op: the same data, split, features and submissions.
+and the data, split and features are reused (cache hits); the probe and the ConvNeXt train
+again, deterministically, so the Runs and submissions come out byte for byte the same.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic import atomic_dir
+from .dataset import find_competition_root
 from .errors import CornkitError
 from .kaggle_client import COMPETITION, KaggleSession, connect, kaggle_call
 
@@ -26,19 +27,6 @@ class DownloadResult:
 
     root: Path
     action: str
-
-
-def find_competition_root(folder: Path) -> Path | None:
-    """``folder`` or the one folder below it that holds ``train.csv`` (Kaggle zips add ``corn/``)."""
-    if (folder / "train.csv").is_file():
-        return folder
-    if folder.is_dir():
-        found = sorted(p.parent for p in folder.glob("*/train.csv"))
-        if len(found) == 1:
-            return found[0]
-        if len(found) > 1:
-            raise CornkitError(f"{folder} holds several competition folders ({', '.join(map(str, found))}): pass one of them as --data.")
-    return None
 
 
 def download_competition(

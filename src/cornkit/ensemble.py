@@ -39,6 +39,10 @@ def check_compatible(runs: Sequence[Run]) -> None:
     """Refuse Runs that cannot be averaged, naming the first mismatch."""
     if len(runs) < 2:
         raise CornkitError(f"an ensemble needs at least two Runs, got {len(runs)}.")
+    ids = [run.run_id for run in runs]
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise CornkitError(f"Run {repeated[0]} is listed more than once; to weight it up, give --weights instead.")
     first = runs[0]
     for run in runs:
         if "split_id" not in run.config:

@@ -39,7 +39,7 @@ from .atomic import atomic_dir, write_json, write_text
 from .dataset import Dataset
 from .errors import CornkitError
 from .kaggle_client import COMPETITION, KaggleSession, kaggle_call
-from .options import CONVNEXT_ARCH
+from .options import CONVNEXT_ARCH, RANDOM_WEIGHTS, TIMM_HUB
 from .submission import Submission, record_submission, validate_for_dataset
 
 METADATA_FILE = "kernel-metadata.json"
@@ -327,8 +327,31 @@ class KernelFolder:
         return str(self.metadata["id"])
 
 
+def check_offline_inputs(spec: KernelSpec) -> None:
+    """Refuse an internet-off kernel that would fail on Kaggle after queueing: no pip, no hub.
+
+    Without internet the kernel can only install open_clip from an attached dataset of wheels
+    and only load weights from a file under ``/kaggle/input``.
+    """
+    if spec.enable_internet:
+        return
+    recipe = spec.recipe
+    if recipe.needs_open_clip and not spec.dataset_sources:
+        raise CornkitError(
+            f"--no-internet: the {spec.approach} kernel needs open_clip_torch, which the Kaggle image lacks. Attach a dataset "
+            "holding its wheel with --dataset-source OWNER/SLUG, or build with internet on."
+        )
+    pretrained = spec.pretrained or recipe.pretrained or TIMM_HUB
+    if pretrained.lower() != RANDOM_WEIGHTS and not pretrained.startswith("/"):
+        raise CornkitError(
+            f"--no-internet with --pretrained {pretrained}: the kernel cannot download weights. Attach them "
+            "(--dataset-source or --model-source) and give their path, e.g. --pretrained /kaggle/input/SLUG/FILE."
+        )
+
+
 def build_kernel(spec: KernelSpec, kernels_dir: str | Path = "kernels") -> KernelFolder:
     """Write ``kernels/<approach>/`` (metadata checked first, the folder swapped in whole)."""
+    check_offline_inputs(spec)
     code_file = f"{kernel_slug(spec.recipe.title)}.ipynb"
     meta = _metadata(spec, code_file)
     target = Path(kernels_dir) / spec.approach

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,6 +142,8 @@ def resolve_run_path(run: str | Path, work: str | Path) -> Path:
     matches = [name for name in known if name.startswith(str(run))]
     if len(matches) == 1:
         return runs_dir / matches[0]
+    if matches:
+        raise CornkitError(f"{str(run)!r} could be any of {len(matches)} Runs ({', '.join(matches)}): give more of the run id.")
     hint = f" Runs in {runs_dir}: {', '.join(known)}." if known else f" No Runs in {runs_dir} yet."
     raise CornkitError(f"no Run {str(run)!r}: give a run id or a Run folder.{hint}")
 
@@ -153,8 +156,10 @@ def load_run(run: str | Path, work: str | Path = "work") -> Run:
         metrics = json.loads((path / "metrics.json").read_text())
         val = pd.read_csv(path / "val_probs.csv")
         test = pd.read_csv(path / "test_probs.csv")
-    except (OSError, json.JSONDecodeError, pd.errors.ParserError) as error:
+    except (OSError, json.JSONDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise CornkitError(f"Run {path} is incomplete or damaged ({error}); make it again.") from error
+    if not isinstance(config, dict) or not isinstance(config.get("classes"), list):
+        raise CornkitError(f"{path / 'config.json'} names no class list; the Run is damaged, make it again.")
     classes = tuple(config["classes"])
     for name, frame, needed in (
         ("val_probs.csv", val, [ID_COLUMN, *classes, LABEL_COLUMN]),
@@ -167,9 +172,19 @@ def load_run(run: str | Path, work: str | Path = "work") -> Run:
 
 
 def list_runs(work: str | Path) -> list[Run]:
-    """Every complete Run under ``WORK/runs``, oldest first."""
+    """Every readable Run under ``WORK/runs``, oldest first.
+
+    A damaged Run (a hand-edited file, a copy cut short) is skipped with a warning on stderr,
+    so one bad folder does not hide all the others.
+    """
     runs_dir = Path(work) / RUNS_DIR
     if not runs_dir.is_dir():
         return []
     folders = sorted((p for p in runs_dir.iterdir() if (p / "config.json").is_file()), key=lambda p: p.stat().st_mtime)
-    return [load_run(p, work) for p in folders]
+    runs = []
+    for folder in folders:
+        try:
+            runs.append(load_run(folder, work))
+        except CornkitError as error:
+            print(f"warning: skipping {folder.name}: {error}", file=sys.stderr)
+    return runs

@@ -2,9 +2,11 @@
 
 ``WORK/split.csv`` has one row per training image: its id, its label and its ``fold``. For a
 holdout split the validation rows have fold 0 and the training rows fold -1; for k folds every
-row has its fold 0..k-1. ``WORK/split.json`` records how it was made. Asking again with the
-same arguments returns the saved split untouched; asking for a different one is refused
-unless forced, because every Run scored on the old split would silently stop being comparable.
+row has its fold 0..k-1. ``WORK/split.json`` records how it was made and, as ``split_id``, the
+hash of the CSV's bytes; it is written second, so a write cut short between the two files is
+caught instead of pairing a new split with old parameters. Asking again with the same
+arguments returns the saved split untouched; asking for a different one is refused unless
+forced, because every Run scored on the old split would silently stop being comparable.
 """
 
 from __future__ import annotations
@@ -111,17 +113,16 @@ def make_split(
     }
     work = Path(work)
     csv_path, json_path = work / SPLIT_CSV, work / SPLIT_JSON
-    if csv_path.exists() and json_path.exists():
-        saved = json.loads(json_path.read_text())
-        if saved == params:
-            return load_split(work)
-        if not force:
-            changed = {k: (saved.get(k), v) for k, v in params.items() if saved.get(k) != v}
-            detail = ", ".join(f"{k}: saved {old!r}, asked {new!r}" for k, (old, new) in changed.items())
-            raise CornkitError(
-                f"{csv_path} already holds a different split ({detail}). Runs scored on it would no longer be comparable; "
-                "pass --force to replace it (and re-make the Runs), or use another --work folder."
-            )
+    if not force and (csv_path.exists() or json_path.exists()):
+        saved = load_split(work)
+        if {k: v for k, v in saved.params.items() if k != "split_id"} == params:
+            return saved
+        changed = {k: (saved.params.get(k), v) for k, v in params.items() if saved.params.get(k) != v}
+        detail = ", ".join(f"{k}: saved {old!r}, asked {new!r}" for k, (old, new) in changed.items())
+        raise CornkitError(
+            f"{csv_path} already holds a different split ({detail}). Runs scored on it would no longer be comparable; "
+            "pass --force to replace it (and re-make the Runs), or use another --work folder."
+        )
     frame = pd.DataFrame(
         {
             "seed_id": dataset.train[dataset.config.id_column].to_numpy(),
@@ -130,7 +131,7 @@ def make_split(
         }
     )
     write_csv(csv_path, frame)
-    write_json(json_path, params)
+    write_json(json_path, {**params, "split_id": _split_id(csv_path)})
     return load_split(work)
 
 
@@ -138,9 +139,18 @@ def load_split(work: str | Path, dataset: Dataset | None = None) -> Split:
     """Read the saved split; with ``dataset``, also check that it was made from that data."""
     work = Path(work)
     csv_path, json_path = work / SPLIT_CSV, work / SPLIT_JSON
-    if not csv_path.exists() or not json_path.exists():
+    if not csv_path.exists() and not json_path.exists():
         raise CornkitError(f"no split in {work}: run `cornkit split --data DIR --work {work}` first.")
-    params = json.loads(json_path.read_text())
+    split_id = _split_id(csv_path) if csv_path.exists() else None
+    try:
+        params = json.loads(json_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        params = {}
+    if split_id is None or params.get("split_id") != split_id:
+        raise CornkitError(
+            f"{csv_path} and {json_path} do not belong together (a split write was cut short, or one was edited by hand). "
+            "Re-run `cornkit split --force` with the arguments you want, and re-make the Runs."
+        )
     frame = pd.read_csv(csv_path)
     if dataset is not None:
         if params.get("data_fingerprint") != dataset.fingerprint:
@@ -150,4 +160,4 @@ def load_split(work: str | Path, dataset: Dataset | None = None) -> Split:
             )
         if set(frame["seed_id"]) != set(dataset.ids("train")):
             raise CornkitError(f"{csv_path} does not list the same ids as {dataset.root / 'train.csv'}; re-run `cornkit split --force`.")
-    return Split(frame=frame, params=params, split_id=_split_id(csv_path))
+    return Split(frame=frame, params=params, split_id=split_id)

@@ -114,25 +114,27 @@ def record_submission(frame: pd.DataFrame, run_id: str, approach: str, model: st
     """Write a checked submission table as ``submissions/<run-id>.csv`` with its ledger row.
 
     Also used for submissions made elsewhere (a Kaggle kernel's output), whose Run is not local.
-    The same bytes again is a no-op; different bytes under the same run id are refused.
+    The same bytes again is a no-op, except that a missing ledger row (a run cut short between
+    the file and the ledger) is added; different bytes under the same run id are refused.
     """
     target = Path(submissions) / f"{run_id}.csv"
     content = frame.to_csv(index=False, lineterminator="\n").encode()
-    if target.exists():
-        if target.read_bytes() == content:
-            return Submission(path=target, run_id=run_id, created=False)
+    created = not target.exists()
+    if not created and target.read_bytes() != content:
         raise CornkitError(f"{target} already exists with other predictions; it is never overwritten. Move it away first.")
-    with atomic_path(target, overwrite=False) as tmp:
-        tmp.write_bytes(content)
-    append_ledger(
-        submissions,
-        {
-            "run_id": run_id,
-            "file": target.name,
-            "approach": approach,
-            "model": model,
-            "val_accuracy": round(float(val_accuracy), 6),
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        },
-    )
-    return Submission(path=target, run_id=run_id, created=True)
+    if created:
+        with atomic_path(target, overwrite=False) as tmp:
+            tmp.write_bytes(content)
+    if target.name not in set(read_ledger(submissions)["file"].astype(str)):
+        append_ledger(
+            submissions,
+            {
+                "run_id": run_id,
+                "file": target.name,
+                "approach": approach,
+                "model": model,
+                "val_accuracy": round(float(val_accuracy), 6),
+                "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            },
+        )
+    return Submission(path=target, run_id=run_id, created=created)

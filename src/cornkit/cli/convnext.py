@@ -32,6 +32,7 @@ def _convnext(args: argparse.Namespace) -> None:
         seed=args.seed,
         fold=args.fold,
         patience=args.patience,
+        monitor_frac=args.monitor_frac,
         device=args.device,
     )
     print(f"{run.model}: validation accuracy {run.metrics['val_accuracy']:.4f} on {run.metrics['n_val']} rows")
@@ -48,11 +49,26 @@ def parse_weights(text: str | None) -> list[float] | str | None:
         raise CornkitError(f"--weights {text!r}: give 'auto' or comma-separated numbers, one per Run, e.g. 0.7,0.3.") from error
 
 
+def check_current_split(runs: list, args: argparse.Namespace) -> None:
+    """With ``--data``, refuse members made on another split than the one ``--work`` holds for that data now."""
+    from ..split import load_split
+
+    current = load_split(args.work, dataset_from_args(args, check_images=False)).split_id
+    for run in runs:
+        if run.config.get("split_id") != current:
+            raise CornkitError(
+                f"Run {run.run_id} was made on split {run.config.get('split_id')}, but {args.work} now holds split {current} "
+                f"for {args.data}: re-make it on the current split, or leave it out."
+            )
+
+
 def _ensemble(args: argparse.Namespace) -> None:
     from ..ensemble import ensemble_runs
     from ..runs import load_run, save_run
 
     runs = [load_run(run, args.work) for run in args.runs]
+    if args.data is not None:
+        check_current_split(runs, args)
     run = ensemble_runs(runs, parse_weights(args.weights))
     save_run(run, args.work)
     for member in runs:
@@ -77,12 +93,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     convnext.add_argument("--no-tta", action="store_true", help="predict without test-time augmentation")
     convnext.add_argument("--seed", type=int, default=42)
     convnext.add_argument("--fold", type=int, help="train only this fold of a k-fold split (default: every fold)")
-    convnext.add_argument("--patience", type=int, help="stop after this many epochs without a better validation accuracy")
+    convnext.add_argument("--monitor-frac", type=float, default=0.1, help="share of the training rows that pick the best epoch (default 0.1; 0: all rows train, the last epoch is kept)")
+    convnext.add_argument("--patience", type=int, help="stop after this many epochs without a better accuracy on the monitor rows")
     convnext.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     convnext.set_defaults(handler=_convnext)
 
     ensemble = subparsers.add_parser("ensemble", help="average Runs made on the same split into one Run")
     ensemble.add_argument("runs", nargs="+", metavar="RUN", help="run ids or Run folders")
     ensemble.add_argument("--weights", help="'auto' (searched on the validation split) or w1,w2,... (default: equal)")
-    ensemble.add_argument("--work", type=Path, default=Path("work"))
+    ensemble.add_argument("--data", type=Path, help="competition folder: if given, every Run must be made on the split --work holds for it now")
+    ensemble.add_argument("--classes", help="comma-separated class order, as given to the member Runs")
+    ensemble.add_argument("--work", type=Path, default=Path("work"), help="work folder holding the split and the Runs (default: ./work)")
     ensemble.set_defaults(handler=_ensemble)
