@@ -24,7 +24,7 @@ from kaggle_standin import StandinKaggle, StandinServer
 
 from cornkit.cli import main
 from cornkit.kaggle_auth import KaggleCredentials, find_credentials
-from cornkit.kaggle_client import COMPETITION
+from cornkit.options import COMPETITION
 from cornkit.runs import load_run, make_run, save_run
 from cornkit.scoring import solution_accuracy
 from cornkit.synth import make_synthetic_corn

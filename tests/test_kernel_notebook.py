@@ -19,7 +19,7 @@ import pytest
 
 from cornkit.cli import build_parser
 from cornkit.dataset import load_dataset
-from cornkit.kaggle_client import COMPETITION
+from cornkit.options import COMPETITION
 from cornkit.kernels import KernelSpec, build_kernel
 from cornkit.submission import validate_submission
 from cornkit.synth import make_synthetic_corn

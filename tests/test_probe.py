@@ -47,5 +47,18 @@ def test_kfold_probe_gives_out_of_fold_probabilities_for_every_row(corn_dir: Pat
     run = run_probe(dataset, split, tmp_path, tiny_clip, cs=CS, cv_folds=3, class_weight="balanced", num_workers=0)
     assert sorted(run.val["seed_id"]) == sorted(dataset.ids("train"))
     assert len(run.metrics["chosen_C"]) == 3
-    assert np.allclose(run.test_probs.sum(axis=1), 1)
     assert run.config["class_weight"] == "balanced"
+
+    features = clip_work[3]
+    label_of = dataset.train.set_index("seed_id")["label"]
+    by_id = run.val.set_index("seed_id")[list(dataset.classes)]
+    test_probs = []
+    for fold, chosen in enumerate(run.metrics["chosen_C"]):
+        train_ids, valid_ids = split.train_ids(fold), split.valid_ids(fold)
+        model = LogisticRegression(C=chosen, class_weight="balanced", max_iter=5000)
+        model.fit(features.rows("train", train_ids), label_of.loc[train_ids])
+        order = [list(model.classes_).index(c) for c in dataset.classes]
+        expected = model.predict_proba(features.rows("train", valid_ids))[:, order]
+        np.testing.assert_allclose(by_id.loc[valid_ids].to_numpy(), expected, atol=1e-6)
+        test_probs.append(model.predict_proba(features.test)[:, order])
+    np.testing.assert_allclose(run.test_probs, np.mean(test_probs, axis=0), atol=1e-6)

@@ -13,9 +13,12 @@ the real open_clip code paths in seconds on a CPU.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
+import logging
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -136,6 +139,24 @@ def check_spec(spec: ClipSpec) -> None:
         )
 
 
+class _DropRandomInitNotice(logging.Filter):
+    """open_clip logs "No pretrained weights loaded" on the root logger; cornkit has said so already, louder."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _without_open_clip_random_notice() -> Iterator[None]:
+    notice = _DropRandomInitNotice()
+    root = logging.getLogger()
+    root.addFilter(notice)
+    try:
+        yield
+    finally:
+        root.removeFilter(notice)
+
+
 def load_clip(spec: ClipSpec, device: torch.device | str | None = None) -> LoadedClip:
     """Create the model and its transforms through open_clip, weights from tag, file or nowhere."""
     check_spec(spec)
@@ -154,7 +175,7 @@ def load_clip(spec: ClipSpec, device: torch.device | str | None = None) -> Loade
         require_hub(f"{spec.label} weights", local_hint)
     pretrained = None if spec.is_random else spec.pretrained
     try:
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), _without_open_clip_random_notice():
             torch.manual_seed(RANDOM_WEIGHTS_SEED)  # "none" must mean the same random model every time
             model, _, preprocess = open_clip.create_model_and_transforms(spec.model, pretrained=pretrained, device=device)
         tokenizer = open_clip.get_tokenizer(spec.model)

@@ -30,6 +30,7 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,6 +38,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+with warnings.catch_warnings():
+    # fastai.layers applies torch.jit.script at import, which this torch deprecates: noise the user cannot act on.
+    warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
+    import fastai.layers  # noqa: F401
+
 import fastai.callback.channelslast  # noqa: F401  (adds Learner.to_channelslast)
 import fastai.callback.data  # noqa: F401  (adds DataBlock.weighted_dataloaders)
 import fastai.callback.fp16  # noqa: F401  (adds Learner.to_fp32)

@@ -16,9 +16,9 @@ from pathlib import Path
 from .atomic import atomic_dir
 from .dataset import find_competition_root
 from .errors import CornkitError
-from .kaggle_client import COMPETITION, KaggleSession, connect, kaggle_call
+from .kaggle_client import KaggleSession, connect, kaggle_call
+from .options import COMPETITION, KAGGLE_INPUT
 
-KAGGLE_INPUT = Path("/kaggle/input")
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import CornkitError
 from .kaggle_auth import TOKEN_URL, KaggleCredentials, find_credentials
+from .options import COMPETITION
 
 if TYPE_CHECKING:
     from kaggle.api.kaggle_api_extended import KaggleApi
 
-COMPETITION = "kaggle-pog-series-s01e03"
 T = TypeVar("T")
 
 

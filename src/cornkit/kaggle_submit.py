@@ -15,7 +15,8 @@ import pandas as pd
 
 from .dataset import Dataset
 from .errors import CornkitError
-from .kaggle_client import COMPETITION, KaggleSession, connect, kaggle_call
+from .kaggle_client import KaggleSession, connect, kaggle_call
+from .options import COMPETITION
 from .runs import load_run
 from .submission import read_ledger, validate_for_dataset, write_submission
 

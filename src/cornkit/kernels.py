@@ -38,8 +38,8 @@ from . import __version__
 from .atomic import atomic_dir, write_json, write_text
 from .dataset import Dataset
 from .errors import CornkitError
-from .kaggle_client import COMPETITION, KaggleSession, kaggle_call
-from .options import CONVNEXT_ARCH, RANDOM_WEIGHTS, TIMM_HUB
+from .kaggle_client import KaggleSession, kaggle_call
+from .options import COMPETITION, CONVNEXT_ARCH, RANDOM_WEIGHTS, TIMM_HUB
 from .submission import Submission, record_submission, validate_for_dataset
 
 METADATA_FILE = "kernel-metadata.json"

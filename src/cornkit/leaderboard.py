@@ -19,7 +19,8 @@ import pandas as pd
 
 from .atomic import write_csv, write_text
 from .errors import CornkitError
-from .kaggle_client import COMPETITION, KaggleSession, connect, kaggle_call
+from .kaggle_client import KaggleSession, connect, kaggle_call
+from .options import COMPETITION
 from .kaggle_submit import RUN_ID_SEPARATOR
 from .plots import val_vs_lb_png
 from .submission import read_ledger

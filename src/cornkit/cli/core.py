@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import CornkitError
-from ..kaggle_client import COMPETITION
+from ..options import COMPETITION
 from .common import add_data_args, add_submissions_arg, dataset_from_args
 
 
@@ -91,19 +91,22 @@ def _submit_kaggle(args: argparse.Namespace) -> None:
     print(sent.path)
 
 
+def add_synthetic_set_args(parser: argparse.ArgumentParser) -> None:
+    """The size and seed of a synthetic corn set (``synth`` and ``demo`` draw the same one)."""
+    parser.add_argument("--n-train", type=int, default=800, help="training images (default 800)")
+    parser.add_argument("--n-test", type=int, default=200, help="test images (default 200)")
+    parser.add_argument("--seed", type=int, default=0, help="same seed, same bytes (default 0)")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     demo = subparsers.add_parser("demo", help="the whole loop on a synthetic set, offline, in minutes on a CPU")
     demo.add_argument("--out", type=Path, default=Path("demo"), help="folder for the demo's data, work and submissions (default: ./demo)")
-    demo.add_argument("--n-train", type=int, default=800)
-    demo.add_argument("--n-test", type=int, default=200)
-    demo.add_argument("--seed", type=int, default=0)
+    add_synthetic_set_args(demo)
     demo.set_defaults(handler=_demo)
 
     synth = subparsers.add_parser("synth", help="write a synthetic corn set in the competition layout")
     synth.add_argument("--out", type=Path, required=True, help="folder to create")
-    synth.add_argument("--n-train", type=int, default=800)
-    synth.add_argument("--n-test", type=int, default=200)
-    synth.add_argument("--seed", type=int, default=0)
+    add_synthetic_set_args(synth)
     synth.set_defaults(handler=_synth)
 
     roboflow = subparsers.add_parser("roboflow", help="write competition CSVs for a Roboflow 'OpenAI CLIP Classification' export")

@@ -10,12 +10,8 @@ import argparse
 import shlex
 from pathlib import Path
 
-from ..download import KAGGLE_INPUT, download_competition
 from ..errors import CornkitError
-from ..kaggle_auth import find_credentials
-from ..kaggle_client import COMPETITION, connect
-from ..kernels import RECIPES, KernelSpec, build_kernel, fetch_kernel_output, kernel_status, load_kernel, push_kernel, wait_for_kernel
-from ..leaderboard import build_leaderboard, markdown_table
+from ..options import COMPETITION, KAGGLE_INPUT, KERNEL_APPROACHES
 from .common import add_data_args, add_submissions_arg, dataset_from_args
 
 
@@ -24,6 +20,8 @@ def _add_competition_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def _download(args: argparse.Namespace) -> None:
+    from ..download import download_competition
+
     result = download_competition(args.data, args.competition, input_root=args.input_root)
     said = {
         "mounted": "inside a Kaggle kernel: using the mounted competition data, nothing downloaded",
@@ -35,6 +33,9 @@ def _download(args: argparse.Namespace) -> None:
 
 
 def _kernels_build(args: argparse.Namespace) -> None:
+    from ..kaggle_auth import find_credentials
+    from ..kernels import KernelSpec, build_kernel
+
     user = args.user or find_credentials().username
     if not user:
         raise CornkitError("your Kaggle username is unknown (an access token does not carry it): give --user YOUR_KAGGLE_USERNAME.")
@@ -57,6 +58,9 @@ def _kernels_build(args: argparse.Namespace) -> None:
 
 
 def _kernels_push(args: argparse.Namespace) -> None:
+    from ..kaggle_client import connect
+    from ..kernels import load_kernel, push_kernel
+
     kernel = load_kernel(args.approach, args.kernels)
     response = push_kernel(kernel, connect())
     for field in ("invalid_competition_sources", "invalid_dataset_sources", "invalid_model_sources", "invalid_kernel_sources"):
@@ -67,6 +71,9 @@ def _kernels_push(args: argparse.Namespace) -> None:
 
 
 def _kernels_status(args: argparse.Namespace) -> None:
+    from ..kaggle_client import connect
+    from ..kernels import kernel_status, load_kernel, wait_for_kernel
+
     kernel = load_kernel(args.approach, args.kernels)
     session = connect()
     if args.wait is not None:
@@ -77,6 +84,9 @@ def _kernels_status(args: argparse.Namespace) -> None:
 
 
 def _kernels_output(args: argparse.Namespace) -> None:
+    from ..kaggle_client import connect
+    from ..kernels import fetch_kernel_output, load_kernel
+
     kernel = load_kernel(args.approach, args.kernels)
     submission = fetch_kernel_output(kernel, connect(), dataset_from_args(args, check_images=False), args.submissions)
     state = "written and recorded in the ledger" if submission.created else "already there with the same predictions"
@@ -85,6 +95,8 @@ def _kernels_output(args: argparse.Namespace) -> None:
 
 
 def _leaderboard(args: argparse.Namespace) -> None:
+    from ..leaderboard import build_leaderboard, markdown_table
+
     board = build_leaderboard(args.submissions, args.competition, offline=args.offline)
     print(markdown_table(board.table), end="")
     if board.table.empty:
@@ -107,7 +119,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = kernels.add_subparsers(dest="kernels_command", required=True, metavar="ACTION")
 
     def add_kernel_args(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("approach", choices=sorted(RECIPES), help="which approach the kernel runs")
+        parser.add_argument("approach", choices=KERNEL_APPROACHES, help="which approach the kernel runs")
         parser.add_argument("--kernels", type=Path, default=Path("kernels"), help="folder of kernel folders (default: ./kernels)")
 
     build = actions.add_parser("build", help="write kernels/APPROACH/ (kernel-metadata.json and the notebook)")
