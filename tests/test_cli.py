@@ -10,8 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from torch.utils.data import DataLoader, Dataset
+
 from cornkit.cli import main
 from cornkit.demo import run_demo
+from cornkit.errors import CornkitError, user_message
 
 CLIP = ["--model", "cornkit-tiny-clip", "--pretrained", "none", "--workers", "0"]
 
@@ -86,3 +89,19 @@ def test_demo_runs_the_whole_loop_and_is_idempotent(tmp_path: Path, monkeypatch:
     assert again.table.equals(result.table)
     ledger = pd.read_csv(tmp_path / "demo" / "submissions" / "ledger.csv")
     assert len(ledger) == 5
+
+
+class _BrokenImages(Dataset):
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int) -> None:
+        raise CornkitError("image of seed_id 7: image /data/train/7.png cannot be read (truncated). Re-download it.")
+
+
+def test_an_error_raised_in_a_dataloader_worker_reads_as_one_line() -> None:
+    """On a GPU the loaders use worker processes; torch re-raises their errors wrapped in a traceback."""
+    with pytest.raises(CornkitError) as raised:
+        list(DataLoader(_BrokenImages(), num_workers=1))
+    assert "Original Traceback" in str(raised.value)
+    assert user_message(raised.value) == "image of seed_id 7: image /data/train/7.png cannot be read (truncated). Re-download it."

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import timm
 import torch
@@ -17,7 +18,7 @@ from fastai.callback.core import Callback
 from fastai.learner import load_learner
 
 from cornkit.cli import main
-from cornkit.convnext import train_convnext
+from cornkit.convnext import mark_monitor_rows, train_convnext
 from cornkit.dataset import Dataset, load_dataset
 from cornkit.errors import CornkitError
 from cornkit.runs import load_run
@@ -200,3 +201,10 @@ def test_a_truncated_image_is_named_without_a_traceback(corn, tmp_path, capsys):
     err = capsys.readouterr().err
     assert broken.name in err and "re-download" in err and "Traceback" not in err
     assert not (work / "runs").exists()
+
+
+def test_too_few_training_rows_for_monitor_rows_says_what_to_do():
+    rows = pd.DataFrame({"seed_id": range(6), "path": "x.png", "label": ["a", "a", "b", "b", "c", "d"]})
+    with pytest.raises(CornkitError, match="class 'c': 1.*--monitor-frac 0"):
+        mark_monitor_rows(rows, 0.1, seed=0)
+    assert not mark_monitor_rows(rows, 0.0, seed=0)["is_valid"].any()

@@ -19,8 +19,8 @@ import pytest
 
 from cornkit.cli import build_parser
 from cornkit.dataset import load_dataset
-from cornkit.options import COMPETITION
-from cornkit.kernels import KernelSpec, build_kernel
+from cornkit.options import COMPETITION, KERNEL_APPROACHES
+from cornkit.kernels import RECIPES, KernelSpec, build_kernel
 from cornkit.submission import validate_submission
 from cornkit.synth import make_synthetic_corn
 
@@ -54,3 +54,10 @@ def test_built_probe_notebook_runs_under_a_simulated_kaggle_layout(tmp_path: Pat
     assert summary["approach"] == "probe" and summary["model"].startswith("cornkit-tiny-clip")
     assert 0 <= summary["val_accuracy"] <= 1
     assert pd.read_csv(solution)["seed_id"].tolist() == submission["seed_id"].tolist()
+
+
+def test_every_approach_the_cli_offers_has_a_kernel_recipe(tmp_path: Path) -> None:
+    assert set(KERNEL_APPROACHES) == set(RECIPES)
+    for approach in KERNEL_APPROACHES:
+        kernel = build_kernel(KernelSpec(approach=approach, user="cornkit-tester"), tmp_path)
+        assert kernel.metadata["competition_sources"] == [COMPETITION]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,12 @@ def test_a_split_write_cut_short_between_its_two_files_is_caught(corn_dir: Path,
     with pytest.raises(CornkitError, match="do not belong together.*--force"):
         make_split(dataset, tmp_path / "old")
     assert make_split(dataset, tmp_path / "old", force=True).params["seed"] == 42
+
+
+def test_a_split_json_from_before_the_hash_was_recorded_still_loads(corn_dir: Path, tmp_path: Path) -> None:
+    dataset = load_dataset(corn_dir, check_images=False)
+    made = make_split(dataset, tmp_path)
+    old_style = {k: v for k, v in json.loads((tmp_path / "split.json").read_text()).items() if k != "split_id"}
+    (tmp_path / "split.json").write_text(json.dumps(old_style))
+    assert load_split(tmp_path, dataset).split_id == made.split_id
+    assert make_split(dataset, tmp_path).split_id == made.split_id

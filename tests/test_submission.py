@@ -68,7 +68,8 @@ def test_a_submission_without_its_ledger_row_gets_it_on_the_next_call(clip_work,
     first = write_submission(run, dataset, tmp_path)
     (tmp_path / "ledger.csv").unlink()
     again = write_submission(run, dataset, tmp_path)
-    assert not again.created and again.path == first.path
+    assert not again.created and again.recorded and again.path == first.path
+    assert not write_submission(run, dataset, tmp_path).recorded
     assert list(read_ledger(tmp_path)["file"]) == [first.path.name]
 
 

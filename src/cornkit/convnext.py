@@ -4,11 +4,12 @@ This is the baseline the public solutions of It's Corn built on: ``vision_learne
 model chosen by name, square pad-resize with a border that repeats the light background (a
 kernel must not be squashed), flips and free rotation (a kernel has no up), mild lighting and
 warp, ``fine_tune`` with the best epoch kept, and test-time augmentation for the validation
-and test probabilities. It trains on exactly the rows the saved split marks as training, so
-its validation accuracy is comparable with every other head's.
+and test probabilities. It learns only from the rows the saved split marks as training and is
+scored on its validation rows, so its validation accuracy is comparable with every other head's.
 
 The best epoch (and early stopping) is chosen on a small stratified "monitor" part of those
-training rows (``monitor_frac``, 10 % by default), never on the split's validation rows:
+training rows (``monitor_frac``, 10 % by default, at least one row per class), never on the
+split's validation rows:
 choosing on the rows that are then reported would flatter the validation accuracy, and make
 it unfair next to the CLIP heads. ``monitor_frac=0`` trains on every training row and keeps
 the last epoch.
@@ -177,9 +178,14 @@ def mark_monitor_rows(train: pd.DataFrame, fraction: float, seed: int) -> pd.Dat
     if fraction == 0:
         return train
     labels = train["label"]
-    n_monitor = max(labels.nunique(), round(fraction * len(train)))
-    stratify = labels if labels.value_counts().min() >= 2 else None
-    _, monitor = train_test_split(np.arange(len(train)), test_size=n_monitor, stratify=stratify, random_state=seed)
+    counts = labels.value_counts()
+    n_monitor = max(len(counts), round(fraction * len(train)))
+    if counts.min() < 2 or len(train) - n_monitor < len(counts):
+        raise CornkitError(
+            f"--monitor-frac {fraction}: {len(train)} training rows (class {counts.idxmin()!r}: {counts.min()}) are too few to hold "
+            f"{n_monitor} of them out for choosing the epoch and still train on every class. Give --monitor-frac 0."
+        )
+    _, monitor = train_test_split(np.arange(len(train)), test_size=n_monitor, stratify=labels, random_state=seed)
     train.loc[monitor, "is_valid"] = True
     return train
 
@@ -197,10 +203,10 @@ def _input_stats(arch: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
 
 
 class ReadImage:
-    """fastai's ``get_x``: a row's decoded image, or an error naming the broken file (not a worker traceback)."""
+    """fastai's ``get_x``: a row's decoded image, or a CornkitError naming the broken file."""
 
     def __call__(self, row: pd.Series) -> Image.Image:
-        return check_image_readable(Path(row["path"]), f"image of seed_id {row['seed_id']}")
+        return check_image_readable(Path(row["path"]), f"image of seed_id {row.get('seed_id', '?')}")
 
 
 def make_dataloaders(frame: pd.DataFrame, classes: Sequence[str], settings: ConvNextSettings, device: torch.device) -> DataLoaders:
@@ -261,6 +267,9 @@ def make_learner(dls: DataLoaders, settings: ConvNextSettings, train_labels: Seq
 
 class SkipValidation(Callback):
     """Without monitor rows there is nothing to validate on: skip fastai's (empty) validation pass."""
+
+    def before_fit(self) -> None:
+        self.learn.recorder.valid_metrics = False  # no empty validation columns in the progress table
 
     def before_validate(self) -> None:
         raise CancelValidException()

@@ -11,3 +11,17 @@ from __future__ import annotations
 
 class CornkitError(Exception):
     """A problem the user can fix; ``str(error)`` is the whole explanation."""
+
+
+def user_message(error: CornkitError) -> str:
+    """The explanation alone, also when a DataLoader worker raised it.
+
+    PyTorch re-raises a worker's exception in the main process with the worker's whole
+    traceback as its message ("Caught CornkitError in DataLoader worker process 0. Original
+    Traceback ..."); its last line holds the original message.
+    """
+    text = str(error)
+    if "\nOriginal Traceback" not in text:
+        return text
+    last = text.rstrip().splitlines()[-1]
+    return last.split(f"{CornkitError.__name__}: ", 1)[-1]

@@ -146,10 +146,11 @@ def load_split(work: str | Path, dataset: Dataset | None = None) -> Split:
         params = json.loads(json_path.read_text())
     except (OSError, json.JSONDecodeError):
         params = {}
-    if split_id is None or params.get("split_id") != split_id:
+    # A split.json written before cornkit recorded the hash has no split_id: the CSV's hash is its id.
+    if split_id is None or params.setdefault("split_id", split_id) != split_id:
         raise CornkitError(
             f"{csv_path} and {json_path} do not belong together (a split write was cut short, or one was edited by hand). "
-            "Re-run `cornkit split --force` with the arguments you want, and re-make the Runs."
+            "Re-run `cornkit split --force` with the arguments you want; Runs made on a split of the same id stay valid."
         )
     frame = pd.read_csv(csv_path)
     if dataset is not None:

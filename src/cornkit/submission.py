@@ -28,11 +28,20 @@ LEDGER_COLUMNS = ("run_id", "file", "approach", "model", "val_accuracy", "create
 
 @dataclass(frozen=True)
 class Submission:
-    """A written submission file and whether this call created it."""
+    """A written submission file, whether this call created it and whether it added the ledger row."""
 
     path: Path
     run_id: str
     created: bool
+    recorded: bool
+
+    def state(self) -> str:
+        """What this call did, for the user."""
+        if self.created:
+            return "written and recorded in the ledger"
+        if self.recorded:
+            return "already there with the same predictions; its missing ledger row was added"
+        return "already there with the same predictions"
 
 
 def validate_submission(frame: pd.DataFrame, sample: pd.DataFrame, classes: Sequence[str], *, id_column: str = "seed_id", label_column: str = "label", source: str = "submission") -> None:
@@ -125,7 +134,8 @@ def record_submission(frame: pd.DataFrame, run_id: str, approach: str, model: st
     if created:
         with atomic_path(target, overwrite=False) as tmp:
             tmp.write_bytes(content)
-    if target.name not in set(read_ledger(submissions)["file"].astype(str)):
+    recorded = target.name not in set(read_ledger(submissions)["file"].astype(str))
+    if recorded:
         append_ledger(
             submissions,
             {
@@ -137,4 +147,4 @@ def record_submission(frame: pd.DataFrame, run_id: str, approach: str, model: st
                 "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             },
         )
-    return Submission(path=target, run_id=run_id, created=created)
+    return Submission(path=target, run_id=run_id, created=created, recorded=recorded)

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..errors import CornkitError
+from ..errors import CornkitError, user_message
 from . import clip, convnext, core, kaggle
 
 
@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.handler(args)
     except CornkitError as error:
-        print(f"cornkit {args.command}: error: {error}", file=sys.stderr)
+        print(f"cornkit {args.command}: error: {user_message(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"cornkit {args.command}: interrupted; nothing half-written was kept.", file=sys.stderr)

@@ -102,6 +102,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ensemble.add_argument("runs", nargs="+", metavar="RUN", help="run ids or Run folders")
     ensemble.add_argument("--weights", help="'auto' (searched on the validation split) or w1,w2,... (default: equal)")
     ensemble.add_argument("--data", type=Path, help="competition folder: if given, every Run must be made on the split --work holds for it now")
-    ensemble.add_argument("--classes", help="comma-separated class order, as given to the member Runs")
+    ensemble.add_argument("--classes", help="with --data: the comma-separated class order given to the member Runs")
     ensemble.add_argument("--work", type=Path, default=Path("work"), help="work folder holding the split and the Runs (default: ./work)")
     ensemble.set_defaults(handler=_ensemble)

@@ -89,8 +89,7 @@ def _kernels_output(args: argparse.Namespace) -> None:
 
     kernel = load_kernel(args.approach, args.kernels)
     submission = fetch_kernel_output(kernel, connect(), dataset_from_args(args, check_images=False), args.submissions)
-    state = "written and recorded in the ledger" if submission.created else "already there with the same predictions"
-    print(f"submission.csv of kernel {kernel.kernel_id} (run {submission.run_id}) {state}")
+    print(f"submission.csv of kernel {kernel.kernel_id} (run {submission.run_id}) {submission.state()}")
     print(submission.path)
 
 
