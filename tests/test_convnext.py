@@ -189,6 +189,27 @@ def test_without_monitor_rows_every_training_row_trains_and_the_last_epoch_is_ke
         train_convnext(dataset, split, work, **QUICK, monitor_frac=0, patience=2)
 
 
+class RecordFit(Callback):
+    """Notes whether training started."""
+
+    started = False
+
+    def before_fit(self) -> None:
+        self.started = True
+
+
+def test_a_truncated_test_image_fails_before_training_starts(corn, tmp_path):
+    """Test images are first read after training: a broken one must not cost the whole training."""
+    data = Path(shutil.copytree(corn, tmp_path / "corn"))
+    dataset = load_dataset(data)
+    broken = dataset.image_paths("test")[3]
+    broken.write_bytes(broken.read_bytes()[:200])
+    fit = RecordFit()
+    with pytest.raises(CornkitError, match=f"{broken.name}.*re-download"):
+        train_convnext(dataset, make_split(dataset, tmp_path / "work"), tmp_path / "work", **QUICK, cbs=[fit])
+    assert not fit.started
+
+
 def test_a_truncated_image_is_named_without_a_traceback(corn, tmp_path, capsys):
     data = Path(shutil.copytree(corn, tmp_path / "corn"))
     dataset = load_dataset(data)

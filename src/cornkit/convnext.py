@@ -64,6 +64,7 @@ from fastai.vision.data import ImageBlock
 from fastai.vision.learner import Learner, vision_learner
 from PIL import Image
 from sklearn.model_selection import train_test_split
+from tqdm.auto import tqdm
 
 from .clip_model import checkpoint_identity, default_device
 from .dataset import Dataset, check_image_readable
@@ -369,6 +370,18 @@ def train_fold(
     )
 
 
+def check_late_images(dataset: Dataset, split: Split) -> None:
+    """Decode every image training reads only at its end, so a broken one fails now, not hours later.
+
+    Training rows are read in the first epoch anyway; the split's validation rows and the test
+    images are first opened when the trained model predicts them.
+    """
+    train_paths = dict(zip(dataset.ids("train"), dataset.image_paths("train")))
+    late = [(int(i), train_paths[int(i)]) for i in split.evaluation_ids()] + list(zip(dataset.ids("test"), dataset.image_paths("test")))
+    for seed_id, path in tqdm(late, desc="checking validation and test images", unit="img"):
+        check_image_readable(path, f"image of seed_id {seed_id}")
+
+
 def folds_to_train(split: Split, fold: int | None) -> list[int]:
     """Every fold of the split, or the one asked for (refused if the split has no such fold)."""
     if fold is None:
@@ -455,6 +468,7 @@ def train_convnext(
     check_settings(settings)
     folds = folds_to_train(split, fold)
     _announce_weights(settings)
+    check_late_images(dataset, split)
     device = torch.device(device) if device is not None else default_device()
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
