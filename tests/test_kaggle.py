@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -335,6 +336,25 @@ def test_unreachable_server(home: Path, tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("KAGGLE_KEY", "secret-key-123")
     code, _, err = _cli(capsys, "download", "--data", tmp_path / "d", "--input-root", tmp_path / "i")
     _one_line_error(code, err, "cannot reach the Kaggle API", "http://localhost")
+
+
+def test_a_server_that_never_answers_times_out(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The client sets no timeout of its own; without cornkit's, this command would hang for good."""
+    signal.signal(signal.SIGALRM, lambda *_: pytest.fail("the Kaggle client hung: no request timeout"))
+    signal.alarm(60)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # the kernel completes the handshake; nobody ever reads or answers
+        _route_to(monkeypatch, f"http://127.0.0.1:{silent.getsockname()[1]}")
+        monkeypatch.setenv("KAGGLE_USERNAME", "someone")
+        monkeypatch.setenv("KAGGLE_KEY", "secret-key-123")
+        monkeypatch.setenv("CORNKIT_KAGGLE_TIMEOUT", "0.5")
+        code, _, err = _cli(capsys, "download", "--data", tmp_path / "d", "--input-root", tmp_path / "i")
+    signal.alarm(0)
+    _one_line_error(code, err, "sent nothing for 0.5 s", "CORNKIT_KAGGLE_TIMEOUT")
+    monkeypatch.setenv("CORNKIT_KAGGLE_TIMEOUT", "soon")
+    code, _, err = _cli(capsys, "download", "--data", tmp_path / "d", "--input-root", tmp_path / "i")
+    _one_line_error(code, err, "CORNKIT_KAGGLE_TIMEOUT='soon'")
 
 
 def test_leaderboard_without_credentials_keeps_the_local_columns(home: Path, corn: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

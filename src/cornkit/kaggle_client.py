@@ -6,6 +6,9 @@ only inside the commands that talk to Kaggle and hands it the credentials
 :mod:`cornkit.kaggle_auth` found. :func:`kaggle_call` turns what the client raises (HTTP 401,
 403, 404, a refused connection, its own ``ValueError`` checks) into one
 :class:`~cornkit.errors.CornkitError` line that says what to do; the secret never appears in it.
+The client sends its requests without a timeout, so a server that accepts a connection and
+never answers would hang the command; inside :func:`kaggle_call` every request gets one
+(``CORNKIT_KAGGLE_TIMEOUT`` seconds of silence, default 60).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import contextlib
 import io
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -26,6 +29,8 @@ if TYPE_CHECKING:
     from kaggle.api.kaggle_api_extended import KaggleApi
 
 T = TypeVar("T")
+TIMEOUT_ENV = "CORNKIT_KAGGLE_TIMEOUT"
+DEFAULT_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,37 @@ def _status(error: BaseException) -> int | None:
     return getattr(response, "status_code", None)
 
 
+def request_timeout() -> float:
+    """Seconds a request may wait for the server's next bytes (``CORNKIT_KAGGLE_TIMEOUT``, default 60)."""
+    text = os.environ.get(TIMEOUT_ENV, "")
+    try:
+        seconds = float(text) if text else DEFAULT_TIMEOUT_S
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise CornkitError(f"{TIMEOUT_ENV}={text!r}: give a number of seconds above 0, e.g. 120.")
+    return seconds
+
+
+@contextlib.contextmanager
+def _requests_time_out(seconds: float) -> Iterator[None]:
+    """Give every request made meanwhile a timeout, unless its caller set one."""
+    import requests
+
+    send = requests.Session.send
+
+    def send_with_timeout(self: requests.Session, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = seconds
+        return send(self, request, **kwargs)
+
+    requests.Session.send = send_with_timeout  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        requests.Session.send = send  # type: ignore[method-assign]
+
+
 def kaggle_call(
     session: KaggleSession,
     what: str,
@@ -95,9 +131,10 @@ def kaggle_call(
     import requests
 
     source = session.credentials.source
+    timeout = request_timeout()
     chatter = io.StringIO()
     try:
-        with contextlib.redirect_stdout(chatter):
+        with contextlib.redirect_stdout(chatter), _requests_time_out(timeout):
             result = call(*args, **kwargs)
     except requests.HTTPError as error:
         status = _status(error)
@@ -114,6 +151,11 @@ def kaggle_call(
         else:
             message = f"Kaggle answered HTTP {status} ({detail}). Try again later."
         raise CornkitError(f"could not {what}: {message}") from None
+    except requests.ReadTimeout:
+        raise CornkitError(
+            f"could not {what}: the Kaggle API at {endpoint()} sent nothing for {timeout:g} s. "
+            f"Try again later; on a slow connection raise {TIMEOUT_ENV} (seconds)."
+        ) from None
     except (requests.ConnectionError, requests.Timeout) as error:
         raise CornkitError(
             f"could not {what}: cannot reach the Kaggle API at {endpoint()} ({type(error).__name__}). "
