@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cornkit.cli import main
-from cornkit.ensemble import ensemble_runs
+from cornkit.ensemble import cross_fitted_probs, ensemble_runs
 from cornkit.errors import CornkitError
 from cornkit.runs import Run, load_run, make_run, save_run
 
@@ -90,12 +90,28 @@ def test_refuses_bad_weights(truth):
 def test_auto_weights_favour_the_better_run_and_report_the_noise(truth):
     good, poor = fake_run(truth, 1.0, 1), fake_run(truth, 4.0, 2)
     run = ensemble_runs([good, poor], "auto")
-    assert run.metrics["weights"][good.run_id] > run.metrics["weights"][poor.run_id]
-    assert run.metrics["val_accuracy"] >= run.metrics["val_accuracy_equal_weights"]
+    weights = run.metrics["weights"]
+    assert weights[good.run_id] > weights[poor.run_id]
+    np.testing.assert_allclose(run.test_probs, weights[good.run_id] * good.test_probs + weights[poor.run_id] * poor.test_probs)
+    assert run.metrics["val_accuracy_in_sample"] >= run.metrics["val_accuracy_equal_weights"]
     assert run.metrics["auto_gain"] == pytest.approx(run.metrics["val_accuracy"] - run.metrics["val_accuracy_equal_weights"])
     assert run.metrics["auto_gain_bootstrap_std"] > 0
     assert "noise" in run.metrics["auto_summary"]
     assert run.config["weights"] == "auto"
+
+
+def test_auto_validation_rows_are_scored_with_weights_chosen_on_other_rows(truth):
+    """Weights searched on the rows they are scored on flatter; cross-fitted ones must not."""
+    labels = truth
+    in_sample_gain, reported_gain = [], []
+    for seed in range(0, 40, 2):  # pairs of equally good Runs: any real gain is zero
+        a, b = fake_run(truth, 1.5, seed), fake_run(truth, 1.5, seed + 1)
+        run = ensemble_runs([a, b], "auto")
+        np.testing.assert_allclose(run.val_probs, cross_fitted_probs(np.stack([a.val_probs, b.val_probs]), labels))
+        in_sample_gain.append(run.metrics["val_accuracy_in_sample"] - run.metrics["val_accuracy_equal_weights"])
+        reported_gain.append(run.metrics["auto_gain"])
+    assert min(in_sample_gain) >= 0 and np.mean(in_sample_gain) > 0.005
+    assert np.mean(reported_gain) < np.mean(in_sample_gain) / 2
 
 
 def test_auto_gain_between_equal_runs_is_called_noise(truth):

@@ -5,9 +5,11 @@ test ids, with the same class order; anything else is refused with the mismatch 
 averaging misaligned probabilities gives a plausible-looking but meaningless Run.
 
 Weights are equal by default, given by the user, or searched (``"auto"``) on the validation
-rows. A search on the rows it is scored on flatters itself, so the Run also records how much
-the searched weights gain when they are chosen on other validation rows (cross-validated) and
-the bootstrap spread of the accuracy difference: a gain inside that spread is noise.
+rows. A search scored on the rows it was made on flatters itself, so an ``auto`` Run is
+cross-fitted: each validation row is mixed with weights searched on the other rows (5 folds),
+and its validation accuracy is that honest figure; the test rows use the weights searched on
+all validation rows. The Run also records the flattering in-sample accuracy and the bootstrap
+spread of the difference from equal weights: a gain inside that spread is noise.
 """
 
 from __future__ import annotations
@@ -115,12 +117,13 @@ def _accuracy(probs: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> np.
 
 @dataclass(frozen=True)
 class WeightReport:
-    """How much searched weights gain over equal weights, and whether that is more than noise."""
+    """Searched weights, the cross-fitted validation probabilities, and what the search is worth."""
 
     weights: np.ndarray
+    val_probs: np.ndarray
     accuracy: float
+    in_sample_accuracy: float
     equal_accuracy: float
-    gain_cv: float
     noise: float
 
     @property
@@ -130,20 +133,20 @@ class WeightReport:
     def as_metrics(self) -> dict[str, Any]:
         return {
             "val_accuracy_equal_weights": self.equal_accuracy,
+            "val_accuracy_in_sample": self.in_sample_accuracy,
             "auto_gain": self.gain,
-            "auto_gain_cv": self.gain_cv,
             "auto_gain_bootstrap_std": self.noise,
         }
 
     def summary(self) -> str:
-        if self.gain_cv > NOISE_STDS * self.noise:
+        if self.gain > NOISE_STDS * self.noise:
             verdict = "more than noise"
         else:
-            verdict = f"within noise (under {NOISE_STDS} bootstrap std when chosen on other rows): equal weights are as good"
+            verdict = f"within noise (under {NOISE_STDS} bootstrap std): equal weights are as good"
         return (
-            f"auto weights {', '.join(f'{w:.2f}' for w in self.weights)}: validation accuracy {self.accuracy:.4f} vs "
-            f"{self.equal_accuracy:.4f} with equal weights ({self.gain:+.4f} on the rows they were chosen on, "
-            f"{self.gain_cv:+.4f} when chosen on other rows; bootstrap std of the difference {self.noise:.4f}): {verdict}."
+            f"auto weights {', '.join(f'{w:.2f}' for w in self.weights)}: cross-fitted validation accuracy {self.accuracy:.4f} vs "
+            f"{self.equal_accuracy:.4f} with equal weights ({self.gain:+.4f}; {self.in_sample_accuracy - self.equal_accuracy:+.4f} "
+            f"on the rows the weights were chosen on; bootstrap std of the difference {self.noise:.4f}): {verdict}."
         )
 
 
@@ -156,31 +159,32 @@ def _cv_splitter(labels: np.ndarray) -> StratifiedKFold | KFold:
     return KFold(n_splits=min(CV_FOLDS, len(labels)), shuffle=True, random_state=SEED)
 
 
-def _cross_validated_gain(probs: np.ndarray, labels: np.ndarray) -> float:
-    """Gain of searched over equal weights when the search never sees the rows it is scored on."""
+def cross_fitted_probs(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each validation row mixed with the weights searched on the other rows: (rows, classes)."""
     if len(labels) < 2:
-        return 0.0
-    equal = np.full(probs.shape[0], 1 / probs.shape[0])
-    diffs = np.zeros(len(labels))
+        raise CornkitError("--weights auto needs at least two validation rows to choose weights on some and score them on others.")
+    mixed = np.empty(probs.shape[1:])
     for fit, held in _cv_splitter(labels).split(labels, labels):
-        weights = search_weights(probs[:, fit], labels[fit])
-        diffs[held] = _accuracy(probs[:, held], labels[held], weights) - _accuracy(probs[:, held], labels[held], equal)
-    return float(diffs.mean())
+        mixed[held] = np.einsum("r,rnc->nc", search_weights(probs[:, fit], labels[fit]), probs[:, held])
+    return mixed
 
 
 def evaluate_auto_weights(probs: np.ndarray, labels: np.ndarray) -> WeightReport:
-    """Search weights on all validation rows and measure what the search is worth."""
+    """Search weights on all validation rows (for the test) and cross-fit the validation rows (for an honest score)."""
     equal = np.full(probs.shape[0], 1 / probs.shape[0])
     weights = search_weights(probs, labels)
-    correct, correct_equal = _accuracy(probs, labels, weights), _accuracy(probs, labels, equal)
+    val_probs = cross_fitted_probs(probs, labels)
+    correct = (val_probs.argmax(axis=1) == labels).astype(np.float64)
+    correct_equal = _accuracy(probs, labels, equal)
     rng = np.random.default_rng(SEED)
     samples = rng.integers(0, len(labels), size=(BOOTSTRAP_SAMPLES, len(labels)))
     noise = float((correct[samples] - correct_equal[samples]).mean(axis=1).std())
     return WeightReport(
         weights=weights,
+        val_probs=val_probs,
         accuracy=float(correct.mean()),
+        in_sample_accuracy=float(_accuracy(probs, labels, weights).mean()),
         equal_accuracy=float(correct_equal.mean()),
-        gain_cv=_cross_validated_gain(probs, labels),
         noise=noise,
     )
 
@@ -198,21 +202,23 @@ def ensemble_runs(runs: Sequence[Run], weights: Sequence[float] | str | None = N
     """A Run whose probabilities are the weighted mean of ``runs``' (not saved; see ``save_run``).
 
     ``weights`` is ``None`` (equal), one non-negative number per Run (normalised to sum 1), or
-    ``"auto"``: the best weights on the validation rows, with the gain and its noise in the
-    metrics (``auto_gain``, ``auto_gain_cv``, ``auto_gain_bootstrap_std``).
+    ``"auto"``: the best weights on the validation rows for the test probabilities, cross-fitted
+    validation probabilities, and the gain and its noise in the metrics (``auto_gain``,
+    ``auto_gain_bootstrap_std``, ``val_accuracy_in_sample``).
     """
     check_compatible(runs)
     first = runs[0]
     val, test = _aligned(runs, "val"), _aligned(runs, "test")
     labels = np.asarray([first.classes.index(label) for label in first.val_labels])
     report: WeightReport | None = None
+    val_probs = None
     if weights is None:
         used, mode = np.full(len(runs), 1 / len(runs)), "equal"
     elif isinstance(weights, str):
         if weights != AUTO:
             raise CornkitError(f"--weights {weights!r}: give 'auto' or one number per Run, e.g. 0.7,0.3.")
         report = evaluate_auto_weights(val, labels)
-        used, mode = report.weights, AUTO
+        used, mode, val_probs = report.weights, AUTO, report.val_probs
     else:
         used, mode = _given_weights(weights, runs), "given"
     config: dict[str, Any] = {
@@ -226,7 +232,7 @@ def ensemble_runs(runs: Sequence[Run], weights: Sequence[float] | str | None = N
         classes=first.classes,
         val_ids=first.val[ID_COLUMN].to_numpy(),
         val_labels=first.val_labels,
-        val_probs=np.einsum("r,rnc->nc", used, val),
+        val_probs=np.einsum("r,rnc->nc", used, val) if val_probs is None else val_probs,
         test_ids=first.test[ID_COLUMN].to_numpy(),
         test_probs=np.einsum("r,rnc->nc", used, test),
         config=config,
