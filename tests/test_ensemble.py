@@ -102,12 +102,11 @@ def test_auto_weights_favour_the_better_run_and_report_the_noise(truth):
 
 def test_auto_validation_rows_are_scored_with_weights_chosen_on_other_rows(truth):
     """Weights searched on the rows they are scored on flatter; cross-fitted ones must not."""
-    labels = truth
     in_sample_gain, reported_gain = [], []
     for seed in range(0, 40, 2):  # pairs of equally good Runs: any real gain is zero
         a, b = fake_run(truth, 1.5, seed), fake_run(truth, 1.5, seed + 1)
         run = ensemble_runs([a, b], "auto")
-        np.testing.assert_allclose(run.val_probs, cross_fitted_probs(np.stack([a.val_probs, b.val_probs]), labels))
+        np.testing.assert_allclose(run.val_probs, cross_fitted_probs(np.stack([a.val_probs, b.val_probs]), truth))
         in_sample_gain.append(run.metrics["val_accuracy_in_sample"] - run.metrics["val_accuracy_equal_weights"])
         reported_gain.append(run.metrics["auto_gain"])
     assert min(in_sample_gain) >= 0 and np.mean(in_sample_gain) > 0.005

@@ -139,22 +139,19 @@ def check_spec(spec: ClipSpec) -> None:
         )
 
 
-class _DropRandomInitNotice(logging.Filter):
-    """open_clip logs "No pretrained weights loaded" on the root logger; cornkit has said so already, louder."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "No pretrained weights loaded" not in record.getMessage()
+def _not_the_random_init_notice(record: logging.LogRecord) -> bool:
+    return "No pretrained weights loaded" not in record.getMessage()
 
 
 @contextlib.contextmanager
 def _without_open_clip_random_notice() -> Iterator[None]:
-    notice = _DropRandomInitNotice()
+    """open_clip logs "No pretrained weights loaded" on the root logger; cornkit has said so already, louder."""
     root = logging.getLogger()
-    root.addFilter(notice)
+    root.addFilter(_not_the_random_init_notice)
     try:
         yield
     finally:
-        root.removeFilter(notice)
+        root.removeFilter(_not_the_random_init_notice)
 
 
 def load_clip(spec: ClipSpec, device: torch.device | str | None = None) -> LoadedClip:

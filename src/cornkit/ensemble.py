@@ -70,6 +70,16 @@ def check_compatible(runs: Sequence[Run]) -> None:
                 )
 
 
+def check_current_split(runs: Sequence[Run], split_id: str) -> None:
+    """Refuse members made on another split than ``split_id``, the one the work folder holds now."""
+    for run in runs:
+        if run.config.get("split_id") != split_id:
+            raise CornkitError(
+                f"Run {run.run_id} was made on split {run.config.get('split_id')}, but the work folder now holds split {split_id}: "
+                "re-make it on the current split, or leave it out."
+            )
+
+
 def _aligned(runs: Sequence[Run], part: str) -> np.ndarray:
     """Probabilities of every Run for ``part``, rows in the first Run's id order: (runs, rows, classes)."""
     order = getattr(runs[0], part)[ID_COLUMN].to_numpy()

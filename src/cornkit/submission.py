@@ -106,9 +106,8 @@ def read_ledger(submissions: str | Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"run_id": str, "file": str})
 
 
-def append_ledger(submissions: str | Path, row: dict[str, Any]) -> Path:
-    """Add one row to the ledger, rewriting it atomically (new columns are added as needed)."""
-    ledger = read_ledger(submissions)
+def append_ledger(submissions: str | Path, ledger: pd.DataFrame, row: dict[str, Any]) -> Path:
+    """Add one row to ``ledger`` (as just read) and rewrite it atomically (new columns are added as needed)."""
     ledger = pd.concat([ledger, pd.DataFrame([row])], ignore_index=True) if len(ledger) else pd.DataFrame([row])
     return write_csv(Path(submissions) / LEDGER, ledger)
 
@@ -134,10 +133,12 @@ def record_submission(frame: pd.DataFrame, run_id: str, approach: str, model: st
     if created:
         with atomic_path(target, overwrite=False) as tmp:
             tmp.write_bytes(content)
-    recorded = target.name not in set(read_ledger(submissions)["file"].astype(str))
+    ledger = read_ledger(submissions)
+    recorded = target.name not in set(ledger["file"].astype(str))
     if recorded:
         append_ledger(
             submissions,
+            ledger,
             {
                 "run_id": run_id,
                 "file": target.name,

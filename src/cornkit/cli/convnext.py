@@ -49,26 +49,14 @@ def parse_weights(text: str | None) -> list[float] | str | None:
         raise CornkitError(f"--weights {text!r}: give 'auto' or comma-separated numbers, one per Run, e.g. 0.7,0.3.") from error
 
 
-def check_current_split(runs: list, args: argparse.Namespace) -> None:
-    """With ``--data``, refuse members made on another split than the one ``--work`` holds for that data now."""
-    from ..split import load_split
-
-    current = load_split(args.work, dataset_from_args(args, check_images=False)).split_id
-    for run in runs:
-        if run.config.get("split_id") != current:
-            raise CornkitError(
-                f"Run {run.run_id} was made on split {run.config.get('split_id')}, but {args.work} now holds split {current} "
-                f"for {args.data}: re-make it on the current split, or leave it out."
-            )
-
-
 def _ensemble(args: argparse.Namespace) -> None:
-    from ..ensemble import ensemble_runs
+    from ..ensemble import check_current_split, ensemble_runs
     from ..runs import load_run, save_run
+    from ..split import load_split
 
     runs = [load_run(run, args.work) for run in args.runs]
     if args.data is not None:
-        check_current_split(runs, args)
+        check_current_split(runs, load_split(args.work, dataset_from_args(args, check_images=False)).split_id)
     run = ensemble_runs(runs, parse_weights(args.weights))
     save_run(run, args.work)
     for member in runs:
