@@ -21,11 +21,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from cornkit.clip_model import ClipSpec, load_clip  # noqa: E402
-from cornkit.dataset import load_dataset  # noqa: E402
-from cornkit.features import encode_images  # noqa: E402
-from cornkit.probe import fit_probe  # noqa: E402
-from cornkit.synth import make_synthetic_corn  # noqa: E402
+from cornkit.clip.features import encode_images  # noqa: E402
+from cornkit.clip.model import ClipSpec, load_clip  # noqa: E402
+from cornkit.data.dataset import load_dataset  # noqa: E402
+from cornkit.data.synth import make_synthetic_corn  # noqa: E402
+from cornkit.heads.probe import fit_probe  # noqa: E402
 
 
 def _timed(fn):

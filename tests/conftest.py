@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cornkit.clip_model import TINY_MODEL, ClipSpec
-from cornkit.synth import make_synthetic_corn
+from cornkit.clip.model import TINY_MODEL, ClipSpec
+from cornkit.data.synth import make_synthetic_corn
 
 N_TRAIN, N_TEST = 160, 40
 
@@ -38,12 +38,21 @@ def tiny_clip() -> ClipSpec:
 @pytest.fixture(scope="session")
 def clip_work(corn_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     """A work folder with the default split and the tiny model's cached features of ``corn_dir``."""
-    from cornkit.dataset import load_dataset
-    from cornkit.features import extract_features
-    from cornkit.split import make_split
+    from cornkit.clip.features import extract_features
+    from cornkit.data.dataset import load_dataset
+    from cornkit.data.split import make_split
 
     work = tmp_path_factory.mktemp("work")
     dataset = load_dataset(corn_dir)
     split = make_split(dataset, work)
     features = extract_features(dataset, work, ClipSpec(TINY_MODEL, "none"), num_workers=0)
     return dataset, split, work, features
+
+
+def validation_rows(ids, labels, split_id: str = "test-split", id_column: str = "seed_id"):
+    """Hand-made validation rows for a Run built in a test (not from a saved split)."""
+    import numpy as np
+
+    from cornkit.data.split import ValidationRows
+
+    return ValidationRows(ids=np.asarray(ids), labels=np.asarray(labels, dtype=str), split_id=split_id, id_column=id_column)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from torch.utils.data import DataLoader, Dataset
 
 from cornkit.cli import main

@@ -18,13 +18,14 @@ from fastai.callback.core import Callback
 from fastai.learner import load_learner
 
 from cornkit.cli import main
-from cornkit.convnext import mark_monitor_rows, train_convnext
-from cornkit.dataset import Dataset, load_dataset
+from cornkit.data.dataset import Dataset, load_dataset
+from cornkit.data.split import Split, make_split
+from cornkit.data.synth import make_synthetic_corn
 from cornkit.errors import CornkitError
-from cornkit.runs import load_run
-from cornkit.split import Split, make_split
-from cornkit.submission import write_submission
-from cornkit.synth import make_synthetic_corn
+from cornkit.kaggle.submission import write_submission
+from cornkit.runs.run import load_run
+from cornkit.train.convnext import train_convnext
+from cornkit.train.data import mark_monitor_rows
 
 TINY = {"arch": "convnext_atto", "pretrained": "none", "size": 64, "batch_size": 16, "lr": 2e-3}
 LEARNS = {**TINY, "epochs": 10}  # measured here: 0.67 validation accuracy (0.65 with seed 7, 0.58 with seed 1) against a 0.40 majority class
@@ -62,7 +63,7 @@ class RecordMonitorRows(Callback):
         self.ids: set[int] = set()
 
     def before_fit(self) -> None:
-        self.ids = set(self.dls.valid_ds.items["seed_id"])
+        self.ids = set(self.dls.valid_ds.items["id"])
 
 
 class Interrupt(Callback):
@@ -225,7 +226,7 @@ def test_a_truncated_image_is_named_without_a_traceback(corn, tmp_path, capsys):
 
 
 def test_too_few_training_rows_for_monitor_rows_says_what_to_do():
-    rows = pd.DataFrame({"seed_id": range(6), "path": "x.png", "label": ["a", "a", "b", "b", "c", "d"]})
+    rows = pd.DataFrame({"id": range(6), "path": "x.png", "label": ["a", "a", "b", "b", "c", "d"]})
     with pytest.raises(CornkitError, match="class 'c': 1.*--monitor-frac 0"):
         mark_monitor_rows(rows, 0.1, seed=0)
     assert not mark_monitor_rows(rows, 0.0, seed=0)["is_valid"].any()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cornkit.dataset import DataConfig, load_dataset
+from cornkit.data.dataset import DataConfig, load_dataset
 from cornkit.errors import CornkitError
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import validation_rows
 from cornkit.cli import main
-from cornkit.ensemble import cross_fitted_probs, ensemble_runs
 from cornkit.errors import CornkitError
-from cornkit.runs import Run, load_run, make_run, save_run
+from cornkit.runs.ensemble import cross_fitted_probs, ensemble_runs
+from cornkit.runs.run import Run, load_run, make_run, save_run
 
 CLASSES = ("broken", "discolored", "pure", "silkcut")
 N_VAL, N_TEST = 200, 30
@@ -29,12 +30,12 @@ def fake_run(truth: np.ndarray, noise: float, seed: int, *, split_id: str = "spl
         approach=approach,
         model=f"m{seed}",
         classes=classes,
-        val_ids=np.arange(100, 100 + len(truth)),
-        val_labels=np.asarray(CLASSES)[truth],
+        split=validation_rows(np.arange(100, 100 + len(truth)), np.asarray(CLASSES)[truth], split_id),
         val_probs=val,
         test_ids=np.arange(5000, 5000 + N_TEST),
         test_probs=test,
-        config={"split_id": split_id, "seed": seed},
+        config={},
+        seed=seed,
     )
 
 
@@ -146,8 +147,8 @@ def test_the_same_run_twice_is_refused(truth):
 
 def test_cli_ensemble_with_data_refuses_runs_of_an_older_split(truth, corn_dir, tmp_path, capsys):
     """``--data`` ties the members to the split --work holds now, not only to each other."""
-    from cornkit.dataset import load_dataset
-    from cornkit.split import make_split
+    from cornkit.data.dataset import load_dataset
+    from cornkit.data.split import make_split
 
     current = make_split(load_dataset(corn_dir, check_images=False), tmp_path)
     a, b = fake_run(truth, 1.0, 1), fake_run(truth, 1.0, 2)

@@ -10,11 +10,11 @@ import pytest
 import torch
 from PIL import Image
 
-import cornkit.features as features_module
-from cornkit.clip_model import TINY_MODEL, ClipSpec, load_clip
-from cornkit.dataset import load_dataset
+import cornkit.clip.features as features_module
+from cornkit.clip.features import extract_features
+from cornkit.clip.model import TINY_MODEL, ClipSpec, load_clip
+from cornkit.data.dataset import load_dataset
 from cornkit.errors import CornkitError
-from cornkit.features import extract_features
 
 
 def test_features_are_unit_vectors_in_csv_order(clip_work) -> None:

@@ -21,14 +21,15 @@ import nbformat
 import numpy as np
 import pandas as pd
 import pytest
-from kaggle_standin import StandinKaggle, StandinServer
 
+from conftest import validation_rows
 from cornkit.cli import main
-from cornkit.kaggle_auth import KaggleCredentials, find_credentials
-from cornkit.options import COMPETITION
-from cornkit.runs import load_run, make_run, save_run
-from cornkit.scoring import solution_accuracy
-from cornkit.synth import make_synthetic_corn
+from cornkit.data.synth import make_synthetic_corn
+from cornkit.defaults import COMPETITION
+from cornkit.kaggle.auth import KaggleCredentials, find_credentials
+from cornkit.runs.run import load_run, make_run, save_run
+from cornkit.runs.scoring import solution_accuracy
+from kaggle_standin import StandinKaggle, StandinServer
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -105,12 +106,12 @@ def _save_run(corn: Path, work: Path, approach: str, right_fraction: float) -> s
         approach=approach,
         model="test-model",
         classes=classes,
-        val_ids=train["seed_id"],
-        val_labels=train["label"],
+        split=validation_rows(train["seed_id"], train["label"], "test-split"),
         val_probs=val_probs * 0.6 + 0.1,
         test_ids=test_ids,
         test_probs=test_probs,
         config={"right_fraction": right_fraction},
+        seed=0,
     )
     save_run(run, work)
     return run.run_id

@@ -18,11 +18,12 @@ import pandas as pd
 import pytest
 
 from cornkit.cli import build_parser
-from cornkit.dataset import load_dataset
-from cornkit.options import COMPETITION, KERNEL_APPROACHES
-from cornkit.kernels import RECIPES, KernelSpec, build_kernel
-from cornkit.submission import validate_submission
-from cornkit.synth import make_synthetic_corn
+from cornkit.data.dataset import load_dataset
+from cornkit.data.synth import make_synthetic_corn
+from cornkit.defaults import COMPETITION
+from cornkit.heads.registry import all_heads
+from cornkit.kaggle.kernels import KernelSpec, build_kernel
+from cornkit.kaggle.submission import validate_submission
 
 nbclient = pytest.importorskip("nbclient")
 
@@ -49,15 +50,16 @@ def test_built_probe_notebook_runs_under_a_simulated_kaggle_layout(tmp_path: Pat
 
     dataset = load_dataset(data, check_images=False)
     submission = pd.read_csv(working / "submission.csv")
-    validate_submission(submission, dataset.sample_submission, dataset.classes, source="the kernel's submission.csv")
+    validate_submission(submission, dataset.sample_submission, dataset.classes, id_column=dataset.id_column, source="the kernel's submission.csv")
     summary = json.loads((working / "cornkit-run.json").read_text())
     assert summary["approach"] == "probe" and summary["model"].startswith("cornkit-tiny-clip")
     assert 0 <= summary["val_accuracy"] <= 1
     assert pd.read_csv(solution)["seed_id"].tolist() == submission["seed_id"].tolist()
 
 
-def test_every_approach_the_cli_offers_has_a_kernel_recipe(tmp_path: Path) -> None:
-    assert set(KERNEL_APPROACHES) == set(RECIPES)
-    for approach in KERNEL_APPROACHES:
+def test_every_registered_head_builds_as_a_kernel(tmp_path: Path) -> None:
+    approaches = [name for name, head in all_heads().items() if head.kernel is not None]
+    assert {"zeroshot", "probe", "convnext"} <= set(approaches)
+    for approach in approaches:
         kernel = build_kernel(KernelSpec(approach=approach, user="cornkit-tester"), tmp_path)
         assert kernel.metadata["competition_sources"] == [COMPETITION]

@@ -8,10 +8,10 @@ import joblib
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from cornkit.clip_model import ClipSpec
-from cornkit.dataset import load_dataset
-from cornkit.probe import run_probe
-from cornkit.split import make_split
+from cornkit.clip.model import ClipSpec
+from cornkit.data.dataset import load_dataset
+from cornkit.data.split import make_split
+from cornkit.heads.probe import run_probe
 
 CS = (0.1, 10.0, 1000.0)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from cornkit.clip.prompts import load_prompt_file
 from cornkit.errors import CornkitError
-from cornkit.prompts import load_prompt_file
 
 CLASSES = ("broken", "discolored", "pure", "silkcut")
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cornkit.dataset import load_dataset
+from cornkit.clip.prompts import load_prompt_file
+from cornkit.data.dataset import load_dataset
+from cornkit.data.roboflow import import_roboflow
 from cornkit.errors import CornkitError
-from cornkit.prompts import load_prompt_file
-from cornkit.roboflow import import_roboflow
 
 
 def _export(corn_dir: Path, root: Path) -> Path:

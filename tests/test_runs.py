@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import validation_rows
 from cornkit.cli import main
 from cornkit.errors import CornkitError
-from cornkit.runs import list_runs, load_run, make_run, save_run
+from cornkit.runs.run import list_runs, load_run, make_run, save_run
 
 
 def _saved_run(work: Path, seed: int) -> str:
@@ -18,12 +19,12 @@ def _saved_run(work: Path, seed: int) -> str:
         approach="probe",
         model="m",
         classes=("a", "b"),
-        val_ids=[1, 2, 3],
-        val_labels=["a", "b", "a"],
+        split=validation_rows([1, 2, 3], ["a", "b", "a"], "test-split"),
         val_probs=rng.dirichlet([1, 1], 3),
         test_ids=[10, 11],
         test_probs=rng.dirichlet([1, 1], 2),
-        config={"seed": seed},
+        config={},
+        seed=seed,
     )
     save_run(run, work)
     return run.run_id

@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from cornkit.metrics import confusion
-from cornkit.runs import make_run, save_run
-from cornkit.scoring import score_run, solution_accuracy
+from conftest import validation_rows
+from cornkit.runs.metrics import confusion
+from cornkit.runs.run import make_run, save_run
+from cornkit.runs.scoring import score_run, solution_accuracy
 
 
 def _one_hot(names, classes) -> np.ndarray:
@@ -31,12 +32,12 @@ def test_score_writes_report_and_pictures_that_match_the_predictions(clip_work, 
         approach="hand",
         model="m",
         classes=dataset.classes,
-        val_ids=ids,
-        val_labels=labels,
+        split=validation_rows(ids, labels, "test-split"),
         val_probs=_one_hot(predicted, dataset.classes),
         test_ids=dataset.ids("test"),
         test_probs=_one_hot([pure] * len(dataset.test), dataset.classes),
         config={},
+        seed=0,
     )
     save_run(run, tmp_path)
     report = score_run(run, dataset)
@@ -70,11 +71,11 @@ def test_solution_accuracy_scores_public_and_private_rows_by_id(tmp_path: Path) 
         approach="hand",
         model="m",
         classes=classes,
-        val_ids=[1, 2],
-        val_labels=["a", "b"],
+        split=validation_rows([1, 2], ["a", "b"], "test-split"),
         val_probs=_one_hot(["a", "b"], classes),
         test_ids=order,
         test_probs=_one_hot([predicted[i] for i in order], classes),
         config={},
+        seed=0,
     )
     assert solution_accuracy(run, tmp_path / "solution.csv") == {"all": 0.5, "public": 0.75, "private": 2 / 6}

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from cornkit.dataset import load_dataset
+from cornkit.data.dataset import load_dataset
+from cornkit.data.split import load_split, make_split
 from cornkit.errors import CornkitError
-from cornkit.split import load_split, make_split
 
 
 def test_same_request_gives_the_same_file_byte_for_byte(corn_dir: Path, tmp_path: Path) -> None:

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import validation_rows
 from cornkit.errors import CornkitError
-from cornkit.runs import Run, load_run, make_run, save_run
-from cornkit.submission import read_ledger, validate_submission, write_submission
+from cornkit.kaggle.submission import read_ledger, validate_submission, write_submission
+from cornkit.runs.run import Run, load_run, make_run, save_run
 
 
 def _run(dataset, split, test_probs: np.ndarray, tag: str = "a") -> Run:
@@ -21,12 +22,12 @@ def _run(dataset, split, test_probs: np.ndarray, tag: str = "a") -> Run:
         approach="oracle",
         model=tag,
         classes=dataset.classes,
-        val_ids=val_ids,
-        val_labels=labels,
+        split=validation_rows(val_ids, labels, split.split_id),
         val_probs=val_probs,
         test_ids=dataset.ids("test")[::-1],
         test_probs=test_probs[::-1],
-        config={"split_id": split.split_id},
+        config={},
+        seed=0,
     )
 
 
@@ -94,16 +95,16 @@ def test_run_for_other_test_data_is_refused_before_writing(clip_work, tmp_path: 
 def test_validator_names_the_bad_row(clip_work, change, message: str) -> None:
     dataset = clip_work[0]
     good = dataset.sample_submission.copy()
-    validate_submission(good, dataset.sample_submission, dataset.classes)
+    validate_submission(good, dataset.sample_submission, dataset.classes, id_column=dataset.id_column)
     with pytest.raises(CornkitError, match=message):
-        validate_submission(change(good), dataset.sample_submission, dataset.classes)
+        validate_submission(change(good), dataset.sample_submission, dataset.classes, id_column=dataset.id_column)
 
 
 def test_same_inputs_and_seeds_give_the_same_submission_bytes(corn_dir: Path, tmp_path: Path) -> None:
-    from cornkit.clip_model import TINY_MODEL, ClipSpec
-    from cornkit.dataset import load_dataset
-    from cornkit.probe import run_probe
-    from cornkit.split import make_split
+    from cornkit.clip.model import TINY_MODEL, ClipSpec
+    from cornkit.data.dataset import load_dataset
+    from cornkit.data.split import make_split
+    from cornkit.heads.probe import run_probe
 
     outputs = []
     for attempt in ("first", "second"):

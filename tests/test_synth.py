@@ -13,9 +13,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 from sklearn.tree import DecisionTreeClassifier
 
-from cornkit.dataset import load_dataset
+from cornkit.data.dataset import load_dataset
+from cornkit.data.synth import CLASSES, make_synthetic_corn
 from cornkit.errors import CornkitError
-from cornkit.synth import CLASSES, make_synthetic_corn
 
 
 def _tree_digest(root: Path) -> dict[str, str]:

@@ -7,10 +7,10 @@ import torch
 from open_clip import build_zero_shot_classifier
 from PIL import Image
 
-from cornkit.clip_model import ClipSpec, load_clip
-from cornkit.prompts import PromptSet
-from cornkit.runs import load_run
-from cornkit.zeroshot import run_zeroshot
+from cornkit.clip.model import ClipSpec, load_clip
+from cornkit.clip.prompts import PromptSet
+from cornkit.heads.zeroshot import run_zeroshot
+from cornkit.runs.run import load_run
 
 
 def _prompt_set(classes, combine: str = "mean") -> PromptSet:

@@ -1,10 +1,12 @@
 """``cornkit demo``: the whole loop on the built-in synthetic set, offline, in minutes on a CPU.
 
-synthetic set -> split -> CLIP features (tiny model, random weights) -> zero-shot -> prompt
-comparison -> linear probe -> ConvNeXt (random ``convnext_atto``, 64 px) -> ensembles of the
-probe and the ConvNeXt -> score -> submit, then one table of every approach. Run it again
-and the data, split and features are reused (cache hits); the probe and the ConvNeXt train
-again, deterministically, so the Runs and submissions come out byte for byte the same.
+synthetic set -> split -> CLIP features (tiny model, random weights) -> prompt comparison ->
+every registered head with its demo flags (zero-shot, linear probe, ..., a random
+``convnext_atto`` at 64 px) -> ensembles of the two best Runs -> score -> submit, then one
+table of every approach. The heads run exactly as their ``cornkit HEAD`` commands do (the
+flags are parsed by the same parser), so a new head shows up here by being registered. Run it
+again and the data, split and features are reused (cache hits); the heads train again,
+deterministically, so the Runs and submissions come out byte for byte the same.
 """
 
 from __future__ import annotations
@@ -16,24 +18,24 @@ from pathlib import Path
 import pandas as pd
 
 from .atomic import write_text
-from .clip_model import TINY_MODEL, ClipSpec
-from .convnext import train_tiny_convnext
-from .dataset import load_dataset
-from .ensemble import ensemble_runs
-from .probe import run_probe
-from .prompt_compare import compare_prompts
-from .prompts import load_prompt_file
-from .runs import Run, save_run
-from .scoring import score_run, solution_accuracy
-from .split import make_split
-from .submission import write_submission
-from .synth import make_synthetic_corn
-from .zeroshot import run_zeroshot
+from .clip.model import TINY_MODEL, ClipSpec
+from .clip.prompt_compare import compare_prompts
+from .clip.prompts import load_prompt_file
+from .data.dataset import Dataset, load_dataset
+from .data.split import Split, make_split
+from .data.synth import make_synthetic_corn
+from .defaults import DEFAULT_SEED
+from .heads.registry import Head, HeadContext, all_heads
+from .kaggle.submission import write_submission
+from .runs.ensemble import ensemble_runs
+from .runs.run import Run, save_run
+from .runs.scoring import score_run, solution_accuracy
 
 REAL_USE = (
     "Real use: `cornkit download`, then e.g. `cornkit probe --data corn --model ViT-H-14 "
     "--pretrained laion2b_s32b_b79k` (or --pretrained /kaggle/input/.../open_clip_pytorch_model.bin offline)."
 )
+CLIP_DEMO_ARGS = ("--model", TINY_MODEL, "--pretrained", "none", "--workers", "0")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,25 @@ class DemoResult:
 
 def _step(title: str, say: Callable[[str], None]) -> None:
     say(f"\n== {title}")
+
+
+def demo_heads() -> list[Head]:
+    """The registered heads the demo runs, in rank order."""
+    return [head for head in all_heads().values() if head.demo_args is not None]
+
+
+def head_demo_argv(head: Head, data: Path, work: Path) -> list[str]:
+    """The command line ``cornkit demo`` runs ``head`` with (the CLI tests run the same)."""
+    clip_args = CLIP_DEMO_ARGS if head.inputs == "features" else ()
+    return [head.name, "--data", str(data), "--work", str(work), *clip_args, *(head.demo_args or ())]
+
+
+def run_head_demo(head: Head, dataset: Dataset, split: Split, data: Path, work: Path) -> Run:
+    """Make ``head``'s Run with its demo flags, parsed by the real ``cornkit`` parser."""
+    from .cli import build_parser
+
+    args = build_parser().parse_args(head_demo_argv(head, data, work))
+    return head.make_run(HeadContext(dataset=dataset, split=split, work=work, args=args))
 
 
 def summary_table(runs: list[Run], solution_csv: Path | None) -> pd.DataFrame:
@@ -66,7 +87,9 @@ def summary_table(runs: list[Run], solution_csv: Path | None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def run_demo(out: str | Path = "demo", *, n_train: int = 800, n_test: int = 200, seed: int = 0, say: Callable[[str], None] = print) -> DemoResult:
+def run_demo(
+    out: str | Path = "demo", *, n_train: int = 800, n_test: int = 200, seed: int = DEFAULT_SEED, say: Callable[[str], None] = print
+) -> DemoResult:
     """Run the loop under ``out`` (data/, work/, submissions/, summary.md) and return its table."""
     out = Path(out)
     data, work, submissions = out / "data", out / "work", out / "submissions"
@@ -83,36 +106,35 @@ def run_demo(out: str | Path = "demo", *, n_train: int = 800, n_test: int = 200,
     say(f"holdout split {split.split_id}: {len(split.valid_ids())} validation rows, saved to {work / 'split.csv'}")
 
     say(f"\nModel: {spec.label}, a tiny open_clip ViT with RANDOM weights, so the demo runs offline in minutes.")
-    say("Zero-shot on random weights is at chance level by design; the probe still learns from the features.")
+    say("Zero-shot on random weights is at chance level by design; the heads that learn still learn from the features.")
     say(REAL_USE)
 
-    _step("zero-shot (kit's corn prompts, default set)", say)
-    prompt_file = load_prompt_file(None, dataset.classes)
-    zeroshot = run_zeroshot(dataset, split, work, spec, prompt_file.get(None), num_workers=0)
-    say(f"{zeroshot.run_id}: validation accuracy {zeroshot.metrics['val_accuracy']:.4f}")
-
     _step("prompt comparison", say)
-    comparison = compare_prompts(dataset, split, work, spec, prompt_file, num_workers=0)
+    comparison = compare_prompts(dataset, split, work, spec, load_prompt_file(None, dataset.classes), num_workers=0)
     say(comparison.table.drop(columns="description").to_string(index=False))
     say(f"chart: {comparison.png_path}")
 
-    _step("linear probe (logistic regression, C by 5-fold CV on the training rows)", say)
-    probe = run_probe(dataset, split, work, spec, num_workers=0)
-    say(f"{probe.run_id}: validation accuracy {probe.metrics['val_accuracy']:.4f}, C = {probe.metrics['chosen_C'][0]:g}")
+    runs = []
+    for head in demo_heads():
+        _step(f"{head.name}: {head.help}", say)
+        say("$ cornkit " + " ".join(head_demo_argv(head, data, work)))
+        run = run_head_demo(head, dataset, split, data, work)
+        if head.describe is not None:
+            say(head.describe(run))
+        say(f"{run.run_id}: validation accuracy {run.metrics['val_accuracy']:.4f}")
+        runs.append(run)
 
-    _step("ConvNeXt (fastai + timm convnext_atto, random init, 64 px, TTA)", say)
-    convnext = train_tiny_convnext(dataset, split, work)
-    say(f"{convnext.run_id}: validation accuracy {convnext.metrics['val_accuracy']:.4f}")
+    best = sorted((r for r in runs if r.approach != "zeroshot"), key=lambda r: -r.metrics["val_accuracy"])[:2]
+    if len(best) == 2:
+        _step(f"ensembles of the two best heads ({best[0].approach}, {best[1].approach})", say)
+        equal = ensemble_runs(best)
+        searched = ensemble_runs(best, "auto")
+        for run in (equal, searched):
+            save_run(run, work)
+        say(f"{equal.run_id} (equal weights): validation accuracy {equal.metrics['val_accuracy']:.4f}")
+        say(f"{searched.run_id} (weights searched on validation): {searched.metrics['auto_summary']}")
+        runs += [equal, searched]
 
-    _step("ensembles of the probe and the ConvNeXt", say)
-    equal = ensemble_runs([probe, convnext])
-    searched = ensemble_runs([probe, convnext], "auto")
-    for run in (equal, searched):
-        save_run(run, work)
-    say(f"{equal.run_id} (equal weights): validation accuracy {equal.metrics['val_accuracy']:.4f}")
-    say(f"{searched.run_id} (weights searched on validation): {searched.metrics['auto_summary']}")
-
-    runs = [zeroshot, probe, convnext, equal, searched]
     _step("score and submit", say)
     for run in runs:
         report = score_run(run, dataset)
@@ -126,4 +148,3 @@ def run_demo(out: str | Path = "demo", *, n_train: int = 800, n_test: int = 200,
     say("(synthetic_test_accuracy uses the synthetic set's own test labels; a real competition keeps them secret.)")
     summary_path = write_text(out / "summary.md", f"# cornkit demo\n\n{markdown}\n\nModel: {spec.label} (random weights).\n")
     return DemoResult(table=table, summary_path=summary_path, runs=runs)
-

@@ -1,10 +1,12 @@
 """The ``cornkit`` command: a thin argparse layer over the Python API.
 
-Each command group lives in its own module with a ``register(subparsers)`` function; a
-handler parses flags, calls the API and prints. Handlers import the API they call when they
-run, so that ``cornkit --help`` or ``cornkit split`` does not pay seconds for torch and open_clip. Every command prints the run id or path it
-wrote on its last line. A :class:`~cornkit.errors.CornkitError` is printed as one line on
-stderr with exit code 2; anything else is a bug and keeps its traceback.
+One module per family of the package (``data``, ``clip``, ``heads``, ``runs``, ``kaggle``),
+each with a ``register(subparsers)`` function; the ``heads`` module adds one subcommand per
+registered head. A handler parses flags, calls the API and prints. Handlers import the API
+they call when they run, so that ``cornkit --help`` or ``cornkit split`` does not pay seconds
+for torch and open_clip. Every command prints the run id or path it wrote on its last line.
+A :class:`~cornkit.errors.CornkitError` is printed as one line on stderr with exit code 2;
+anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -15,21 +17,22 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import CornkitError, user_message
-from . import clip, convnext, core, kaggle
+from . import clip, data, heads, kaggle, runs
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cornkit", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="cornkit", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--version", action="version", version=f"cornkit {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (core, clip, convnext, kaggle):
+    for module in (data, clip, heads, runs, kaggle):
         module.register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         args.handler(args)
     except CornkitError as error:

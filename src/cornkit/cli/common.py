@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..dataset import DataConfig, Dataset, load_dataset
+from ..defaults import DEFAULT_SEED
+
+if TYPE_CHECKING:
+    from ..data.dataset import Dataset
 
 
-def add_data_args(parser: argparse.ArgumentParser, *, work: bool = True) -> None:
-    """``--data`` (the competition folder) and ``--work`` (where splits, features and Runs go)."""
-    parser.add_argument("--data", type=Path, required=True, help="competition folder holding train.csv, test.csv, sample_submission.csv")
+def add_work_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--work", type=Path, default=Path("work"), help="work folder for the split, feature cache and Runs (default: ./work)")
+
+
+def add_data_args(parser: argparse.ArgumentParser, *, work: bool = True, required: bool = True) -> None:
+    """``--data`` (the competition folder), ``--classes`` and ``--work`` (where splits, features and Runs go)."""
+    parser.add_argument("--data", type=Path, required=required, help="competition folder holding train.csv, test.csv, sample_submission.csv")
     parser.add_argument("--classes", help="comma-separated class order (default: sorted labels of train.csv)")
     if work:
-        parser.add_argument("--work", type=Path, default=Path("work"), help="work folder for the split, feature cache and Runs (default: ./work)")
+        add_work_arg(parser)
+
+
+def add_seed_arg(parser: argparse.ArgumentParser, what: str = "everything random") -> None:
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of {what} (default {DEFAULT_SEED})")
 
 
 def add_submissions_arg(parser: argparse.ArgumentParser) -> None:
@@ -22,5 +34,7 @@ def add_submissions_arg(parser: argparse.ArgumentParser) -> None:
 
 def dataset_from_args(args: argparse.Namespace, *, check_images: bool = True) -> Dataset:
     """Load and check ``--data`` with the ``--classes`` order, if given."""
+    from ..data.dataset import DataConfig, load_dataset
+
     classes = tuple(c.strip() for c in args.classes.split(",")) if args.classes else None
     return load_dataset(args.data, DataConfig(classes=classes), check_images=check_images)

@@ -1,4 +1,4 @@
-"""Commands that talk to Kaggle: download, kernels build|push|status|output, leaderboard.
+"""Submissions and Kaggle: submit, download, kernels build|push|status|output, leaderboard.
 
 None of them imports the ``kaggle`` package until it is about to be used, so every other
 command stays quiet and offline.
@@ -10,8 +10,9 @@ import argparse
 import shlex
 from pathlib import Path
 
+from ..defaults import COMPETITION, KAGGLE_INPUT
 from ..errors import CornkitError
-from ..options import COMPETITION, KAGGLE_INPUT, KERNEL_APPROACHES
+from ..heads.registry import all_heads
 from .common import add_data_args, add_submissions_arg, dataset_from_args
 
 
@@ -19,8 +20,33 @@ def _add_competition_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--competition", default=COMPETITION, help=f"competition slug (default: {COMPETITION})")
 
 
+def _submit(args: argparse.Namespace) -> None:
+    from ..kaggle.submission import write_submission
+    from ..runs.run import load_run
+
+    if args.kaggle:
+        _submit_kaggle(args)
+        return
+    run = load_run(args.run, args.work)
+    submission = write_submission(run, dataset_from_args(args, check_images=False), args.submissions)
+    print(f"submission of {run.run_id} (validation accuracy {run.metrics['val_accuracy']:.4f}) {submission.state()}")
+    print(submission.path)
+
+
+def _submit_kaggle(args: argparse.Namespace) -> None:
+    from ..kaggle.submit import submit_to_kaggle
+
+    if args.message is None:
+        raise CornkitError("--kaggle needs -m MESSAGE: say what this submission is (the run id is added to it).")
+    dataset = dataset_from_args(args, check_images=False)
+    sent = submit_to_kaggle(args.run, args.message, work=args.work, dataset=dataset, submissions=args.submissions, competition=args.competition)
+    print(f"submitted {sent.path.name} to {args.competition} as {sent.description!r} (Kaggle ref {sent.ref}): {sent.message}")
+    print(sent.path)
+
+
+
 def _download(args: argparse.Namespace) -> None:
-    from ..download import download_competition
+    from ..kaggle.download import download_competition
 
     result = download_competition(args.data, args.competition, input_root=args.input_root)
     said = {
@@ -33,8 +59,8 @@ def _download(args: argparse.Namespace) -> None:
 
 
 def _kernels_build(args: argparse.Namespace) -> None:
-    from ..kaggle_auth import find_credentials
-    from ..kernels import KernelSpec, build_kernel
+    from ..kaggle.auth import find_credentials
+    from ..kaggle.kernels import KernelSpec, build_kernel
 
     user = args.user or find_credentials().username
     if not user:
@@ -58,8 +84,8 @@ def _kernels_build(args: argparse.Namespace) -> None:
 
 
 def _kernels_push(args: argparse.Namespace) -> None:
-    from ..kaggle_client import connect
-    from ..kernels import load_kernel, push_kernel
+    from ..kaggle.client import connect
+    from ..kaggle.kernels import load_kernel, push_kernel
 
     kernel = load_kernel(args.approach, args.kernels)
     response = push_kernel(kernel, connect())
@@ -71,8 +97,8 @@ def _kernels_push(args: argparse.Namespace) -> None:
 
 
 def _kernels_status(args: argparse.Namespace) -> None:
-    from ..kaggle_client import connect
-    from ..kernels import kernel_status, load_kernel, wait_for_kernel
+    from ..kaggle.client import connect
+    from ..kaggle.kernels import kernel_status, load_kernel, wait_for_kernel
 
     kernel = load_kernel(args.approach, args.kernels)
     session = connect()
@@ -84,8 +110,8 @@ def _kernels_status(args: argparse.Namespace) -> None:
 
 
 def _kernels_output(args: argparse.Namespace) -> None:
-    from ..kaggle_client import connect
-    from ..kernels import fetch_kernel_output, load_kernel
+    from ..kaggle.client import connect
+    from ..kaggle.kernels import fetch_kernel_output, load_kernel
 
     kernel = load_kernel(args.approach, args.kernels)
     submission = fetch_kernel_output(kernel, connect(), dataset_from_args(args, check_images=False), args.submissions)
@@ -94,9 +120,9 @@ def _kernels_output(args: argparse.Namespace) -> None:
 
 
 def _leaderboard(args: argparse.Namespace) -> None:
-    from ..leaderboard import build_leaderboard, markdown_table
+    from ..kaggle.leaderboard import build_leaderboard, markdown_table
 
-    board = build_leaderboard(args.submissions, args.competition, offline=args.offline)
+    board = build_leaderboard(args.submissions, args.competition, work=args.work, offline=args.offline)
     print(markdown_table(board.table), end="")
     if board.table.empty:
         print(f"no submissions yet in {args.submissions} (make one with `cornkit submit RUN`)")
@@ -108,6 +134,15 @@ def _leaderboard(args: argparse.Namespace) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    submit = subparsers.add_parser("submit", help="write a validated submission.csv for a Run and record it in the ledger")
+    submit.add_argument("run", help="run id (or a unique prefix) or Run folder")
+    add_data_args(submit)
+    add_submissions_arg(submit)
+    submit.add_argument("--kaggle", action="store_true", help="also upload it to the competition with the official Kaggle client")
+    submit.add_argument("-m", "--message", help="submission description for --kaggle (the run id is put in front)")
+    submit.add_argument("--competition", default=COMPETITION, help=f"competition slug for --kaggle (default: {COMPETITION})")
+    submit.set_defaults(handler=_submit)
+
     download = subparsers.add_parser("download", help="download and unzip the competition files (once; inside a kernel, use the mounted data)")
     download.add_argument("--data", type=Path, required=True, help="folder to unzip into (a second call finds the files and does nothing)")
     _add_competition_arg(download)
@@ -118,7 +153,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = kernels.add_subparsers(dest="kernels_command", required=True, metavar="ACTION")
 
     def add_kernel_args(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("approach", choices=KERNEL_APPROACHES, help="which approach the kernel runs")
+        parser.add_argument("approach", choices=[h.name for h in all_heads().values() if h.kernel], help="which approach (registered head) the kernel runs")
         parser.add_argument("--kernels", type=Path, default=Path("kernels"), help="folder of kernel folders (default: ./kernels)")
 
     build = actions.add_parser("build", help="write kernels/APPROACH/ (kernel-metadata.json and the notebook)")
@@ -152,6 +187,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     output.set_defaults(handler=_kernels_output)
 
     leaderboard = subparsers.add_parser("leaderboard", help="local validation, public and private LB of every submission (markdown, CSV, PNG)")
+    leaderboard.add_argument("--work", type=Path, help="work folder: its Runs that were never submitted get rows too (local validation only)")
     add_submissions_arg(leaderboard)
     _add_competition_arg(leaderboard)
     leaderboard.add_argument("--offline", action="store_true", help="do not ask Kaggle; local columns only")

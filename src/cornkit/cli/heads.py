@@ -1,0 +1,42 @@
+"""One subcommand per registered head (:mod:`cornkit.heads.registry`), all built the same way.
+
+Every head gets ``--data``, ``--classes``, ``--work`` and ``--seed``; heads on CLIP features
+also get the CLIP flags. The handler loads the data and the saved split, lets the head make
+its Run, and prints its validation accuracy and, last, its run id.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..heads.registry import Head, HeadContext, all_heads
+from .clip import add_clip_args
+from .common import add_data_args, add_seed_arg, dataset_from_args
+
+
+def run_head(head: Head, args: argparse.Namespace) -> None:
+    """Make ``head``'s Run from parsed flags and print what it did, the run id last."""
+    from ..data.split import load_split
+
+    dataset = dataset_from_args(args)
+    run = head.make_run(HeadContext(dataset=dataset, split=load_split(args.work, dataset), work=args.work, args=args))
+    if head.describe is not None:
+        print(head.describe(run))
+    print(f"{run.approach} Run ({run.model}): validation accuracy {run.metrics['val_accuracy']:.4f} on {run.metrics['n_val']} rows")
+    print(run.run_id)
+
+
+def add_head_parser(subparsers: argparse._SubParsersAction, head: Head) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(head.name, help=head.help, description=head.help)
+    add_data_args(parser)
+    add_seed_arg(parser)
+    if head.inputs == "features":
+        add_clip_args(parser)
+    head.add_arguments(parser)
+    parser.set_defaults(handler=lambda args: run_head(head, args))
+    return parser
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    for head in all_heads().values():
+        add_head_parser(subparsers, head)

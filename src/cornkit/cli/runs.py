@@ -1,0 +1,75 @@
+"""Commands that read Runs, whichever head made them: runs, score, ensemble."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import CornkitError
+from .common import add_data_args, add_work_arg, dataset_from_args
+
+
+def _runs(args: argparse.Namespace) -> None:
+    from ..runs.run import list_runs
+
+    runs = list_runs(args.work)
+    for run in runs:
+        print(f"{run.run_id:60s} {run.approach:10s} val_accuracy {run.metrics.get('val_accuracy', float('nan')):.4f}")
+    print(f"{len(runs)} Run(s) in {args.work / 'runs'}")
+
+
+def _score(args: argparse.Namespace) -> None:
+    from ..runs.run import load_run
+    from ..runs.scoring import score_run
+
+    run = load_run(args.run, args.work)
+    report = score_run(run, dataset_from_args(args), max_images=args.max_images)
+    print(report.text)
+    print(f"confusion matrix: {report.confusion_path}")
+    print(f"misclassified images: {report.misclassified_path}")
+    print(run.path)
+
+
+def parse_weights(text: str | None) -> list[float] | str | None:
+    """``auto``, or comma-separated numbers, one per Run."""
+    if text is None or text == "auto":
+        return text
+    try:
+        return [float(w) for w in text.split(",")]
+    except ValueError as error:
+        raise CornkitError(f"--weights {text!r}: give 'auto' or comma-separated numbers, one per Run, e.g. 0.7,0.3.") from error
+
+
+def _ensemble(args: argparse.Namespace) -> None:
+    from ..data.split import load_split
+    from ..runs.ensemble import check_current_split, ensemble_runs
+    from ..runs.run import load_run, save_run
+
+    runs = [load_run(run, args.work) for run in args.runs]
+    if args.data is not None:
+        check_current_split(runs, load_split(args.work, dataset_from_args(args, check_images=False)).split_id)
+    run = ensemble_runs(runs, parse_weights(args.weights))
+    save_run(run, args.work)
+    for member in runs:
+        print(f"  {member.run_id:60s} weight {run.metrics['weights'][member.run_id]:.3f}  val_accuracy {member.metrics['val_accuracy']:.4f}")
+    if "auto_summary" in run.metrics:
+        print(run.metrics["auto_summary"])
+    print(f"ensemble of {len(runs)} Runs: validation accuracy {run.metrics['val_accuracy']:.4f}")
+    print(run.run_id)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    runs = subparsers.add_parser("runs", help="list the Runs in the work folder")
+    add_work_arg(runs)
+    runs.set_defaults(handler=_runs)
+
+    score = subparsers.add_parser("score", help="score a Run on the validation split (report, confusion matrix, misclassified images)")
+    score.add_argument("run", help="run id (or a unique prefix) or Run folder")
+    add_data_args(score)
+    score.add_argument("--max-images", type=int, default=24, help="misclassified images to show")
+    score.set_defaults(handler=_score)
+
+    ensemble = subparsers.add_parser("ensemble", help="average Runs made on the same split into one Run")
+    ensemble.add_argument("runs", nargs="+", metavar="RUN", help="run ids or Run folders")
+    ensemble.add_argument("--weights", help="'auto' (searched on the validation split) or w1,w2,... (default: equal)")
+    add_data_args(ensemble, required=False)
+    ensemble.set_defaults(handler=_ensemble)

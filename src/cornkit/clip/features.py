@@ -1,0 +1,179 @@
+"""CLIP image features for the train and test images, computed once and cached.
+
+Features are L2-normalised image embeddings (``model.encode_image(..., normalize=True)``),
+so a zero-shot head is a matrix product with the text classifier and a probe sees unit
+vectors. They live in ``WORK/features/<key>/`` (``train.npy``, ``test.npy``, ``meta.json``),
+where the key hashes the model identity, the weights and the image list; a second call with
+the same inputs loads them without loading any model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from torch.utils.data import Dataset as TorchDataset
+from tqdm.auto import tqdm
+
+from ..atomic import atomic_dir, write_json
+from ..data.dataset import Dataset
+from ..data.images import read_image
+from ..errors import CornkitError
+from .model import ClipSpec, LoadedClip, check_spec, load_clip
+
+FEATURES_DIR = "features"
+PARTS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """Cached features of one model on one dataset: ``train``/``test`` rows follow the CSVs."""
+
+    path: Path
+    key: str
+    train: np.ndarray
+    test: np.ndarray
+    train_ids: np.ndarray
+    test_ids: np.ndarray
+    meta: dict[str, Any]
+
+    def rows(self, part: str, ids: Sequence[int]) -> np.ndarray:
+        """The feature rows of ``ids`` (in that order) from ``part``."""
+        features, all_ids = (self.train, self.train_ids) if part == "train" else (self.test, self.test_ids)
+        position = {int(i): k for k, i in enumerate(all_ids)}
+        try:
+            return features[[position[int(i)] for i in ids]]
+        except KeyError as error:
+            raise CornkitError(f"id {error.args[0]} has no cached {part} feature in {self.path}; the split and data disagree.") from error
+
+
+class ImageFiles(TorchDataset):
+    """Images by path through a transform; a broken file is named in the error."""
+
+    def __init__(self, paths: Sequence[Path], transform: Callable[[Any], torch.Tensor]):
+        self.paths = list(paths)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.transform(read_image(self.paths[index], "feature extraction"))
+
+
+def feature_key(spec: ClipSpec, dataset: Dataset) -> str:
+    """Hash of the model identity and the image list (paths and file sizes) of both parts."""
+    images = {part: [(str(p.relative_to(dataset.root)), p.stat().st_size) for p in dataset.image_paths(part)] for part in PARTS}
+    payload = json.dumps({"clip": spec.identity(), "images": images}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _worker_error_message(error: Exception) -> str:
+    """The user's message from an error re-raised out of a DataLoader worker (its last line)."""
+    text = str(error)
+    marker = "CornkitError: "
+    return text.rsplit(marker, 1)[-1].strip() if marker in text else text
+
+
+FLIP_VIEWS: tuple[tuple[int, ...], ...] = ((), (-1,), (-2,), (-2, -1))
+
+
+def embed_batch(clip: LoadedClip, batch: torch.Tensor) -> torch.Tensor:
+    """Unit-length embeddings of a preprocessed batch, averaged over flipped views if asked."""
+    if not clip.spec.flip_tta:
+        return clip.model.encode_image(batch, normalize=True).float()
+    views = [clip.model.encode_image(batch.flip(dims) if dims else batch, normalize=True).float() for dims in FLIP_VIEWS]
+    return torch.nn.functional.normalize(torch.stack(views).mean(dim=0), dim=-1)
+
+
+@torch.inference_mode()
+def encode_images(
+    clip: LoadedClip, paths: Sequence[Path], *, batch_size: int = 64, num_workers: int | None = None, desc: str = "images"
+) -> np.ndarray:
+    """L2-normalised image embeddings of ``paths``, in order, as float32.
+
+    On CUDA the batches run under bfloat16/float16 autocast in channels_last layout, fed by up
+    to 8 decoding workers; on the CPU in float32 in the main process, because there the
+    workers only steal cores from the model (benchmarks/README.md).
+    """
+    on_cuda = clip.device.type == "cuda"
+    workers = (min(8, os.cpu_count() or 1) if on_cuda else 0) if num_workers is None else num_workers
+    if on_cuda:
+        clip.model.to(memory_format=torch.channels_last)
+    loader = DataLoader(
+        ImageFiles(paths, clip.preprocess),
+        batch_size=batch_size,
+        num_workers=workers,
+        pin_memory=on_cuda,
+        persistent_workers=False,
+    )
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if on_cuda else nullcontext()
+    chunks = []
+    try:
+        for batch in tqdm(loader, desc=f"CLIP features ({desc})", unit="batch"):
+            batch = batch.to(clip.device, non_blocking=True)
+            if on_cuda:
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            with autocast:
+                chunks.append(embed_batch(clip, batch).cpu())
+    except CornkitError as error:
+        raise CornkitError(_worker_error_message(error)) from None
+    except torch.cuda.OutOfMemoryError as error:
+        raise CornkitError(f"the GPU ran out of memory at --batch-size {batch_size}; try a smaller one.") from error
+    return torch.cat(chunks).numpy().astype(np.float32)
+
+
+def _load_cached(path: Path, key: str) -> FeatureSet:
+    meta = json.loads((path / "meta.json").read_text())
+    arrays = {name: np.load(path / f"{name}.npy") for name in ("train", "test", "train_ids", "test_ids")}
+    return FeatureSet(path=path, key=key, meta=meta, **arrays)
+
+
+def extract_features(
+    dataset: Dataset,
+    work: str | Path,
+    spec: ClipSpec,
+    *,
+    device: torch.device | str | None = None,
+    batch_size: int = 64,
+    num_workers: int | None = None,
+    clip: LoadedClip | None = None,
+) -> FeatureSet:
+    """Features of every train and test image under ``spec``, from the cache when it has them.
+
+    ``clip`` lets a caller that already holds the model (the zero-shot head) pass it in.
+    """
+    check_spec(spec)
+    key = feature_key(spec, dataset)
+    path = Path(work) / FEATURES_DIR / key
+    if (path / "meta.json").is_file():
+        return _load_cached(path, key)
+    clip = clip or load_clip(spec, device)
+    with atomic_dir(path) as folder:
+        for part in PARTS:
+            np.save(folder / f"{part}.npy", encode_images(clip, dataset.image_paths(part), batch_size=batch_size, num_workers=num_workers, desc=part))
+            np.save(folder / f"{part}_ids.npy", np.asarray(dataset.ids(part), dtype=np.int64))
+        write_json(
+            folder / "meta.json",
+            {
+                "key": key,
+                "clip": spec.identity(),
+                "label": spec.label,
+                "random_weights": spec.is_random,
+                "logit_scale": clip.logit_scale,
+                "data": str(dataset.root),
+                "n_train": len(dataset.train),
+                "n_test": len(dataset.test),
+                "dim": int(np.load(folder / "train.npy", mmap_mode="r").shape[1]),
+            },
+        )
+    return _load_cached(path, key)

@@ -1,0 +1,222 @@
+"""Load and check a competition folder before anything is computed from it.
+
+A competition folder holds ``train.csv`` (id, image path, label), ``test.csv`` (id, image
+path) and ``sample_submission.csv`` (id, label), with the images at the paths the CSVs name.
+Column names and the class list default to It's Corn but come from :class:`DataConfig`, so
+any image competition of the same shape works. Every problem is reported with the file, the
+row (as a spreadsheet shows it: the header is row 1) and the column, and what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import CornkitError
+
+DEFAULT_ID_COLUMN = "seed_id"
+"""It's Corn's id column; the synthetic set uses it too. Other competitions' ids are read from
+the first column of their ``sample_submission.csv`` (or named in :class:`DataConfig`)."""
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How to read a competition folder: its column names and, optionally, the class order.
+
+    ``id_column=None`` means the first column of ``sample_submission.csv`` (``seed_id`` on It's
+    Corn), so a competition of the same shape with another id column works unchanged.
+    ``classes=None`` means the sorted set of labels found in ``train.csv``; naming them fixes
+    the order of the probability columns (and refuses labels outside the list).
+    """
+
+    id_column: str | None = None
+    image_column: str = "image"
+    label_column: str = "label"
+    classes: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A checked competition folder: train rows with labels, test rows, the class order."""
+
+    root: Path
+    train: pd.DataFrame
+    test: pd.DataFrame
+    sample_submission: pd.DataFrame
+    classes: tuple[str, ...]
+    config: DataConfig = field(default_factory=DataConfig)
+    fingerprint: str = ""
+
+    @property
+    def id_column(self) -> str:
+        """The id column's name (resolved from ``sample_submission.csv`` when the config left it open)."""
+        return self.config.id_column or DEFAULT_ID_COLUMN
+
+    def image_paths(self, part: str) -> list[Path]:
+        """Absolute image paths of ``part`` ("train" or "test"), in row order."""
+        frame = self.train if part == "train" else self.test
+        return [self.root / p for p in frame[self.config.image_column]]
+
+    def ids(self, part: str) -> list[int]:
+        """The ids of ``part`` in row order."""
+        frame = self.train if part == "train" else self.test
+        return frame[self.id_column].tolist()
+
+
+def _csv_row(index: int) -> int:
+    """The row number a spreadsheet shows for a 0-based data index (header is row 1)."""
+    return index + 2
+
+
+def _read_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
+    if not path.is_file():
+        raise CornkitError(
+            f"{path} not found. --data must be the competition folder that holds train.csv, test.csv "
+            "and sample_submission.csv (e.g. the unzipped `kaggle competitions download` or `cornkit synth --out DIR`)."
+        )
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise CornkitError(f"{path} is not a readable CSV file ({error}). Re-download or re-create it.") from error
+    _require_columns(path, frame, required)
+    if frame.empty:
+        raise CornkitError(f"{path} has a header but no rows: nothing to {'train on' if 'train' in path.name else 'predict'}.")
+    return frame
+
+
+def _require_columns(path: Path, frame: pd.DataFrame, required: Sequence[str]) -> None:
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise CornkitError(
+            f"{path}: missing column(s) {', '.join(repr(c) for c in missing)}; found {list(frame.columns)}. "
+            "Fix the header, or name the columns in DataConfig if this competition calls them differently."
+        )
+
+
+def _check_ids(path: Path, frame: pd.DataFrame, column: str) -> None:
+    ids = pd.to_numeric(frame[column], errors="coerce")
+    bad = ids.isna() | (ids != ids.round())
+    if bad.any():
+        i = int(bad.to_numpy().nonzero()[0][0])
+        raise CornkitError(f"{path}, row {_csv_row(i)}, column {column!r}: {frame[column].iloc[i]!r} is not an integer id.")
+    duplicated = frame[column].duplicated(keep="first")
+    if duplicated.any():
+        i = int(duplicated.to_numpy().nonzero()[0][0])
+        first = int((frame[column] == frame[column].iloc[i]).to_numpy().nonzero()[0][0])
+        raise CornkitError(
+            f"{path}, row {_csv_row(i)}, column {column!r}: id {frame[column].iloc[i]} already appears in row "
+            f"{_csv_row(first)}. Ids must be unique; remove the duplicate row."
+        )
+
+
+def _check_images(root: Path, path: Path, frame: pd.DataFrame, column: str) -> None:
+    """Every image path must name a readable image file inside the data folder."""
+    resolved_root = root.resolve()
+    for i, relative in enumerate(frame[column]):
+        where = f"{path}, row {_csv_row(i)}, column {column!r}"
+        if not isinstance(relative, str) or not relative.strip():
+            raise CornkitError(f"{where}: empty image path.")
+        image = (root / relative).resolve()
+        if not image.is_relative_to(resolved_root):
+            raise CornkitError(f"{where}: {relative!r} points outside the data folder {root}; image paths must stay inside it.")
+        if not image.is_file():
+            raise CornkitError(f"{where}: image {relative!r} not found under {root}. Re-download the data or fix the path.")
+        if image.suffix.lower() not in IMAGE_SUFFIXES:
+            raise CornkitError(f"{where}: {relative!r} is not an image file (expected one of {sorted(IMAGE_SUFFIXES)}).")
+
+
+def _fingerprint(*paths: Path) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def find_competition_root(folder: Path) -> Path | None:
+    """``folder`` or the one folder below it that holds ``train.csv``.
+
+    Kaggle's zip of It's Corn unpacks into ``corn/``, so ``cornkit download --data corn``
+    leaves ``corn/corn/train.csv``; the user should not have to know that.
+    """
+    if (folder / "train.csv").is_file():
+        return folder
+    if folder.is_dir():
+        found = sorted(p.parent for p in folder.glob("*/train.csv"))
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise CornkitError(f"{folder} holds several competition folders ({', '.join(map(str, found))}): pass one of them as --data.")
+    return None
+
+
+def load_dataset(data: str | Path, config: DataConfig | None = None, *, check_images: bool = True) -> Dataset:
+    """Read and check the competition folder ``data`` (or the one folder below it holding train.csv).
+
+    ``check_images=False`` skips the per-file checks, for commands that only read cached
+    features; everything that opens images checks them.
+    """
+    config = config or DataConfig()
+    root = Path(data)
+    if not root.is_dir():
+        raise CornkitError(f"--data {root}: no such folder. Point it at the folder that holds train.csv.")
+    root = find_competition_root(root) or root
+    train_path, test_path, sample_path = root / "train.csv", root / "test.csv", root / "sample_submission.csv"
+    image_col, label_col = config.image_column, config.label_column
+    named_id = [config.id_column] if config.id_column else []
+    train = _read_csv(train_path, [*named_id, image_col, label_col])
+    test = _read_csv(test_path, [*named_id, image_col])
+    sample = _read_csv(sample_path, [*named_id, label_col])
+    id_col = config.id_column or str(sample.columns[0])
+    config = replace(config, id_column=id_col)
+    for path, frame in ((train_path, train), (test_path, test)):
+        _require_columns(path, frame, [id_col])
+    for path, frame in ((train_path, train), (test_path, test), (sample_path, sample)):
+        _check_ids(path, frame, id_col)
+    for frame in (train, test, sample):
+        frame[id_col] = frame[id_col].astype("int64")
+
+    labels = train[label_col]
+    if labels.isna().any():
+        i = int(labels.isna().to_numpy().nonzero()[0][0])
+        raise CornkitError(f"{train_path}, row {_csv_row(i)}, column {label_col!r}: empty label.")
+    labels = labels.astype(str)
+    train[label_col] = labels
+    classes = tuple(config.classes) if config.classes else tuple(sorted(labels.unique()))
+    repeated = sorted({c for c in classes if classes.count(c) > 1})
+    if repeated:
+        raise CornkitError(f"the class list names {', '.join(map(repr, repeated))} more than once (--classes); give each class once.")
+    unknown = ~labels.isin(classes)
+    if unknown.any():
+        i = int(unknown.to_numpy().nonzero()[0][0])
+        raise CornkitError(
+            f"{train_path}, row {_csv_row(i)}, column {label_col!r}: unknown label {labels.iloc[i]!r}; "
+            f"the classes are {list(classes)}. Fix the row or add the class to the configured class list."
+        )
+    if len(classes) < 2:
+        raise CornkitError(f"{train_path}: only one class ({classes[0]!r}) found; a classifier needs at least two.")
+
+    overlap = set(train[id_col]) & set(test[id_col])
+    if overlap:
+        raise CornkitError(f"{test_path}: id {min(overlap)} is also in train.csv; train and test ids must not overlap.")
+    if set(sample[id_col]) != set(test[id_col]):
+        extra = sorted(set(sample[id_col]) ^ set(test[id_col]))[:5]
+        raise CornkitError(
+            f"{sample_path} and {test_path} list different ids (e.g. {extra}); they come from the same download, re-download both."
+        )
+    if check_images:
+        _check_images(root, train_path, train, image_col)
+        _check_images(root, test_path, test, image_col)
+    return Dataset(
+        root=root,
+        train=train,
+        test=test,
+        sample_submission=sample,
+        classes=classes,
+        config=config,
+        fingerprint=_fingerprint(train_path, test_path),
+    )

@@ -1,0 +1,191 @@
+"""The validation split every approach shares, saved so it can always be recovered.
+
+``WORK/split.csv`` has one row per training image: its id (under the competition's id column
+name), its label and its ``fold``. For a
+holdout split the validation rows have fold 0 and the training rows fold -1; for k folds every
+row has its fold 0..k-1. ``WORK/split.json`` records how it was made and, as ``split_id``, the
+hash of the CSV's bytes; it is written second, so a write cut short between the two files is
+caught instead of pairing a new split with old parameters. Asking again with the same
+arguments returns the saved split untouched; asking for a different one is refused unless
+forced, because every Run scored on the old split would silently stop being comparable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from ..atomic import write_csv, write_json
+from ..defaults import DEFAULT_SEED
+from ..errors import CornkitError
+from .dataset import Dataset
+
+SPLIT_CSV = "split.csv"
+SPLIT_JSON = "split.json"
+HOLDOUT_TRAIN_FOLD = -1
+
+
+@dataclass(frozen=True)
+class ValidationRows:
+    """The rows a Run reports on: ids in the split's order, their true labels, and the split they come from."""
+
+    ids: np.ndarray
+    labels: np.ndarray
+    split_id: str
+    id_column: str
+
+
+@dataclass(frozen=True)
+class Split:
+    """A saved split: which training rows validate which model."""
+
+    frame: pd.DataFrame
+    params: dict[str, Any]
+    split_id: str
+
+    @property
+    def n_folds(self) -> int:
+        """1 for a holdout split, k for k folds."""
+        return int(self.params.get("folds") or 1)
+
+    @property
+    def id_column(self) -> str:
+        """The competition's id column, the first column of ``split.csv``."""
+        return str(self.frame.columns[0])
+
+    def evaluation_ids(self) -> np.ndarray:
+        """The rows a Run reports on: the holdout rows, or every row (out-of-fold) for k folds."""
+        return self.frame.loc[self.frame["fold"] >= 0, self.id_column].to_numpy()
+
+    def validation_rows(self) -> ValidationRows:
+        """The evaluation rows with their labels: what every Run made on this split reports on."""
+        ids = self.evaluation_ids()
+        return ValidationRows(ids=ids, labels=self.labels_of(ids), split_id=self.split_id, id_column=self.id_column)
+
+    def labels_of(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The true labels of training rows ``ids``, in that order."""
+        return self.frame.set_index(self.id_column).loc[list(ids), "label"].astype(str).to_numpy()
+
+    def valid_ids(self, fold: int = 0) -> np.ndarray:
+        """Ids of the rows that validate a model trained for ``fold``."""
+        self._check_fold(fold)
+        return self.frame.loc[self.frame["fold"] == fold, self.id_column].to_numpy()
+
+    def train_ids(self, fold: int = 0) -> np.ndarray:
+        """Ids of the rows a model for ``fold`` may learn from."""
+        self._check_fold(fold)
+        return self.frame.loc[self.frame["fold"] != fold, self.id_column].to_numpy()
+
+    def _check_fold(self, fold: int) -> None:
+        if not 0 <= fold < self.n_folds:
+            raise CornkitError(f"--fold {fold}: this split has folds 0..{self.n_folds - 1} (see {SPLIT_JSON}).")
+
+
+def _assign_folds(labels: pd.Series, valid_frac: float, folds: int | None, seed: int) -> np.ndarray:
+    fold = np.full(len(labels), HOLDOUT_TRAIN_FOLD, dtype=int)
+    positions = np.arange(len(labels))
+    if folds:
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        for k, (_, valid) in enumerate(splitter.split(positions, labels)):
+            fold[valid] = k
+    else:
+        _, valid = train_test_split(positions, test_size=valid_frac, stratify=labels, random_state=seed)
+        fold[valid] = 0
+    return fold
+
+
+def _split_id(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def make_split(
+    dataset: Dataset,
+    work: str | Path,
+    *,
+    valid_frac: float = 0.2,
+    folds: int | None = None,
+    seed: int = DEFAULT_SEED,
+    force: bool = False,
+) -> Split:
+    """Make (or return the already saved) stratified split of ``dataset``'s training rows.
+
+    ``folds=None`` gives a holdout of ``valid_frac``; ``folds=k`` gives k stratified folds.
+    """
+    if folds is not None and folds < 2:
+        raise CornkitError(f"--folds {folds}: k-fold needs at least 2 folds (or leave --folds out for a holdout split).")
+    if folds is None and not 0 < valid_frac < 1:
+        raise CornkitError(f"--valid-frac {valid_frac}: must be between 0 and 1, e.g. 0.2.")
+    label_col = dataset.config.label_column
+    counts = dataset.train[label_col].value_counts()
+    needed = folds or 2
+    if counts.min() < needed:
+        raise CornkitError(
+            f"class {counts.idxmin()!r} has {counts.min()} training rows; a stratified split needs at least {needed}."
+        )
+    params: dict[str, Any] = {
+        "kind": "kfold" if folds else "holdout",
+        "valid_frac": None if folds else valid_frac,
+        "folds": folds,
+        "seed": seed,
+        "data_fingerprint": dataset.fingerprint,
+        "n_rows": len(dataset.train),
+    }
+    work = Path(work)
+    csv_path, json_path = work / SPLIT_CSV, work / SPLIT_JSON
+    if not force and (csv_path.exists() or json_path.exists()):
+        saved = load_split(work)
+        if {k: v for k, v in saved.params.items() if k != "split_id"} == params:
+            return saved
+        changed = {k: (saved.params.get(k), v) for k, v in params.items() if saved.params.get(k) != v}
+        detail = ", ".join(f"{k}: saved {old!r}, asked {new!r}" for k, (old, new) in changed.items())
+        raise CornkitError(
+            f"{csv_path} already holds a different split ({detail}). Runs scored on it would no longer be comparable; "
+            "pass --force to replace it (and re-make the Runs), or use another --work folder."
+        )
+    frame = pd.DataFrame(
+        {
+            dataset.id_column: dataset.train[dataset.id_column].to_numpy(),
+            "label": dataset.train[label_col].to_numpy(),
+            "fold": _assign_folds(dataset.train[label_col], valid_frac, folds, seed),
+        }
+    )
+    write_csv(csv_path, frame)
+    write_json(json_path, {**params, "split_id": _split_id(csv_path)})
+    return load_split(work)
+
+
+def load_split(work: str | Path, dataset: Dataset | None = None) -> Split:
+    """Read the saved split; with ``dataset``, also check that it was made from that data."""
+    work = Path(work)
+    csv_path, json_path = work / SPLIT_CSV, work / SPLIT_JSON
+    if not csv_path.exists() and not json_path.exists():
+        raise CornkitError(f"no split in {work}: run `cornkit split --data DIR --work {work}` first.")
+    split_id = _split_id(csv_path) if csv_path.exists() else None
+    try:
+        params = json.loads(json_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        params = {}
+    # A split.json written before cornkit recorded the hash has no split_id: the CSV's hash is its id.
+    if split_id is None or params.setdefault("split_id", split_id) != split_id:
+        raise CornkitError(
+            f"{csv_path} and {json_path} do not belong together (a split write was cut short, or one was edited by hand). "
+            "Re-run `cornkit split --force` with the arguments you want; Runs made on a split of the same id stay valid."
+        )
+    frame = pd.read_csv(csv_path)
+    if dataset is not None:
+        if params.get("data_fingerprint") != dataset.fingerprint:
+            raise CornkitError(
+                f"{csv_path} was made from other data than {dataset.root} (train.csv or test.csv changed). "
+                "Re-run `cornkit split --force`, or point --work at the folder made for this data."
+            )
+        if set(frame[frame.columns[0]]) != set(dataset.ids("train")):
+            raise CornkitError(f"{csv_path} does not list the same ids as {dataset.root / 'train.csv'}; re-run `cornkit split --force`.")
+    return Split(frame=frame, params=params, split_id=split_id)

@@ -1,0 +1,19 @@
+"""Defaults shared by the API, the CLI and the kernels, in a module that imports nothing heavy.
+
+The CLI builds its parser from these without loading torch, open_clip or fastai; the heads
+import the same names, so a default is written down once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+COMPETITION = "kaggle-pog-series-s01e03"
+KAGGLE_INPUT = Path("/kaggle/input")
+DEFAULT_SEED = 42
+"""The one seed of everything that draws random numbers (splits, folds, probes, fine-tunes,
+weight searches, random weights, the synthetic set); every Run records the seed it used."""
+RANDOM_WEIGHTS = "none"
+TIMM_HUB = "hub"
+CONVNEXT_ARCH = "convnext_small.fb_in22k"
+BALANCE_MODES: tuple[str, ...] = ("none", "oversample", "weighted")

@@ -1,0 +1,74 @@
+"""Get the competition files into a data folder, once.
+
+``cornkit download`` asks the official client for the competition's zip and unpacks it into
+the data folder (Kaggle ships It's Corn as ``corn/train.csv`` and so on). A second call finds
+``train.csv`` and does nothing. Inside a Kaggle kernel the files are already mounted read-only
+under ``/kaggle/input/<competition>``, so that folder is used and nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..atomic import atomic_dir
+from ..data.dataset import find_competition_root
+from ..defaults import COMPETITION, KAGGLE_INPUT
+from ..errors import CornkitError
+from .client import KaggleSession, connect, kaggle_call
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """The folder holding ``train.csv``, and how it got there: mounted, present or downloaded."""
+
+    root: Path
+    action: str
+
+
+def download_competition(
+    data: str | Path,
+    competition: str = COMPETITION,
+    *,
+    input_root: str | Path = KAGGLE_INPUT,
+    session: KaggleSession | None = None,
+) -> DownloadResult:
+    """Make sure the competition files are available; return the folder that holds ``train.csv``."""
+    mounted = find_competition_root(Path(input_root) / competition)
+    if mounted is not None:
+        return DownloadResult(mounted, "mounted")
+    data = Path(data)
+    present = find_competition_root(data)
+    if present is not None:
+        return DownloadResult(present, "present")
+    if data.exists() and any(data.iterdir()):
+        raise CornkitError(f"{data} is not empty but holds no train.csv: give an empty or new folder as --data.")
+
+    session = session or connect()
+    with tempfile.TemporaryDirectory(prefix="cornkit-download-") as tmp:
+        kaggle_call(
+            session,
+            f"download the files of competition {competition!r}",
+            session.api.competition_download_files,
+            competition,
+            path=tmp,
+            force=True,
+            quiet=True,
+            forbidden=f"Accept the competition rules at https://www.kaggle.com/competitions/{competition}/rules, then run this again.",
+            not_found=f"There is no competition {competition!r}: check --competition (It's Corn is {COMPETITION}).",
+        )
+        archives = sorted(Path(tmp).glob("*.zip"))
+        if not archives:
+            raise CornkitError(f"the Kaggle client downloaded no zip for {competition!r}; run this again.")
+        with atomic_dir(data) as folder:
+            try:
+                with zipfile.ZipFile(archives[0]) as archive:
+                    archive.extractall(folder)
+            except zipfile.BadZipFile as error:
+                raise CornkitError(f"the downloaded {archives[0].name} is damaged ({error}); run this again.") from None
+    root = find_competition_root(data)
+    if root is None:
+        raise CornkitError(f"the files of {competition!r} hold no train.csv (see {data}); is it an image competition of this shape?")
+    return DownloadResult(root, "downloaded")

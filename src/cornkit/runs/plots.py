@@ -1,0 +1,87 @@
+"""Pictures where pictures beat numbers: confusion matrix, misclassified images, bar charts.
+
+Matplotlib draws on the Agg backend so it works on a headless machine and in CI; every
+figure is written atomically and closed, so long loops do not leak memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
+
+from ..atomic import atomic_path  # noqa: E402
+from ..data.images import read_image  # noqa: E402
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def confusion_png(matrix: np.ndarray, classes: Sequence[str], path: Path, title: str) -> Path:
+    """The confusion matrix as counts, true class down, predicted class across."""
+    fig, ax = plt.subplots(figsize=(1.2 * len(classes) + 2.5, 1.2 * len(classes) + 2))
+    ConfusionMatrixDisplay(matrix, display_labels=list(classes)).plot(ax=ax, cmap="Blues", colorbar=False, values_format="d")
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def contact_sheet_png(
+    images: Sequence[Path], captions: Sequence[str], path: Path, title: str, columns: int = 6
+) -> Path:
+    """A grid of images with a caption under each (used for misclassified validation rows)."""
+    rows = max(1, int(np.ceil(len(images) / columns)))
+    fig, axes = plt.subplots(rows, columns, figsize=(2.1 * columns, 2.4 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image_path, caption in zip(axes.flat, images, captions):
+        ax.imshow(read_image(image_path, "contact sheet"))
+        ax.set_title(caption, fontsize=8)
+    if not images:
+        axes.flat[0].text(0.5, 0.5, "no misclassified images", ha="center", va="center")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def bar_chart_png(names: Sequence[str], values: Sequence[float], path: Path, title: str, xlabel: str, reference: float | None = None) -> Path:
+    """Horizontal bars, best at the top; ``reference`` draws a dashed line (e.g. chance level)."""
+    order = np.argsort(values)
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(names) + 1.5))
+    ax.barh([names[i] for i in order], [values[i] for i in order], color="#4c72b0")
+    for y, i in enumerate(order):
+        ax.text(values[i], y, f" {values[i]:.3f}", va="center", fontsize=8)
+    if reference is not None:
+        ax.axvline(reference, color="grey", linestyle="--", linewidth=1, label=f"majority class {reference:.3f}")
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set_xlim(0, 1.08)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def val_vs_lb_png(table: pd.DataFrame, path: Path) -> Path:
+    """Local validation accuracy against public LB, one colour per approach, with the y = x line."""
+    scored = table.dropna(subset=["val_accuracy", "public_lb"])
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for approach, group in scored.groupby("approach", sort=True):
+        ax.scatter(group["val_accuracy"], group["public_lb"], label=approach, s=40)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="LB = validation")
+    if scored.empty:
+        ax.text(0.5, 0.5, "no submission has both a validation\nand a public LB score yet", ha="center", va="center")
+    ax.set_xlim(0, 1.03)  # room for markers at 1.0
+    ax.set_ylim(0, 1.03)
+    ax.set_xlabel("local validation accuracy")
+    ax.set_ylabel("public LB accuracy")
+    ax.set_title("Does the validation split predict the leaderboard?")
+    ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, path)

@@ -1,0 +1,224 @@
+"""The Run: what every approach produces, and all that scoring, submitting and ensembling read.
+
+A Run is class probabilities for the validation rows and the test rows, the class order, the
+configuration that made it and its metrics. On disk it is ``WORK/runs/<run-id>/``:
+
+- ``val_probs.csv``: the id column (``seed_id`` on It's Corn), one column per class, ``label``
+  (the true class);
+- ``test_probs.csv``: the id column, one column per class;
+- ``metrics.json``: at least ``val_accuracy``;
+- ``config.json``: everything needed to make it again (approach, model, split id, seed, ...);
+- whatever the approach adds (a fitted probe, an exported learner).
+
+The run id is ``<approach>-<model>-<hash of config>``, so the same configuration on the same
+split always lands in the same folder; the folder is written whole or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..atomic import atomic_dir, write_csv, write_json
+from ..data.dataset import DEFAULT_ID_COLUMN
+from ..data.split import Split, ValidationRows
+from ..errors import CornkitError
+from .metrics import classification_metrics
+
+RUNS_DIR = "runs"
+LABEL_COLUMN = "label"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-") or "model"
+
+
+def make_run_id(approach: str, model: str, config: dict[str, Any]) -> str:
+    """``approach-model-hash``: readable, and stable for the same configuration."""
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"{_slug(approach)}-{_slug(model)[:40]}-{digest}"
+
+
+@dataclass
+class Run:
+    """Validation and test probabilities of one approach, with its config and metrics."""
+
+    run_id: str
+    classes: tuple[str, ...]
+    val: pd.DataFrame
+    test: pd.DataFrame
+    config: dict[str, Any]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def approach(self) -> str:
+        return str(self.config.get("approach", "unknown"))
+
+    @property
+    def model(self) -> str:
+        return str(self.config.get("model", ""))
+
+    @property
+    def id_column(self) -> str:
+        """The competition's id column (recorded in the config; Runs made before it was recorded use ``seed_id``)."""
+        return str(self.config.get("id_column", DEFAULT_ID_COLUMN))
+
+    @property
+    def val_ids(self) -> np.ndarray:
+        return self.val[self.id_column].to_numpy()
+
+    @property
+    def test_ids(self) -> np.ndarray:
+        return self.test[self.id_column].to_numpy()
+
+    def validation_rows(self) -> ValidationRows:
+        """The rows this Run reports on, for a Run made from it (an ensemble, a stack)."""
+        return ValidationRows(ids=self.val_ids, labels=self.val_labels, split_id=str(self.config["split_id"]), id_column=self.id_column)
+
+    @property
+    def val_probs(self) -> np.ndarray:
+        return self.val[list(self.classes)].to_numpy(dtype=np.float64)
+
+    @property
+    def test_probs(self) -> np.ndarray:
+        return self.test[list(self.classes)].to_numpy(dtype=np.float64)
+
+    @property
+    def val_labels(self) -> np.ndarray:
+        return self.val[LABEL_COLUMN].astype(str).to_numpy()
+
+    def val_predictions(self) -> np.ndarray:
+        """The predicted class name of each validation row."""
+        return np.asarray(self.classes)[self.val_probs.argmax(axis=1)]
+
+    def test_predictions(self) -> np.ndarray:
+        """The predicted class name of each test row."""
+        return np.asarray(self.classes)[self.test_probs.argmax(axis=1)]
+
+
+def make_run(
+    *,
+    approach: str,
+    model: str,
+    classes: Sequence[str],
+    split: Split | ValidationRows,
+    val_probs: np.ndarray,
+    test_ids: Sequence[int] | np.ndarray,
+    test_probs: np.ndarray,
+    config: dict[str, Any],
+    seed: int,
+) -> Run:
+    """Assemble a Run from a head's probabilities and compute its validation metrics.
+
+    ``val_probs`` follow the split's evaluation rows (``split.evaluation_ids()``), or the rows
+    of the :class:`ValidationRows` given (a Run's own, for an ensemble of Runs); their ids,
+    labels and the split id come from there, and the seed is recorded with them in the config.
+    """
+    rows = split.validation_rows() if isinstance(split, Split) else split
+    classes = tuple(classes)
+    config = {
+        "approach": approach,
+        "model": model,
+        "classes": list(classes),
+        **config,
+        "split_id": rows.split_id,
+        "id_column": rows.id_column,
+        "seed": seed,
+    }
+    for name, probs, n_rows in (("validation", val_probs, len(rows.ids)), ("test", test_probs, len(test_ids))):
+        if probs.shape != (n_rows, len(classes)):
+            raise ValueError(f"{name} probabilities have shape {probs.shape}, expected {(n_rows, len(classes))}")
+        if not np.isfinite(probs).all():
+            raise CornkitError(f"{approach}: the {name} probabilities contain NaN or infinity; the model diverged.")
+    val = pd.DataFrame(val_probs, columns=list(classes))
+    val.insert(0, rows.id_column, np.asarray(rows.ids, dtype=np.int64))
+    val[LABEL_COLUMN] = np.asarray(rows.labels, dtype=str)
+    test = pd.DataFrame(test_probs, columns=list(classes))
+    test.insert(0, rows.id_column, np.asarray(test_ids, dtype=np.int64))
+    run = Run(run_id=make_run_id(approach, model, config), classes=classes, val=val, test=test, config=config)
+    run.metrics = classification_metrics(run.val_labels, run.val_predictions(), classes)
+    return run
+
+
+def save_run(run: Run, work: str | Path, write_artifacts: Callable[[Path], None] | None = None) -> Path:
+    """Write ``run`` to ``WORK/runs/<run-id>/`` in one piece; ``write_artifacts`` adds files to it."""
+    target = Path(work) / RUNS_DIR / run.run_id
+    with atomic_dir(target) as folder:
+        write_csv(folder / "val_probs.csv", run.val)
+        write_csv(folder / "test_probs.csv", run.test)
+        write_json(folder / "config.json", run.config)
+        write_json(folder / "metrics.json", run.metrics)
+        if write_artifacts is not None:
+            write_artifacts(folder)
+    run.path = target
+    return target
+
+
+def resolve_run_path(run: str | Path, work: str | Path) -> Path:
+    """A Run folder from a path or a run id (looked up under ``WORK/runs``)."""
+    candidates = [Path(run), Path(work) / RUNS_DIR / str(run)]
+    for candidate in candidates:
+        if (candidate / "config.json").is_file():
+            return candidate
+    runs_dir = Path(work) / RUNS_DIR
+    known = sorted(p.name for p in runs_dir.iterdir() if (p / "config.json").is_file()) if runs_dir.is_dir() else []
+    matches = [name for name in known if name.startswith(str(run))]
+    if len(matches) == 1:
+        return runs_dir / matches[0]
+    if matches:
+        raise CornkitError(f"{str(run)!r} could be any of {len(matches)} Runs ({', '.join(matches)}): give more of the run id.")
+    hint = f" Runs in {runs_dir}: {', '.join(known)}." if known else f" No Runs in {runs_dir} yet."
+    raise CornkitError(f"no Run {str(run)!r}: give a run id or a Run folder.{hint}")
+
+
+def load_run(run: str | Path, work: str | Path = "work") -> Run:
+    """Read a Run folder (or a run id under ``WORK/runs``) and check it is complete."""
+    path = resolve_run_path(run, work)
+    try:
+        config = json.loads((path / "config.json").read_text())
+        metrics = json.loads((path / "metrics.json").read_text())
+        val = pd.read_csv(path / "val_probs.csv")
+        test = pd.read_csv(path / "test_probs.csv")
+    except (OSError, json.JSONDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise CornkitError(f"Run {path} is incomplete or damaged ({error}); make it again.") from error
+    if not isinstance(config, dict) or not isinstance(config.get("classes"), list):
+        raise CornkitError(f"{path / 'config.json'} names no class list; the Run is damaged, make it again.")
+    classes = tuple(config["classes"])
+    id_column = str(config.get("id_column", DEFAULT_ID_COLUMN))
+    for name, frame, needed in (
+        ("val_probs.csv", val, [id_column, *classes, LABEL_COLUMN]),
+        ("test_probs.csv", test, [id_column, *classes]),
+    ):
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise CornkitError(f"{path / name}: missing column(s) {missing}; the Run is damaged, make it again.")
+    return Run(run_id=path.name, classes=classes, val=val, test=test, config=config, metrics=metrics, path=path)
+
+
+def list_runs(work: str | Path) -> list[Run]:
+    """Every readable Run under ``WORK/runs``, oldest first.
+
+    A damaged Run (a hand-edited file, a copy cut short) is skipped with a warning on stderr,
+    so one bad folder does not hide all the others.
+    """
+    runs_dir = Path(work) / RUNS_DIR
+    if not runs_dir.is_dir():
+        return []
+    folders = sorted((p for p in runs_dir.iterdir() if (p / "config.json").is_file()), key=lambda p: p.stat().st_mtime)
+    runs = []
+    for folder in folders:
+        try:
+            runs.append(load_run(folder, work))
+        except CornkitError as error:
+            print(f"warning: skipping {folder.name}: {error}", file=sys.stderr)
+    return runs

@@ -1,0 +1,128 @@
+"""fastai data for a fine-tune: the rows of a fold, the monitor rows, class weights, the image reader and the DataLoaders."""
+
+
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import fastai.callback.data  # noqa: F401  (adds DataBlock.weighted_dataloaders)
+import numpy as np
+import pandas as pd
+import timm
+import torch
+from fastai.data.block import CategoryBlock, DataBlock
+from fastai.data.core import DataLoaders
+from fastai.data.transforms import ColReader, ColSplitter, Normalize
+from fastai.vision.augment import PadMode, Resize, ResizeMethod, aug_transforms
+from fastai.vision.data import ImageBlock
+from PIL import Image
+from sklearn.model_selection import train_test_split
+
+from ..data.dataset import Dataset
+from ..data.images import read_image
+from ..data.split import Split
+from ..errors import CornkitError
+from .settings import ConvNextSettings
+
+
+def fold_frame(dataset: Dataset, split: Split, fold: int) -> pd.DataFrame:
+    """Image path, label, id and ``is_valid`` of every row a model for ``fold`` is trained or scored on, training rows first."""
+    cfg = dataset.config
+    train = dataset.train.set_index(cfg.id_column)
+    parts = []
+    for ids, is_valid in ((split.train_ids(fold), False), (split.valid_ids(fold), True)):
+        missing = sorted(set(ids) - set(train.index))
+        if missing:
+            raise CornkitError(f"the split lists id {missing[0]}, which is not in {dataset.root / 'train.csv'}; re-run `cornkit split --force`.")
+        rows = train.loc[ids]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "id": np.asarray(ids, dtype=np.int64),
+                    "path": [str(dataset.root / p) for p in rows[cfg.image_column]],
+                    "label": rows[cfg.label_column].astype(str).to_numpy(),
+                    "is_valid": is_valid,
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def mark_monitor_rows(train: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
+    """The training rows with ``is_valid`` set on a stratified ``fraction`` of them: fastai's validation set.
+
+    fastai picks the best epoch and stops early on its validation set, so that set is carved
+    from the training rows; the split's validation rows stay unseen until the final prediction.
+    """
+    train = train.assign(is_valid=False).reset_index(drop=True)
+    if fraction == 0:
+        return train
+    labels = train["label"]
+    counts = labels.value_counts()
+    n_monitor = max(len(counts), round(fraction * len(train)))
+    if counts.min() < 2 or len(train) - n_monitor < len(counts):
+        raise CornkitError(
+            f"--monitor-frac {fraction}: {len(train)} training rows (class {counts.idxmin()!r}: {counts.min()}) are too few to hold "
+            f"{n_monitor} of them out for choosing the epoch and still train on every class. Give --monitor-frac 0."
+        )
+    _, monitor = train_test_split(np.arange(len(train)), test_size=n_monitor, stratify=labels, random_state=seed)
+    train.loc[monitor, "is_valid"] = True
+    return train
+
+
+def class_weights(labels: Sequence[str], classes: Sequence[str]) -> np.ndarray:
+    """Inverse class frequency, normalised so a balanced set gets weight 1 per class."""
+    counts = pd.Series(list(labels)).value_counts().reindex(list(classes), fill_value=0).to_numpy(dtype=np.float64)
+    return len(labels) / (len(classes) * np.maximum(counts, 1))
+
+
+def input_stats(arch: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The backbone's input mean and std; random weights are normalised too, which speeds training."""
+    cfg = timm.get_pretrained_cfg(arch)
+    return tuple(cfg.mean), tuple(cfg.std)
+
+
+class ReadImage:
+    """fastai's ``get_x``: a row's decoded image, or a CornkitError naming the broken file and its id."""
+
+    def __init__(self, id_column: str):
+        self.id_column = id_column
+
+    def __call__(self, row: pd.Series) -> Image.Image:
+        return read_image(Path(row["path"]), f"image of {self.id_column} {row.get('id', '?')}")
+
+
+def make_dataloaders(
+    frame: pd.DataFrame, classes: Sequence[str], settings: ConvNextSettings, device: torch.device, id_column: str
+) -> DataLoaders:
+    """fastai DataLoaders: pad-resize with the background's border, flips, free rotation, mild lighting/warp."""
+    block = DataBlock(
+        blocks=(ImageBlock, CategoryBlock(vocab=list(classes))),
+        get_x=ReadImage(id_column),
+        get_y=ColReader("label"),
+        splitter=ColSplitter("is_valid"),
+        item_tfms=Resize(settings.size, method=ResizeMethod.Pad, pad_mode=PadMode.Border),
+        batch_tfms=aug_transforms(
+            flip_vert=True,
+            max_rotate=180.0,
+            max_lighting=settings.max_lighting,
+            max_warp=settings.max_warp,
+            pad_mode=PadMode.Border,
+        )
+        + [Normalize.from_stats(*input_stats(settings.arch))],
+    )
+    # Worker processes only pay off feeding a GPU; in-process loading keeps CPU runs reproducible.
+    workers = 0 if device.type == "cpu" else min(8, os.cpu_count() or 1)
+    options: dict[str, Any] = {"bs": settings.batch_size, "device": device, "num_workers": workers}
+    if settings.balance == "oversample":
+        train_labels = frame.loc[~frame["is_valid"], "label"]
+        per_class = dict(zip(classes, class_weights(train_labels, classes)))
+        weights = frame["label"].map(per_class).to_numpy(dtype=np.float64)
+        return block.weighted_dataloaders(frame, wgts=weights, **options)
+    return block.dataloaders(frame, **options)
+
+

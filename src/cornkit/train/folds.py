@@ -1,0 +1,131 @@
+"""One model per fold: train a fold, check the images read late, and assemble the folds into one Run."""
+
+
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from fastai.callback.core import Callback
+from fastai.torch_core import set_seed
+from tqdm.auto import tqdm
+
+from ..data.dataset import Dataset
+from ..data.images import read_image
+from ..data.split import Split, ValidationRows
+from ..errors import CornkitError
+from ..runs.run import Run, make_run
+from .data import fold_frame, make_dataloaders, mark_monitor_rows
+from .learner import fit_learner, make_learner, predict_probs
+from .settings import APPROACH, ConvNextSettings
+
+
+@dataclass
+class FoldResult:
+    """One trained fold: its validation rows and probabilities, its test probabilities, its learner file."""
+
+    val_ids: np.ndarray
+    val_labels: np.ndarray
+    val_probs: np.ndarray
+    test_probs: np.ndarray
+    learner_file: Path
+    lr: float
+    monitor_accuracy: float | None
+
+
+def oom_error(settings: ConvNextSettings, error: BaseException) -> CornkitError:
+    smaller = max(1, settings.batch_size // 2)
+    return CornkitError(
+        f"the GPU ran out of memory training {settings.arch} at --batch-size {settings.batch_size} --size {settings.size} "
+        f"({str(error).splitlines()[0]}). Try --batch-size {smaller} (or a smaller --size or --arch)."
+    )
+
+
+def train_fold(
+    dataset: Dataset,
+    split: Split,
+    fold: int,
+    settings: ConvNextSettings,
+    scratch: Path,
+    device: torch.device,
+    extra_cbs: Sequence[Callback] = (),
+) -> FoldResult:
+    """Train one model on the training rows of ``fold`` and predict its validation rows and the test set."""
+    set_seed(settings.seed, reproducible=True)
+    frame = fold_frame(dataset, split, fold)
+    valid = frame[frame["is_valid"]]
+    fit_rows = mark_monitor_rows(frame[~frame["is_valid"]], settings.monitor_frac, settings.seed)
+    test_frame = pd.DataFrame({"id": dataset.ids("test"), "path": [str(p) for p in dataset.image_paths("test")]})
+    train_labels = fit_rows.loc[~fit_rows["is_valid"], "label"].tolist()
+    folder = scratch / f"fold{fold}"
+    try:
+        dls = make_dataloaders(fit_rows, dataset.classes, settings, device, dataset.id_column)
+        learn = make_learner(dls, settings, train_labels, dataset.classes, folder)
+        if device.type == "cuda":
+            learn.to_channelslast()
+        lr, monitor_accuracy = fit_learner(learn, settings, extra_cbs)
+        val_probs = predict_probs(learn, valid, settings.tta)
+        test_probs = predict_probs(learn, test_frame, settings.tta)
+    except torch.cuda.OutOfMemoryError as error:
+        raise oom_error(settings, error) from error
+    if device.type == "cuda":
+        learn.to_fp32()
+    learner_file = folder / f"learner-fold{fold}.pkl"
+    folder.mkdir(parents=True, exist_ok=True)
+    learn.export(learner_file)
+    return FoldResult(
+        val_ids=valid["id"].to_numpy(),
+        val_labels=valid["label"].to_numpy(),
+        val_probs=val_probs,
+        test_probs=test_probs,
+        learner_file=learner_file,
+        lr=lr,
+        monitor_accuracy=monitor_accuracy,
+    )
+
+
+def check_late_images(dataset: Dataset, split: Split) -> None:
+    """Decode every image training reads only at its end, so a broken one fails now, not hours later.
+
+    Training rows are read in the first epoch anyway; the split's validation rows and the test
+    images are first opened when the trained model predicts them.
+    """
+    train_paths = dict(zip(dataset.ids("train"), dataset.image_paths("train")))
+    late = [(int(i), train_paths[int(i)]) for i in split.evaluation_ids()] + list(zip(dataset.ids("test"), dataset.image_paths("test")))
+    for row_id, path in tqdm(late, desc="checking validation and test images", unit="img"):
+        read_image(path, f"image of {dataset.id_column} {row_id}")
+
+
+def folds_to_train(split: Split, fold: int | None) -> list[int]:
+    """Every fold of the split, or the one asked for (refused if the split has no such fold)."""
+    if fold is None:
+        return list(range(split.n_folds))
+    if not 0 <= fold < split.n_folds:
+        raise CornkitError(f"--fold {fold}: this split has folds 0..{split.n_folds - 1}; leave --fold out to train them all.")
+    return [fold]
+
+
+def run_from_folds(dataset: Dataset, split: Split, settings: ConvNextSettings, folds: list[FoldResult]) -> Run:
+    """Out-of-fold validation probabilities (in split order) and the mean test probabilities."""
+    val_ids = np.concatenate([f.val_ids for f in folds])
+    in_split_order = split.evaluation_ids()[np.isin(split.evaluation_ids(), val_ids)]
+    position = pd.Index(val_ids).get_indexer(in_split_order)
+    rows = ValidationRows(ids=in_split_order, labels=split.labels_of(in_split_order), split_id=split.split_id, id_column=split.id_column)
+    return make_run(
+        approach=APPROACH,
+        model=settings.arch,
+        classes=dataset.classes,
+        split=rows,
+        val_probs=np.concatenate([f.val_probs for f in folds])[position],
+        test_ids=dataset.ids("test"),
+        test_probs=np.mean([f.test_probs for f in folds], axis=0),
+        config=settings.run_config(),
+        seed=settings.seed,
+    )
+
+
