@@ -92,9 +92,9 @@ class StandinKaggle:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "_Server"
+    server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         """Keep test output quiet; the requests are recorded instead."""
 
     def _path(self) -> str:
@@ -126,12 +126,12 @@ class _Handler(BaseHTTPRequestHandler):
         with state._lock:
             state.requests.append(Recorded(self.command, self._path(), self.headers.get("Authorization"), body))
 
-    def do_CONNECT(self) -> None:  # noqa: N802 - http.server's naming
+    def do_CONNECT(self) -> None:
         """HTTPS through this 'proxy' would mean the client tried to reach the real internet."""
         self._record(None)
         self._error(405, "the stand-in serves http://localhost only")
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._record(None)
         state, path = self.server.state, self._path()
         if path == f"/blobs/{state.competition}.zip":
@@ -145,7 +145,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         self._error(404, f"no such file: {path}")
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         content = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self._record(len(content))
         token = self._path().rsplit("/", 1)[-1]
@@ -156,7 +156,7 @@ class _Handler(BaseHTTPRequestHandler):
         state.uploads[token] = content
         self._json(200, {})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", 0))
         body = json.loads(self.rfile.read(length) or b"{}")
         self._record(body)
@@ -185,24 +185,24 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         return True
 
-    def _api_IntrospectToken(self, body: dict[str, Any]) -> None:  # noqa: N802
+    def _api_IntrospectToken(self, body: dict[str, Any]) -> None:
         state = self.server.state
         active = body.get("token") == state.token
         self._json(200, {"active": active, "username": state.username if active else ""})
 
-    def _api_DownloadDataFiles(self, body: dict[str, Any]) -> None:  # noqa: N802
+    def _api_DownloadDataFiles(self, body: dict[str, Any]) -> None:
         if self._competition(body):
             location = f"{BASE}/blobs/{self.server.state.competition}.zip"
             self._send(302, b"", "text/plain", {"Location": location})
 
-    def _api_StartSubmissionUpload(self, body: dict[str, Any]) -> None:  # noqa: N802
+    def _api_StartSubmissionUpload(self, body: dict[str, Any]) -> None:
         if self._competition(body):
             state = self.server.state
             token = f"blob-{len(state.uploads) + 1}"
             state.uploads[token] = b""
             self._json(200, {"token": token, "createUrl": f"{BASE}/uploads/{token}"})
 
-    def _api_CreateSubmission(self, body: dict[str, Any]) -> None:  # noqa: N802
+    def _api_CreateSubmission(self, body: dict[str, Any]) -> None:
         if not self._competition(body):
             return
         state = self.server.state
@@ -229,7 +229,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self._json(200, {"message": "Successfully submitted to It's Corn!", "ref": ref})
 
-    def _api_ListSubmissions(self, body: dict[str, Any]) -> None:  # noqa: N802
+    def _api_ListSubmissions(self, body: dict[str, Any]) -> None:
         if not self._competition(body):
             return
         state = self.server.state
@@ -238,7 +238,7 @@ class _Handler(BaseHTTPRequestHandler):
         newest_first = list(reversed(state.submissions))
         self._json(200, {"submissions": newest_first[(page - 1) * size : page * size]})
 
-    def _api_SaveKernel(self, body: dict[str, Any]) -> None:  # noqa: N802
+    def _api_SaveKernel(self, body: dict[str, Any]) -> None:
         state = self.server.state
         slug = body.get("slug", "")
         owner = slug.split("/", 1)[0]
@@ -266,14 +266,14 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return slug
 
-    def _api_GetKernelSessionStatus(self, body: dict[str, Any]) -> None:  # noqa: N802
+    def _api_GetKernelSessionStatus(self, body: dict[str, Any]) -> None:
         if self._kernel(body):
             statuses = self.server.state.kernel_statuses
             status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
             failure = {"failureMessage": "the notebook raised an exception"} if status == "ERROR" else {}
             self._json(200, {"status": status, **failure})
 
-    def _api_ListKernelSessionOutput(self, body: dict[str, Any]) -> None:  # noqa: N802
+    def _api_ListKernelSessionOutput(self, body: dict[str, Any]) -> None:
         slug = self._kernel(body)
         if slug:
             files = [{"fileName": name, "url": f"{BASE}/kernel-output/{slug}/{name}"} for name in self.server.state.kernel_outputs.get(slug, {})]
@@ -300,7 +300,7 @@ class StandinServer:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def __enter__(self) -> "StandinServer":
+    def __enter__(self) -> StandinServer:
         self._thread.start()
         return self
 

@@ -11,14 +11,14 @@ from sklearn.linear_model import LogisticRegression
 from cornkit.clip.model import ClipSpec
 from cornkit.data.dataset import load_dataset
 from cornkit.data.split import make_split
-from cornkit.heads.probe import run_probe
+from cornkit.heads.registry import run_head
 
 CS = (0.1, 10.0, 1000.0)
 
 
 def test_probe_equals_scikit_learn_on_the_same_features(clip_work, tiny_clip: ClipSpec) -> None:
     dataset, split, work, features = clip_work
-    run = run_probe(dataset, split, work, tiny_clip, cs=CS, cv_folds=3, num_workers=0)
+    run = run_head("probe", dataset, split, work, model="cornkit-tiny-clip", pretrained="none", workers=0, cs="0.1,10,1000", cv_folds=3)
     chosen = run.metrics["chosen_C"][0]
     assert chosen in CS
 
@@ -35,7 +35,7 @@ def test_probe_equals_scikit_learn_on_the_same_features(clip_work, tiny_clip: Cl
 
 def test_probe_learns_the_synthetic_set_above_the_majority_rate(clip_work, tiny_clip: ClipSpec) -> None:
     dataset, split, work, _ = clip_work
-    run = run_probe(dataset, split, work, tiny_clip, cv_folds=3, num_workers=0)
+    run = run_head("probe", dataset, split, work, model="cornkit-tiny-clip", pretrained="none", workers=0, cv_folds=3)
     majority = split.frame[split.frame.fold == 0]["label"].value_counts(normalize=True).iloc[0]
     assert run.metrics["val_accuracy"] > majority + 0.15  # random-weight features, 128 training rows: measured 0.78 vs 0.47
 
@@ -44,7 +44,7 @@ def test_kfold_probe_gives_out_of_fold_probabilities_for_every_row(corn_dir: Pat
     dataset = load_dataset(corn_dir)
     split = make_split(dataset, tmp_path, folds=3)
     (tmp_path / "features").symlink_to(clip_work[3].path.parent)
-    run = run_probe(dataset, split, tmp_path, tiny_clip, cs=CS, cv_folds=3, class_weight="balanced", num_workers=0)
+    run = run_head("probe", dataset, split, tmp_path, model="cornkit-tiny-clip", pretrained="none", workers=0, cs="0.1,10,1000", cv_folds=3, class_weight="balanced")
     assert sorted(run.val["seed_id"]) == sorted(dataset.ids("train"))
     assert len(run.metrics["chosen_C"]) == 3
     assert run.config["class_weight"] == "balanced"

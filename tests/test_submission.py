@@ -101,15 +101,15 @@ def test_validator_names_the_bad_row(clip_work, change, message: str) -> None:
 
 
 def test_same_inputs_and_seeds_give_the_same_submission_bytes(corn_dir: Path, tmp_path: Path) -> None:
-    from cornkit.clip.model import TINY_MODEL, ClipSpec
+    from cornkit.clip.model import TINY_MODEL
     from cornkit.data.dataset import load_dataset
     from cornkit.data.split import make_split
-    from cornkit.heads.probe import run_probe
+    from cornkit.heads.registry import run_head
 
     outputs = []
     for attempt in ("first", "second"):
         dataset = load_dataset(corn_dir)
         work = tmp_path / attempt
-        run = run_probe(dataset, make_split(dataset, work), work, ClipSpec(TINY_MODEL, "none"), cs=(1.0, 100.0), cv_folds=3, num_workers=0)
+        run = run_head("probe", dataset, make_split(dataset, work), work, model=TINY_MODEL, pretrained="none", workers=0, cs="1,100", cv_folds=3)
         outputs.append(((run.path / "val_probs.csv").read_bytes(), write_submission(run, dataset, work / "subs").path.read_bytes()))
     assert outputs[0] == outputs[1]

@@ -67,7 +67,7 @@ def run_head_demo(head: Head, dataset: Dataset, split: Split, data: Path, work: 
     from .cli import build_parser
 
     args = build_parser().parse_args(head_demo_argv(head, data, work))
-    return head.make_run(HeadContext(dataset=dataset, split=split, work=work, args=args))
+    return head.run(HeadContext(dataset=dataset, split=split, work=work, args=args))
 
 
 def summary_table(runs: list[Run], solution_csv: Path | None) -> pd.DataFrame:

@@ -18,6 +18,12 @@ def add_clip_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, help="DataLoader workers (default: CPU count up to 8 on CUDA, 0 on the CPU)")
 
 
+def add_prompt_args(parser: argparse.ArgumentParser) -> None:
+    """``--prompts`` and ``--prompt-set``: the text side of zero-shot and of every head that starts from it."""
+    parser.add_argument("--prompts", type=Path, help="TOML prompt file or Roboflow _tokenization.txt (default: the kit's corn prompts)")
+    parser.add_argument("--prompt-set", help="set name in the prompt file (default: the file's default)")
+
+
 def _features(args: argparse.Namespace) -> None:
     from ..clip.features import extract_features
     from ..clip.model import ClipSpec

@@ -1,7 +1,8 @@
 """One subcommand per registered head (:mod:`cornkit.heads.registry`), all built the same way.
 
 Every head gets ``--data``, ``--classes``, ``--work`` and ``--seed``; heads on CLIP features
-also get the CLIP flags. The handler loads the data and the saved split, lets the head make
+also get the CLIP and prompt flags. The head's own flags are remembered (``head_flags``) so
+that their values go into the Run's config. The handler loads the data and the saved split, lets the head make
 its Run, and prints its validation accuracy and, last, its run id.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from ..heads.registry import Head, HeadContext, all_heads
-from .clip import add_clip_args
+from .clip import add_clip_args, add_prompt_args
 from .common import add_data_args, add_seed_arg, dataset_from_args
 
 
@@ -19,7 +20,7 @@ def run_head(head: Head, args: argparse.Namespace) -> None:
     from ..data.split import load_split
 
     dataset = dataset_from_args(args)
-    run = head.make_run(HeadContext(dataset=dataset, split=load_split(args.work, dataset), work=args.work, args=args))
+    run = head.run(HeadContext(dataset=dataset, split=load_split(args.work, dataset), work=args.work, args=args))
     if head.describe is not None:
         print(head.describe(run))
     print(f"{run.approach} Run ({run.model}): validation accuracy {run.metrics['val_accuracy']:.4f} on {run.metrics['n_val']} rows")
@@ -32,8 +33,11 @@ def add_head_parser(subparsers: argparse._SubParsersAction, head: Head) -> argpa
     add_seed_arg(parser)
     if head.inputs == "features":
         add_clip_args(parser)
+        add_prompt_args(parser)
+    shared = {action.dest for action in parser._actions}
     head.add_arguments(parser)
-    parser.set_defaults(handler=lambda args: run_head(head, args))
+    own = tuple(action.dest for action in parser._actions if action.dest not in shared)
+    parser.set_defaults(handler=lambda args: run_head(head, args), head_flags=own)
     return parser
 
 

@@ -1,46 +1,40 @@
 """The linear probe: scikit-learn logistic regression on cached CLIP features.
 
-As in the CLIP paper's linear-probe evaluation, the regularisation strength is chosen by
-cross-validation on the training part only, over a log-spaced sweep; the validation rows
-are never seen before they are scored. With a k-fold split there is one probe per fold:
-out-of-fold validation probabilities and test probabilities averaged over the folds. The
-fitted estimators are saved with the Run (``probe.joblib``).
+As in the CLIP paper's linear-probe evaluation, the regularisation strength C is chosen by
+cross-validation on the training rows only, over a log-spaced sweep; the validation rows are
+never seen before they are scored. With a k-fold split there is one probe per fold (see
+:func:`~cornkit.heads.on_features.features_run`). The fitted estimators are saved with the
+Run (``probe.joblib``).
 
-scikit-learn and torch are imported where they are used, so that the CLI, which imports every
-head to build its parser, stays quick.
+scikit-learn is imported where it is used, so that the CLI, which imports every head to
+build its parser, stays quick.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..cli.argtypes import int_at_least, positive_floats
 from ..defaults import DEFAULT_SEED
 from ..errors import CornkitError
-from .registry import Head, HeadContext, KernelRecipe
+from .on_features import FeatureTask, Fitted
+from .registry import Head, KernelRecipe
 
 if TYPE_CHECKING:
-    import torch
     from sklearn.model_selection import GridSearchCV
 
-    from ..clip.features import FeatureSet
-    from ..clip.model import ClipSpec
-    from ..data.dataset import Dataset
-    from ..data.split import Split
     from ..runs.run import Run
 
-APPROACH = "probe"
 DEFAULT_CS: tuple[float, ...] = tuple(float(c) for c in np.logspace(-3, 4, 15))
-CLASS_WEIGHTS = (None, "balanced")
 
 
 def fit_probe(
     features: np.ndarray,
-    labels: Sequence[str],
+    labels: Sequence[int] | np.ndarray,
     *,
     cs: Sequence[float] = DEFAULT_CS,
     class_weight: str | None = None,
@@ -64,116 +58,18 @@ def fit_probe(
     return search.fit(features, np.asarray(labels))
 
 
-def _ordered_proba(search: GridSearchCV, features: np.ndarray, classes: Sequence[str]) -> np.ndarray:
-    """``predict_proba`` with columns in the dataset's class order (sklearn sorts its own)."""
-    position = {c: k for k, c in enumerate(search.classes_)}
-    missing = [c for c in classes if c not in position]
-    if missing:
-        raise CornkitError(f"the probe's training rows have no example of {missing}; use a split with every class in training.")
-    return search.predict_proba(features)[:, [position[c] for c in classes]]
-
-
-def probe_from_features(
-    features: FeatureSet,
-    dataset: Dataset,
-    split: Split,
-    spec: ClipSpec,
-    *,
-    cs: Sequence[float] = DEFAULT_CS,
-    class_weight: str | None = None,
-    cv_folds: int = 5,
-    seed: int = DEFAULT_SEED,
-) -> tuple[Run, list[GridSearchCV]]:
-    """Fit one probe per fold of ``split`` and assemble the Run (and the fitted searches)."""
-    from ..runs.run import make_run
-
-    if class_weight not in CLASS_WEIGHTS:
-        raise CornkitError(f"--class-weight {class_weight!r}: use 'balanced' or leave it out.")
-    val_probs: dict[int, np.ndarray] = {}
-    test_probs = np.zeros((len(features.test_ids), len(dataset.classes)))
-    searches = []
-    for fold in range(split.n_folds):
-        train_ids, valid_ids = split.train_ids(fold), split.valid_ids(fold)
-        search = fit_probe(
-            features.rows("train", train_ids), split.labels_of(train_ids), cs=cs, class_weight=class_weight, cv_folds=cv_folds, seed=seed
-        )
-        val_probs.update(zip(valid_ids.tolist(), _ordered_proba(search, features.rows("train", valid_ids), dataset.classes)))
-        test_probs += _ordered_proba(search, features.test, dataset.classes) / split.n_folds
-        searches.append(search)
-    run = make_run(
-        approach=APPROACH,
-        model=spec.label,
-        classes=dataset.classes,
-        split=split,
-        val_probs=np.stack([val_probs[int(i)] for i in split.evaluation_ids()]),
-        test_ids=features.test_ids,
-        test_probs=test_probs,
-        config={
-            "clip": spec.identity(),
-            "random_weights": spec.is_random,
-            "features": features.key,
-            "estimator": "LogisticRegression(lbfgs, max_iter=5000)",
-            "cs": list(cs),
-            "class_weight": class_weight,
-            "cv_folds": cv_folds,
-        },
-        seed=seed,
-    )
-    run.metrics["chosen_C"] = [float(s.best_params_["C"]) for s in searches]
-    run.metrics["cv_accuracy"] = [float(s.best_score_) for s in searches]
-    return run, searches
-
-
-def run_probe(
-    dataset: Dataset,
-    split: Split,
-    work: str | Path,
-    spec: ClipSpec,
-    *,
-    cs: Sequence[float] = DEFAULT_CS,
-    class_weight: str | None = None,
-    cv_folds: int = 5,
-    seed: int = DEFAULT_SEED,
-    device: torch.device | str | None = None,
-    batch_size: int = 64,
-    num_workers: int | None = None,
-) -> Run:
-    """Extract (or load) features, fit the probe(s), save the Run with ``probe.joblib``."""
-    import joblib
-
-    from ..clip.features import extract_features
-    from ..runs.run import save_run
-
-    features = extract_features(dataset, work, spec, device=device, batch_size=batch_size, num_workers=num_workers)
-    run, searches = probe_from_features(features, dataset, split, spec, cs=cs, class_weight=class_weight, cv_folds=cv_folds, seed=seed)
-    estimators = [s.best_estimator_ for s in searches]
-    save_run(run, work, write_artifacts=lambda folder: joblib.dump(estimators, folder / "probe.joblib"))
-    return run
-
-
-def parse_cs(text: str) -> tuple[float, ...]:
-    """``--cs``: comma-separated positive C values."""
-    try:
-        values = tuple(float(c) for c in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated positive numbers, e.g. 0.1,1,10") from None
-    if not all(np.isfinite(c) and c > 0 for c in values):
-        raise argparse.ArgumentTypeError(f"{text!r}: every C must be a positive number, e.g. 0.1,1,10")
-    return values
+def fit_probe_task(task: FeatureTask, args: argparse.Namespace) -> Fitted:
+    """The probe of one fold: C chosen on its training rows, probabilities of its eval rows in class order."""
+    search = fit_probe(task.train_features, task.train_labels, cs=args.cs, class_weight=args.class_weight, cv_folds=args.cv_folds, seed=task.seed)
+    probs = np.zeros((len(task.eval_features), task.n_classes))
+    probs[:, search.classes_] = search.predict_proba(task.eval_features)
+    return Fitted(probs, {"chosen_C": float(search.best_params_["C"]), "cv_accuracy": float(search.best_score_)}, search.best_estimator_)
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cs", type=parse_cs, default=DEFAULT_CS, help="comma-separated C values to search (default: 15 values from 1e-3 to 1e4)")
+    parser.add_argument("--cs", type=positive_floats, default=DEFAULT_CS, help="comma-separated C values to search (default: 15 values from 1e-3 to 1e4)")
     parser.add_argument("--class-weight", choices=["balanced"], help="weight classes inversely to their frequency")
-    parser.add_argument("--cv-folds", type=int, default=5, help="cross-validation folds on the training rows that choose C (default 5)")
-
-
-def _make_run(ctx: HeadContext) -> Run:
-    args = ctx.args
-    return run_probe(
-        ctx.dataset, ctx.split, ctx.work, ctx.clip_spec, cs=args.cs, class_weight=args.class_weight, cv_folds=args.cv_folds, seed=ctx.seed,
-        **ctx.clip_options,
-    )
+    parser.add_argument("--cv-folds", type=int_at_least(2), default=5, help="cross-validation folds on the training rows that choose C (default 5)")
 
 
 def _describe(run: Run) -> str:
@@ -181,9 +77,9 @@ def _describe(run: Run) -> str:
 
 
 HEAD = Head(
-    name=APPROACH,
+    name="probe",
     help="linear-probe Run: logistic regression on CLIP features, C by cross-validation",
-    make_run=_make_run,
+    fit_features=fit_probe_task,
     add_arguments=_add_arguments,
     kernel=KernelRecipe(
         title="cornkit CLIP linear probe",

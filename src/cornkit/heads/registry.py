@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from ..data.dataset import Dataset
     from ..data.split import Split
     from ..runs.run import Run
+    from .on_features import FitFeatures
 
 ENTRY_POINT_GROUP = "cornkit.heads"
 Inputs = Literal["features", "images"]
@@ -86,6 +87,11 @@ class HeadContext:
         """``--device``, ``--batch-size`` and ``--workers`` as keyword arguments of the feature extractor."""
         return {"device": self.args.device, "batch_size": self.args.batch_size, "num_workers": self.args.workers}
 
+    def head_options(self) -> dict[str, Any]:
+        """The head's own flags and their values (JSON-ready), for the Run's config."""
+        names = getattr(self.args, "head_flags", ())
+        return {name: str(value) if isinstance(value, Path) else value for name, value in sorted(vars(self.args).items()) if name in names}
+
     def features(self, clip: LoadedClip | None = None) -> FeatureSet:
         """The cached CLIP features of every image (extracted on the first call)."""
         from ..clip.features import extract_features
@@ -101,10 +107,17 @@ def _no_arguments(parser: argparse.ArgumentParser) -> None:
 class Head:
     """One approach that ends in a Run, declared once.
 
+    A head gives either ``fit_features`` (a head on cached CLIP features: fit on training
+    rows, predict others; :func:`~cornkit.heads.on_features.features_run` turns it into a Run on
+    every fold, and ``cornkit shots`` into a few-shot curve) or ``make_run`` (anything else,
+    e.g. a fine-tune that reads images). Its own flags (``add_arguments``) are recorded in the
+    Run's config.
+
     ``inputs="features"`` heads work on cached CLIP features: the CLI gives them the CLIP
     flags (``--model``, ``--pretrained``, ``--flip-tta``, ``--device``, ``--batch-size``,
-    ``--workers``). ``inputs="images"`` heads (fine-tunes) read images and declare all their
-    flags. Every head gets ``--data``, ``--classes``, ``--work`` and ``--seed``.
+    ``--workers``) and the prompt flags (``--prompts``, ``--prompt-set``) of the zero-shot
+    classifier they may start from. ``inputs="images"`` heads (fine-tunes) read images and
+    declare all their flags. Every head gets ``--data``, ``--classes``, ``--work`` and ``--seed``.
 
     ``demo_args`` are the head's own flags in ``cornkit demo`` (and in the CLI tests, which run
     every registered head); ``None`` keeps a head out of the demo. ``rank`` orders heads in
@@ -113,7 +126,8 @@ class Head:
 
     name: str
     help: str
-    make_run: Callable[[HeadContext], Run]
+    make_run: Callable[[HeadContext], Run] | None = None
+    fit_features: FitFeatures | None = None
     add_arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
     inputs: Inputs = "features"
     kernel: KernelRecipe | None = None
@@ -121,9 +135,22 @@ class Head:
     rank: int = 100
     describe: Callable[[Run], str] | None = None
 
+    def __post_init__(self) -> None:
+        if (self.make_run is None) == (self.fit_features is None):
+            raise TypeError(f"head {self.name!r}: give exactly one of make_run and fit_features")
+
     @property
     def needs_open_clip(self) -> bool:
         return self.inputs == "features"
+
+    def run(self, ctx: HeadContext) -> Run:
+        """Make, save and return this head's Run."""
+        if self.make_run is not None:
+            return self.make_run(ctx)
+        from .on_features import features_run
+
+        assert self.fit_features is not None
+        return features_run(ctx, self.fit_features, approach=self.name, config=ctx.head_options())
 
 
 def _builtin_heads() -> list[Head]:
@@ -179,3 +206,22 @@ def get_head(name: str) -> Head:
     if name not in heads:
         raise CornkitError(f"no head called {name!r}: choose one of {', '.join(heads)}.")
     return heads[name]
+
+
+def run_head(name: str, dataset: Dataset, split: Split, work: str | Path, **flags: Any) -> Run:
+    """Make a head's Run from Python with the flags of its command (``cs="0.1,1"``, ``flip_tta=True``).
+
+    The flags go through the very parser ``cornkit NAME`` uses, so a notebook gets the same
+    defaults, checks and Run (and run id) as the command line.
+    """
+    from ..cli import build_parser
+
+    argv = [name, "--data", str(dataset.root), "--work", str(work)]
+    for key, value in flags.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            argv.append(flag)
+        elif value not in (None, False):
+            argv += [flag, str(value)]
+    args = build_parser().parse_args(argv)
+    return get_head(name).run(HeadContext(dataset=dataset, split=split, work=Path(work), args=args))

@@ -103,7 +103,7 @@ def _kernel_secrets() -> KaggleCredentials | None:
     def secret(name: str) -> str | None:
         try:
             return client.get_secret(name) or None
-        except Exception:  # noqa: BLE001 - an unattached secret raises a Kaggle-internal error type
+        except Exception:
             return None
 
     token = secret("KAGGLE_API_TOKEN")

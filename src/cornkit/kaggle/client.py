@@ -36,7 +36,7 @@ DEFAULT_TIMEOUT_S = 60.0
 class KaggleSession:
     """A ready client and the credentials it uses (for messages and redaction)."""
 
-    api: "KaggleApi"
+    api: KaggleApi
     credentials: KaggleCredentials
 
 
@@ -45,7 +45,7 @@ def endpoint() -> str:
     return "http://localhost" if os.environ.get("KAGGLE_API_ENVIRONMENT") == "LOCALHOST" else "https://api.kaggle.com"
 
 
-def _import_client() -> type["KaggleApi"]:
+def _import_client() -> type[KaggleApi]:
     """Import the client with its import-time login banner swallowed."""
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         try:

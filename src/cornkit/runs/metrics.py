@@ -23,7 +23,7 @@ def classification_metrics(labels: Sequence[str], predictions: Sequence[str], cl
     return {
         "val_accuracy": float(accuracy_score(labels, predictions)),
         "val_balanced_accuracy": float(balanced_accuracy_score(labels, predictions)) if len(labels) else float("nan"),
-        "n_val": int(len(labels)),
+        "n_val": len(labels),
         "val_recall": recall,
     }
 

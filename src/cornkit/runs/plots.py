@@ -12,13 +12,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.metrics import ConfusionMatrixDisplay
 
-from ..atomic import atomic_path  # noqa: E402
-from ..data.images import read_image  # noqa: E402
+from ..atomic import atomic_path
+from ..data.images import read_image
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import fastai.callback.channelslast  # noqa: F401  (adds Learner.to_channelslast)
-import fastai.callback.data  # noqa: F401  (adds DataBlock.weighted_dataloaders)
-import fastai.callback.fp16  # noqa: F401  (adds Learner.to_fp32)
+import fastai.callback.channelslast
+import fastai.callback.data
+import fastai.callback.fp16
 import fastai.callback.schedule  # noqa: F401  (adds Learner.fit_one_cycle, fine_tune, lr_find)
 import numpy as np
 import pandas as pd
