@@ -140,6 +140,11 @@ class Head:
             raise TypeError(f"head {self.name!r}: give exactly one of make_run and fit_features")
 
     @property
+    def origin(self) -> str:
+        """The module that declares this head (named when two heads clash)."""
+        return str((self.make_run or self.fit_features).__module__)
+
+    @property
     def needs_open_clip(self) -> bool:
         return self.inputs == "features"
 
@@ -187,7 +192,7 @@ def _merge(heads: list[Head]) -> dict[str, Head]:
         known = merged.get(head.name)
         if known is not None and known is not head:
             raise CornkitError(
-                f"two heads are named {head.name!r} ({known.make_run.__module__} and {head.make_run.__module__}); "
+                f"two heads are named {head.name!r} ({known.origin} and {head.origin}); "
                 "uninstall one, or rename it."
             )
         merged[head.name] = head

@@ -1,0 +1,13 @@
+"""Heads: every approach that ends in a Run, one module each, declared once as a :class:`Head`.
+
+``registry`` finds them (this package's modules and the ``cornkit.heads`` entry-point group);
+``on_features`` runs a head on cached CLIP features over the split's folds. What a new head
+needs is exported here::
+
+    from cornkit.heads import FeatureTask, Fitted, Head, KernelRecipe
+"""
+
+from .on_features import FeatureTask, Fitted
+from .registry import Head, HeadContext, KernelRecipe, all_heads, get_head, run_head
+
+__all__ = ["FeatureTask", "Fitted", "Head", "HeadContext", "KernelRecipe", "all_heads", "get_head", "run_head"]
