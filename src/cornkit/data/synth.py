@@ -103,7 +103,7 @@ def draw_kernel(rng: np.random.Generator, label: str, view: str) -> Image.Image:
     crown = outline[np.argmax(np.hypot(*(outline - outline.mean(0)).T))]
     towards_crown = (crown - np.asarray(centre)) * 0.45 + np.asarray(centre)
     if view == "top":
-        germ = _blob(grid_x, grid_y, *towards_crown, length * 0.14, length * 0.11)
+        germ = _blob(grid_x, grid_y, float(towards_crown[0]), float(towards_crown[1]), length * 0.14, length * 0.11)
         kernel = kernel * (1 - 0.6 * germ[..., None]) + 0.6 * germ[..., None] * np.array([0.97, 0.93, 0.75])
     else:
         kernel *= 0.93

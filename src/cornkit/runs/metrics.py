@@ -6,20 +6,24 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+
+Labels = Sequence[str] | npt.NDArray[Any]
+"""Class names, one per row (a list or a numpy array)."""
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, classification_report, confusion_matrix
 
 
-def classification_metrics(labels: Sequence[str], predictions: Sequence[str], classes: Sequence[str]) -> dict[str, Any]:
+def classification_metrics(labels: Labels, predictions: Labels, classes: Sequence[str]) -> dict[str, Any]:
     """Accuracy (the competition metric), balanced accuracy and per-class recall.
 
     Balanced accuracy sits beside accuracy because the classes are imbalanced: a head that
     predicts the majority class scores well on accuracy alone.
     """
-    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    truth, predicted = np.asarray(labels), np.asarray(predictions)
     recall = {}
     for name in classes:
-        rows = labels == name
-        recall[name] = float((predictions[rows] == name).mean()) if rows.any() else float("nan")
+        rows = truth == name
+        recall[name] = float((predicted[rows] == name).mean()) if rows.any() else float("nan")
     return {
         "val_accuracy": float(accuracy_score(labels, predictions)),
         "val_balanced_accuracy": float(balanced_accuracy_score(labels, predictions)) if len(labels) else float("nan"),
@@ -28,11 +32,11 @@ def classification_metrics(labels: Sequence[str], predictions: Sequence[str], cl
     }
 
 
-def report_text(labels: Sequence[str], predictions: Sequence[str], classes: Sequence[str]) -> str:
+def report_text(labels: Labels, predictions: Labels, classes: Sequence[str]) -> str:
     """scikit-learn's per-class precision/recall/F1 table, with every class listed."""
     return classification_report(labels, predictions, labels=list(classes), digits=4, zero_division=0)
 
 
-def confusion(labels: Sequence[str], predictions: Sequence[str], classes: Sequence[str]) -> np.ndarray:
+def confusion(labels: Labels, predictions: Labels, classes: Sequence[str]) -> np.ndarray:
     """Counts: rows are true classes, columns predicted classes, both in ``classes`` order."""
     return confusion_matrix(labels, predictions, labels=list(classes))
