@@ -96,9 +96,7 @@ def embed_batch(clip: LoadedClip, batch: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.normalize(torch.stack(views).mean(dim=0), dim=-1)
 
 
-def encode_images(
-    clip: LoadedClip, paths: Sequence[Path], *, batch_size: int = 64, num_workers: int | None = None, desc: str = "images"
-) -> np.ndarray:
+def encode_images(clip: LoadedClip, paths: Sequence[Path], *, batch_size: int = 64, num_workers: int | None = None, desc: str = "images") -> np.ndarray:
     """L2-normalised image embeddings of ``paths``, in order, as float32.
 
     Under a torchrun launch (:mod:`cornkit.distributed`), called by rank 0, every process embeds
