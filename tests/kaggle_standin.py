@@ -48,6 +48,8 @@ class StandinKaggle:
     """The state behind the fake API: one competition, one user, their submissions and kernels.
 
     ``kernel_statuses`` is what successive status calls answer; the last one repeats.
+    ``kernels`` maps each pushed slug to its version, its last push request and the accelerator
+    (the request's machine shape; None for Kaggle's default) it would run on.
     """
 
     competition: str
@@ -247,7 +249,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         unknown = [c for c in body.get("competitionDataSources", []) if c != state.competition]
         version = state.kernels.get(slug, {}).get("version", 0) + 1
-        state.kernels[slug] = {"version": version, "request": body}
+        state.kernels[slug] = {"version": version, "request": body, "accelerator": body.get("machineShape") or None}
         self._json(
             200,
             {

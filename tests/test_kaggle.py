@@ -144,9 +144,7 @@ def test_download_inside_a_kernel_uses_the_mounted_data(home: Path, corn: Path, 
     assert not (tmp_path / "data").exists()
 
 
-def test_submit_and_leaderboard_show_the_scores_kaggle_computed(
-    standin: StandinKaggle, corn: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_submit_and_leaderboard_show_the_scores_kaggle_computed(standin: StandinKaggle, corn: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     work, submissions = tmp_path / "work", tmp_path / "submissions"
     good = _save_run(corn, work, "probe", right_fraction=0.8)
     local_only = _save_run(corn, work, "zeroshot", right_fraction=0.2)
@@ -422,3 +420,34 @@ def test_commands_that_do_not_talk_to_kaggle_never_import_it(tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
     assert "Authentication" not in result.stdout + result.stderr
     assert not (tmp_path / ".kaggle").exists() and not (tmp_path / ".config" / "kaggle").exists()
+
+
+def test_the_accelerator_goes_with_the_push(standin: StandinKaggle, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    kernels = tmp_path / "kernels"
+    code, _, err = _cli(capsys, "kernels", "build", "probe", "--kernels", kernels, "--accelerator", "nvidiateslat4")
+    assert code == 0, err
+    meta = json.loads((kernels / "probe" / "kernel-metadata.json").read_text())
+    assert meta["machine_shape"] == "NvidiaTeslaT4" and meta["enable_gpu"] is True
+    notebook = nbformat.read(kernels / "probe" / meta["code_file"], as_version=4)
+    assert any('"--processes", PROCESSES' in cell.source for cell in notebook.cells), "features run on every GPU the kernel finds"
+
+    assert _cli(capsys, "kernels", "push", "probe", "--kernels", kernels)[0] == 0
+    assert standin.kernels[meta["id"]]["accelerator"] == "NvidiaTeslaT4"
+    code, _, err = _cli(capsys, "kernels", "push", "probe", "--kernels", kernels, "--accelerator", "NvidiaTeslaP100")
+    assert code == 0 and "retired" in err
+    assert standin.kernels[meta["id"]]["accelerator"] == "NvidiaTeslaP100"
+
+    code, _, err = _cli(capsys, "kernels", "push", "probe", "--kernels", kernels, "--accelerator", "NvidiaA100")
+    _one_line_error(code, err, "NvidiaA100", "NvidiaTeslaT4 or NvidiaTeslaP100")
+    code, _, err = _cli(capsys, "kernels", "build", "zeroshot", "--kernels", kernels, "--accelerator", "TpuV5E8")
+    _one_line_error(code, err, "not TPUs")
+    assert len(standin.calls("SaveKernel")) == 2 and not (kernels / "zeroshot").exists()
+
+
+def test_the_known_accelerators_are_the_clients() -> None:
+    from kagglesdk.kernels.types.kernels_api_service import ApiSaveKernelRequest
+
+    from cornkit.kaggle.accelerators import GPU_ACCELERATORS, TPU_ACCELERATORS
+
+    listed = {line.strip()[2:] for line in (ApiSaveKernelRequest.__doc__ or "").splitlines() if line.strip().startswith("* ")}
+    assert "NvidiaTeslaT4" in listed and listed <= {*GPU_ACCELERATORS, *TPU_ACCELERATORS}

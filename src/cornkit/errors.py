@@ -13,6 +13,10 @@ class CornkitError(Exception):
     """A problem the user can fix; ``str(error)`` is the whole explanation."""
 
 
+class ReportedError(CornkitError):
+    """A CornkitError another process has already printed (rank 0 of a launch): the CLI exits 2 without repeating it."""
+
+
 def user_message(error: CornkitError) -> str:
     """The explanation alone, also when a DataLoader worker raised it.
 

@@ -6,7 +6,8 @@ registered head. A handler parses flags, calls the API and prints. Handlers impo
 they call when they run, so that ``cornkit --help`` or ``cornkit split`` does not pay seconds
 for torch and open_clip. Every command prints the run id or path it wrote on its last line.
 A :class:`~cornkit.errors.CornkitError` is printed as one line on stderr with exit code 2;
-anything else is a bug and keeps its traceback.
+anything else is a bug and keeps its traceback. Under torchrun, or with ``--processes``, the
+command runs through :mod:`cornkit.cli.launch`.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..errors import CornkitError, user_message
+from ..errors import CornkitError, ReportedError, user_message
 from . import clip, data, heads, kaggle, runs
+from .launch import run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,12 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
     try:
-        args.handler(args)
+        run_command(args, argv)
     except CornkitError as error:
-        print(f"cornkit {args.command}: error: {user_message(error)}", file=sys.stderr)
+        if not isinstance(error, ReportedError):
+            print(f"cornkit {args.command}: error: {user_message(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"cornkit {args.command}: interrupted; nothing half-written was kept.", file=sys.stderr)

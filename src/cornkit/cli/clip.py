@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .argtypes import positive_int
 from .common import add_data_args, dataset_from_args
 
 
@@ -16,6 +17,11 @@ def add_clip_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, help="DataLoader workers (default: CPU count up to 8 on CUDA, 0 on the CPU)")
+    parser.add_argument(
+        "--processes",
+        type=positive_int,
+        help="split feature extraction over N processes launched with torchrun: one per GPU, or CPU processes (default: 1; see README)",
+    )
 
 
 def add_prompt_args(parser: argparse.ArgumentParser) -> None:

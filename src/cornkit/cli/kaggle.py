@@ -20,6 +20,14 @@ def _add_competition_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--competition", default=COMPETITION, help=f"competition slug (default: {COMPETITION})")
 
 
+def _add_accelerator_arg(parser: argparse.ArgumentParser, where: str) -> None:
+    parser.add_argument(
+        "--accelerator",
+        metavar="NAME",
+        help=f"Kaggle accelerator, as the kaggle client's `kernels push --accelerator`: NvidiaTeslaT4 (two T4s) or NvidiaTeslaP100; {where}",
+    )
+
+
 def _submit(args: argparse.Namespace) -> None:
     from ..kaggle.submission import write_submission
     from ..runs.run import load_run
@@ -42,7 +50,6 @@ def _submit_kaggle(args: argparse.Namespace) -> None:
     sent = submit_to_kaggle(args.run, args.message, work=args.work, dataset=dataset, submissions=args.submissions, competition=args.competition)
     print(f"submitted {sent.path.name} to {args.competition} as {sent.description!r} (Kaggle ref {sent.ref}): {sent.message}")
     print(sent.path)
-
 
 
 def _download(args: argparse.Namespace) -> None:
@@ -72,6 +79,7 @@ def _kernels_build(args: argparse.Namespace) -> None:
         pretrained=args.pretrained,
         competition=args.competition,
         enable_gpu=args.gpu,
+        accelerator=args.accelerator,
         enable_internet=args.internet,
         is_private=not args.public,
         dataset_sources=tuple(args.dataset_source),
@@ -88,7 +96,7 @@ def _kernels_push(args: argparse.Namespace) -> None:
     from ..kaggle.kernels import load_kernel, push_kernel
 
     kernel = load_kernel(args.approach, args.kernels)
-    response = push_kernel(kernel, connect())
+    response = push_kernel(kernel, connect(), accelerator=args.accelerator)
     for field in ("invalid_competition_sources", "invalid_dataset_sources", "invalid_model_sources", "invalid_kernel_sources"):
         if getattr(response, field):
             print(f"warning: Kaggle did not recognise {field.removeprefix('invalid_').replace('_', ' ')}: {', '.join(getattr(response, field))}")
@@ -163,15 +171,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--pretrained", help="open_clip tag, or a checkpoint path under /kaggle/input (default: the approach's)")
     _add_competition_arg(build)
     build.add_argument("--gpu", action=argparse.BooleanOptionalAction, default=None, help="run on a GPU (default: yes)")
+    _add_accelerator_arg(build, "recorded as machine_shape in kernel-metadata.json")
     build.add_argument("--internet", action=argparse.BooleanOptionalAction, default=True, help="internet on (default: yes)")
     build.add_argument("--public", action="store_true", help="make the kernel public (default: private)")
     build.add_argument("--dataset-source", action="append", default=[], metavar="OWNER/SLUG", help="attach a dataset (wheels, weights); repeatable")
-    build.add_argument("--model-source", action="append", default=[], metavar="OWNER/MODEL/FRAMEWORK/VARIATION/VERSION", help="attach a Kaggle model; repeatable")
+    build.add_argument(
+        "--model-source", action="append", default=[], metavar="OWNER/MODEL/FRAMEWORK/VARIATION/VERSION", help="attach a Kaggle model; repeatable"
+    )
     build.add_argument("--head-args", default="", help="extra flags for the head command, e.g. '--batch-size 32'")
     build.set_defaults(handler=_kernels_build)
 
     push = actions.add_parser("push", help="push kernels/APPROACH/ with the official client and print its URL")
     add_kernel_args(push)
+    _add_accelerator_arg(push, "for this push, over kernel-metadata.json's machine_shape")
     push.set_defaults(handler=_kernels_push)
 
     status = actions.add_parser("status", help="the pushed kernel's run state")

@@ -22,12 +22,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
-from tqdm.auto import tqdm
 
 from ..atomic import atomic_dir, write_json
 from ..data.dataset import Dataset
 from ..data.images import read_image
+from ..distributed import local_world_size, world_size
 from ..errors import CornkitError
+from ..progress import progress
 from .model import ClipSpec, LoadedClip, check_spec, load_clip
 
 FEATURES_DIR = "features"
@@ -95,18 +96,35 @@ def embed_batch(clip: LoadedClip, batch: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.normalize(torch.stack(views).mean(dim=0), dim=-1)
 
 
-@torch.inference_mode()
-def encode_images(
-    clip: LoadedClip, paths: Sequence[Path], *, batch_size: int = 64, num_workers: int | None = None, desc: str = "images"
-) -> np.ndarray:
+def encode_images(clip: LoadedClip, paths: Sequence[Path], *, batch_size: int = 64, num_workers: int | None = None, desc: str = "images") -> np.ndarray:
     """L2-normalised image embeddings of ``paths``, in order, as float32.
 
-    On CUDA the batches run under bfloat16/float16 autocast in channels_last layout, fed by up
-    to 8 decoding workers; on the CPU in float32 in the main process, because there the
-    workers only steal cores from the model (benchmarks/README.md).
+    Under a torchrun launch (:mod:`cornkit.distributed`), called by rank 0, every process embeds
+    its shard of ``paths`` on its own device (:mod:`cornkit.clip.sharded`) and rank 0 gets them
+    all back in order: the same rows a single process computes.
     """
+    if world_size() > 1:
+        from .sharded import encode_on_every_rank
+
+        return encode_on_every_rank(clip, paths, batch_size=batch_size, num_workers=num_workers, desc=desc)
+    return encode_here(clip, paths, batch_size=batch_size, num_workers=num_workers, desc=desc)
+
+
+@torch.inference_mode()
+def encode_here(
+    clip: LoadedClip, paths: Sequence[Path], *, batch_size: int = 64, num_workers: int | None = None, desc: str = "images", position: int = 0
+) -> np.ndarray:
+    """:func:`encode_images` in this process alone (one rank's shard under a launch; ``position`` places its bar).
+
+    On CUDA the batches run under bfloat16/float16 autocast in channels_last layout, fed by up
+    to 8 decoding workers (shared among the processes of a launch on this machine); on the CPU
+    in float32 in the main process, because there the workers only steal cores from the model
+    (benchmarks/README.md).
+    """
+    if not paths:
+        return np.empty((0, 0), dtype=np.float32)
     on_cuda = clip.device.type == "cuda"
-    workers = (min(8, os.cpu_count() or 1) if on_cuda else 0) if num_workers is None else num_workers
+    workers = (min(8, max(1, (os.cpu_count() or 1) // local_world_size())) if on_cuda else 0) if num_workers is None else num_workers
     if on_cuda:
         clip.model.to(memory_format=torch.channels_last)
     loader = DataLoader(
@@ -119,12 +137,14 @@ def encode_images(
     autocast = torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if on_cuda else nullcontext()
     chunks = []
     try:
-        for batch in tqdm(loader, desc=f"CLIP features ({desc})", unit="batch"):
-            batch = batch.to(clip.device, non_blocking=True)
-            if on_cuda:
-                batch = batch.contiguous(memory_format=torch.channels_last)
-            with autocast:
-                chunks.append(embed_batch(clip, batch).cpu())
+        with progress(f"CLIP features ({desc})", len(paths), "img", position=position) as advance:
+            for batch in loader:
+                batch = batch.to(clip.device, non_blocking=True)
+                if on_cuda:
+                    batch = batch.contiguous(memory_format=torch.channels_last)
+                with autocast:
+                    chunks.append(embed_batch(clip, batch).cpu())
+                advance(len(batch))
     except CornkitError as error:
         raise CornkitError(_worker_error_message(error)) from None
     except torch.cuda.OutOfMemoryError as error:
@@ -174,6 +194,7 @@ def extract_features(
                 "n_train": len(dataset.train),
                 "n_test": len(dataset.test),
                 "dim": int(np.load(folder / "train.npy", mmap_mode="r").shape[1]),
+                "world_size": world_size(),
             },
         )
     return _load_cached(path, key)

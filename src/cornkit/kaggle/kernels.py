@@ -12,7 +12,9 @@ The input and working roots default to ``/kaggle/input`` and ``/kaggle/working``
 ``CORNKIT_INPUT_ROOT`` and ``CORNKIT_WORKING_ROOT`` environment variables move them, so the
 very notebook that is pushed also runs on any machine under a simulated Kaggle layout.
 ``push_kernel``, ``kernel_status`` (and ``wait_for_kernel``) and ``fetch_kernel_output`` go through the
-official client.
+official client. The accelerator (``--accelerator NvidiaTeslaT4``) is the metadata's
+``machine_shape``, which the client sends with the push (:mod:`cornkit.kaggle.accelerators`);
+the notebook runs CLIP feature extraction on every GPU it finds.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from ..data.dataset import Dataset
 from ..defaults import COMPETITION, RANDOM_WEIGHTS, TIMM_HUB
 from ..errors import CornkitError
 from ..heads.registry import Head, KernelRecipe, all_heads, get_head
+from .accelerators import check_accelerator
 from .client import KaggleSession, kaggle_call
 from .submission import Submission, record_submission, validate_for_dataset
 
@@ -63,6 +66,7 @@ class KernelSpec:
     pretrained: str | None = None
     competition: str = COMPETITION
     enable_gpu: bool | None = None
+    accelerator: str | None = None
     enable_internet: bool = True
     is_private: bool = True
     dataset_sources: tuple[str, ...] = ()
@@ -110,13 +114,14 @@ def _metadata(spec: KernelSpec, code_file: str) -> dict[str, Any]:
         "language": "python",
         "kernel_type": "notebook",
         "is_private": spec.is_private,
-        "enable_gpu": recipe.enable_gpu if spec.enable_gpu is None else spec.enable_gpu,
+        "enable_gpu": (recipe.enable_gpu or spec.accelerator is not None) if spec.enable_gpu is None else spec.enable_gpu,
         "enable_tpu": False,
         "enable_internet": spec.enable_internet,
         "dataset_sources": list(spec.dataset_sources),
         "competition_sources": [spec.competition],
         "kernel_sources": [],
         "model_sources": list(spec.model_sources),
+        **({"machine_shape": check_accelerator(spec.accelerator)} if spec.accelerator else {}),
     }
 
 
@@ -150,6 +155,12 @@ def validate_metadata(meta: dict[str, Any], source: str, folder: Path | None = N
         parts = name.split("/")
         if len(parts) != 5 or not all(parts) or not parts[4].isdigit():
             raise bad("model_sources", f"holds {name!r}; write 'owner/model/framework/variation/version-number'.")
+    if meta.get("machine_shape"):
+        if not isinstance(meta["machine_shape"], str):
+            raise bad("machine_shape", "must be an accelerator name such as 'NvidiaTeslaT4'.")
+        check_accelerator(meta["machine_shape"], warn=False)
+        if not meta.get("enable_gpu"):
+            raise bad("machine_shape", f"is {meta['machine_shape']!r} but enable_gpu is false; drop --no-gpu or the accelerator.")
     if folder is not None and not (folder / meta["code_file"]).is_file():
         raise bad("code_file", f"names {meta['code_file']!r}, which is not in {folder}.")
 
@@ -185,8 +196,9 @@ def build_notebook(spec: KernelSpec) -> nbformat.NotebookNode:
     model = spec.model or recipe.model
     pretrained = spec.pretrained or recipe.pretrained
     source = kit_source_zip()
-    head_args = (spec.approach, "--data", "{DATA}", "--work", "{WORK}", recipe.model_flag, "{MODEL}")
+    head_args: tuple[str, ...] = (spec.approach, "--data", "{DATA}", "--work", "{WORK}", recipe.model_flag, "{MODEL}")
     head_args += ("--pretrained", "{PRETRAINED}") if pretrained else ()
+    head_args += ("--processes", "{PROCESSES}") if spec.head.needs_open_clip else ()
     template = Template((files("cornkit.kaggle") / TEMPLATE).read_text(encoding="utf-8"))
     text = template.substitute(
         TITLE=recipe.title,
@@ -280,14 +292,19 @@ def _not_found(kernel: KernelFolder) -> str:
     return f"Kernel {kernel.kernel_id} does not exist yet: push it with `cornkit kernels push {kernel.path.name}`."
 
 
-def push_kernel(kernel: KernelFolder, session: KaggleSession) -> Any:
-    """Send the kernel with the official client; return its response (``url``, ``version_number``)."""
+def push_kernel(kernel: KernelFolder, session: KaggleSession, accelerator: str | None = None) -> Any:
+    """Send the kernel with the official client; return its response (``url``, ``version_number``).
+
+    ``accelerator`` overrides the metadata's ``machine_shape`` for this push, as the client's
+    own ``kernels push --accelerator`` does.
+    """
     owner = kernel.kernel_id.split("/")[0]
     response = kaggle_call(
         session,
         f"push kernel {kernel.kernel_id}",
         session.api.kernels_push,
         str(kernel.path),
+        acc=check_accelerator(accelerator) if accelerator else None,
         forbidden=f"Your account may not write {kernel.kernel_id}: rebuild with --user set to your Kaggle username (not {owner!r}).",
     )
     if response.error:
@@ -297,9 +314,7 @@ def push_kernel(kernel: KernelFolder, session: KaggleSession) -> Any:
 
 def kernel_status(kernel: KernelFolder, session: KaggleSession) -> tuple[str, str]:
     """The kernel's latest run state (QUEUED, RUNNING, COMPLETE, ERROR, ...) and failure message."""
-    response = kaggle_call(
-        session, f"get the status of kernel {kernel.kernel_id}", session.api.kernels_status, kernel.kernel_id, not_found=_not_found(kernel)
-    )
+    response = kaggle_call(session, f"get the status of kernel {kernel.kernel_id}", session.api.kernels_status, kernel.kernel_id, not_found=_not_found(kernel))
     return response.status.name, response.failure_message or ""
 
 

@@ -1,0 +1,200 @@
+"""Several processes on one machine, launched by torchrun: the process group, shards, gathers, agreement on failure.
+
+A command runs under ``torchrun --nproc-per-node N -m cornkit ...`` (or with ``--processes N``,
+which calls the same launcher, :mod:`torch.distributed.run`) as one *leader* and N-1 *helpers*.
+Rank 0 leads: it runs the command exactly as a single process would (reads flags, loads data,
+writes files, prints). When it reaches work that splits (CLIP feature extraction), it broadcasts
+a job that every rank runs on its own shard, each on its own GPU (``LOCAL_RANK``) or as a CPU
+process; the helpers do nothing else. A job ends with the ranks agreeing on failure (an
+all-reduce of a flag) before they gather, so a broken input on any one rank ends every rank
+with one message naming that rank, instead of a hang or a partial result.
+
+Control messages and gathered results travel over gloo (CPU tensors), also on GPUs, where the
+group adds NCCL for the CUDA tensors a distributed fine-tune reduces.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from .errors import CornkitError, ReportedError, user_message
+
+
+def rank() -> int:
+    """This process's rank in the process group (0 without one)."""
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def world_size() -> int:
+    """How many processes share the work (1 without a process group)."""
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def local_world_size() -> int:
+    """How many processes of the launch share this machine (torchrun's ``LOCAL_WORLD_SIZE``; 1 alone)."""
+    return int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+
+
+def shard(n: int, rank: int, world: int) -> range:
+    """Rank ``rank``'s contiguous block of ``range(n)``: blocks differ in size by at most one and, in rank order, cover it."""
+    return range(rank * n // world, (rank + 1) * n // world)
+
+
+@contextlib.contextmanager
+def process_group() -> Iterator[None]:
+    """Join the process group torchrun describes in the environment (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``...), leave it after.
+
+    On a machine with GPUs each rank takes GPU ``LOCAL_RANK`` as its ``cuda`` device.
+    """
+    backend = "gloo"
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        backend = "cpu:gloo,cuda:nccl"
+    dist.init_process_group(backend)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+def agree_on_failure(failure: str | None) -> None:
+    """Called by every rank with its own failure (or None); raises the same error on every rank if any failed.
+
+    An all-reduce of a flag first, so that the common case costs one tiny collective; the
+    messages are gathered only when something failed. The first failing rank is named.
+    """
+    flag = torch.tensor([0 if failure is None else 1])
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    if not flag.item():
+        return
+    failures: list[str | None] = [None] * world_size()
+    dist.all_gather_object(failures, failure)
+    failed = next(r for r, message in enumerate(failures) if message is not None)
+    raise CornkitError(f"rank {failed} of {world_size()}: {failures[failed]}")
+
+
+def failure_of(work: Callable[[], Any]) -> tuple[Any, str | None]:
+    """Run ``work``; return its result and no failure, or no result and its one-line failure.
+
+    A CornkitError becomes its message; anything else (a bug) prints its traceback here first,
+    because the other ranks only ever see the line.
+    """
+    try:
+        return work(), None
+    except CornkitError as error:
+        return None, user_message(error)
+    except Exception as error:
+        traceback.print_exc()
+        return None, f"{type(error).__name__}: {error} (traceback above)"
+
+
+def gather_in_order(local: np.ndarray) -> np.ndarray | None:
+    """Every rank's rows, concatenated in rank order, on rank 0 (None on the others); empty shards add nothing."""
+    parts: list[np.ndarray] | None = [np.empty(0)] * world_size() if rank() == 0 else None
+    dist.gather_object(local, parts, dst=0)
+    return np.concatenate([part for part in parts if part.size]) if parts is not None else None
+
+
+class Job(Protocol):
+    """Work that every rank runs together (each on its shard); the leader's call returns the result."""
+
+    def run(self, *leader_args: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class _Stop:
+    """The leader's last message: the command is over, with this exit status."""
+
+    status: int
+
+
+def _broadcast_from_leader(message: object) -> object:
+    box = [message]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def run_everywhere(job: Job, *leader_args: Any) -> Any:
+    """On the leader: hand ``job`` to every helper, run it here too (with ``leader_args``), return its result."""
+    _broadcast_from_leader(job)
+    return job.run(*leader_args)
+
+
+def _serve() -> int:
+    """A helper's life: run each job the leader sends until it stops; return the command's exit status."""
+    while True:
+        message = _broadcast_from_leader(None)
+        if isinstance(message, _Stop):
+            return message.status
+        with contextlib.suppress(CornkitError):  # the leader received the same error and reports it
+            message.run()  # type: ignore[attr-defined]
+
+
+def run_as_rank(command: Callable[[], None]) -> None:
+    """Run a command as this process's part of a torchrun launch: rank 0 leads it, the others serve its jobs.
+
+    Only the leader prints and writes; a helper ends with the leader's status (a failed command
+    raises :class:`ReportedError` there, whose message the leader has printed).
+    """
+    with process_group():
+        if rank() != 0:
+            if _serve():
+                raise ReportedError("the leader (rank 0) reported the error")
+            return
+        status = 1
+        try:
+            command()
+            status = 0
+        except CornkitError:
+            status = 2
+            raise
+        finally:
+            _broadcast_from_leader(_Stop(status))
+
+
+@contextlib.contextmanager
+def _launch_environment(processes: int) -> Iterator[None]:
+    """Share the CPU cores among the processes (unless ``OMP_NUM_THREADS`` says otherwise) and keep torchrun's logs to errors."""
+    threads = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = threads or str(max(1, (os.cpu_count() or 1) // processes))
+    elastic = logging.getLogger("torch.distributed.elastic")
+    level = elastic.level
+    elastic.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        elastic.setLevel(level)
+        if threads is None:
+            del os.environ["OMP_NUM_THREADS"]
+        else:
+            os.environ["OMP_NUM_THREADS"] = threads
+
+
+def launch(processes: int, argv: Sequence[str]) -> None:
+    """Run ``python -m cornkit ARGV`` in ``processes`` processes on this machine, through torchrun's own launcher.
+
+    A rank that failed with a CornkitError had rank 0 print it (exit status 2): that becomes a
+    :class:`ReportedError`; any other failure is named with its exit status.
+    """
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    with _launch_environment(processes):
+        try:
+            run(parse_args(["--standalone", f"--nproc-per-node={processes}", "-m", "cornkit", *argv]))
+        except ChildFailedError as error:
+            failures = sorted(error.failures.items())
+            if any(failure.exitcode == 2 for _, failure in failures):
+                raise ReportedError("a rank reported the error") from None
+            failed, failure = failures[0]
+            raise CornkitError(f"rank {failed} of {processes} processes ended with exit status {failure.exitcode}; its output above says why.") from None

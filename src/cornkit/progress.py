@@ -1,0 +1,32 @@
+"""Progress that reads well where it goes: a bar on a terminal (or in Jupyter), one line per finished step elsewhere.
+
+Piped output (a kernel's log, CI, a notebook cell running the CLI) would otherwise collect
+carriage-return fragments of bars; there each step says once, when it ends, what it did and
+how fast. Several ranks of a launch each get their own bar line (``position``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+from tqdm.auto import tqdm
+
+
+def _interactive() -> bool:
+    return sys.stderr.isatty() or "ipykernel" in sys.modules
+
+
+@contextlib.contextmanager
+def progress(desc: str, total: int, unit: str, *, position: int = 0) -> Iterator[Callable[[int], object]]:
+    """Yield ``advance(n)``; show a bar of ``total`` units, or print one line when the step completes."""
+    if _interactive():
+        with tqdm(total=total, desc=desc, unit=unit, position=position, dynamic_ncols=True) as bar:
+            yield bar.update
+        return
+    started = time.perf_counter()
+    yield lambda n: None
+    seconds = time.perf_counter() - started
+    print(f"{desc}: {total} {unit} in {seconds:.1f} s ({total / max(seconds, 1e-9):.0f} {unit}/s)", file=sys.stderr, flush=True)
