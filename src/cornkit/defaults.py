@@ -17,3 +17,5 @@ RANDOM_WEIGHTS = "none"
 TIMM_HUB = "hub"
 CONVNEXT_ARCH = "convnext_small.fb_in22k"
 BALANCE_MODES: tuple[str, ...] = ("none", "oversample", "weighted")
+STACK_META_MODELS: tuple[str, ...] = ("logreg", "hgb")
+"""Level-2 models of ``cornkit stack``: logistic regression (default) or histogram gradient boosting."""
