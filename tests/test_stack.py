@@ -92,7 +92,7 @@ def test_gradient_boosting_meta_model_makes_a_valid_run(truth):
 
 def test_refuses_runs_from_different_splits_and_lone_runs(truth):
     a, b = member(truth, 1.0, 1), member(truth, 1.0, 2, split_id="split-b")
-    with pytest.raises(CornkitError, match="split-b.*split-a"):
+    with pytest.raises(CornkitError, match=r"split-b.*split-a"):
         stack_runs([a, b])
     with pytest.raises(CornkitError, match="a stack needs at least two Runs, got 1"):
         stack_runs([a])

@@ -102,7 +102,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     stack = subparsers.add_parser("stack", help="a level-2 model on Runs' validation probabilities, cross-fitted, as one Run")
     stack.add_argument("runs", nargs="+", metavar="RUN", help="run ids or Run folders (two or more, made on the same split)")
-    stack.add_argument("--meta", choices=STACK_META_MODELS, default=STACK_META_MODELS[0], help="level-2 model: logistic regression (default) or gradient boosting")
+    stack.add_argument(
+        "--meta", choices=STACK_META_MODELS, default=STACK_META_MODELS[0], help="level-2 model: logistic regression (default), or gradient boosting"
+    )
     add_seed_arg(stack, "the cross-fitting folds and the level-2 model")
     add_data_args(stack, required=False)
     stack.set_defaults(handler=_stack)

@@ -40,12 +40,12 @@ def check_compatible(runs: Sequence[Run], what: str = "an ensemble") -> None:
                 "the class order differs. Re-make one of them with the same --classes."
             )
         for part, name in (("val", "validation"), ("test", "test")):
-            ids, reference = set(getattr(run, f"{part}_ids")), set(getattr(first, f"{part}_ids"))
-            if ids != reference:
-                example = min(ids ^ reference)
+            own, reference = set(getattr(run, f"{part}_ids")), set(getattr(first, f"{part}_ids"))
+            if own != reference:
+                example = min(own ^ reference)
                 raise CornkitError(
                     f"Run {run.run_id} and Run {first.run_id} have different {name} ids (e.g. {example} is in only one of them; "
-                    f"{len(ids)} vs {len(reference)} rows). Were they made with different --fold or --data?"
+                    f"{len(own)} vs {len(reference)} rows). Were they made with different --fold or --data?"
                 )
 
 
