@@ -29,8 +29,8 @@ from .heads.registry import Head, HeadContext, all_heads
 from .kaggle.submission import write_submission
 from .runs.ensemble import ensemble_runs
 from .runs.run import Run, save_run
-from .runs.stack import stack_runs
 from .runs.scoring import score_run, solution_accuracy
+from .runs.stack import stack_runs
 
 REAL_USE = (
     "Real use: `cornkit download`, then e.g. `cornkit probe --data corn --model ViT-H-14 "
