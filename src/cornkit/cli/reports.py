@@ -35,9 +35,12 @@ def _shots(args: argparse.Namespace) -> None:
     from ..reports.shots import shots_report
 
     dataset = dataset_from_args(args)
+    split = load_split(args.work, dataset)
+    if split.n_folds > 1:
+        print(f"{split.n_folds}-fold split: the curve is scored on fold 0's {len(split.valid_ids(0))} validation rows.")
     report = shots_report(
         dataset,
-        load_split(args.work, dataset),
+        split,
         args.work,
         ClipSpec(args.model, args.pretrained, flip_tta=args.flip_tta),
         heads=[h.strip() for h in args.heads.split(",")] if args.heads else None,
