@@ -17,3 +17,9 @@ RANDOM_WEIGHTS = "none"
 TIMM_HUB = "hub"
 CONVNEXT_ARCH = "convnext_small.fb_in22k"
 BALANCE_MODES: tuple[str, ...] = ("none", "oversample", "weighted")
+STACK_META_MODELS: tuple[str, ...] = ("logreg", "hgb")
+"""Level-2 models of ``cornkit stack``: logistic regression (default) or histogram gradient boosting."""
+DUPES_THRESHOLD = 0.99
+"""Centred cosine similarity from which ``cornkit dupes`` calls two images near-duplicates (an exact copy scores 1)."""
+SHOTS = "1,2,4,8,16,all"
+SHOTS_REPEATS = 3

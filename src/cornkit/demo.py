@@ -2,7 +2,7 @@
 
 synthetic set -> split -> CLIP features (tiny model, random weights) -> prompt comparison ->
 every registered head with its demo flags (zero-shot, linear probe, ..., a random
-``convnext_atto`` at 64 px) -> ensembles of the two best Runs -> score -> submit, then one
+``convnext_atto`` at 64 px) -> ensembles and a stack of the two best Runs -> score -> submit, then one
 table of every approach. The heads run exactly as their ``cornkit HEAD`` commands do (the
 flags are parsed by the same parser), so a new head shows up here by being registered. Run it
 again and the data, split and features are reused (cache hits); the heads train again,
@@ -30,6 +30,7 @@ from .kaggle.submission import write_submission
 from .runs.ensemble import ensemble_runs
 from .runs.run import Run, save_run
 from .runs.scoring import score_run, solution_accuracy
+from .runs.stack import stack_runs
 
 REAL_USE = (
     "Real use: `cornkit download`, then e.g. `cornkit probe --data corn --model ViT-H-14 "
@@ -126,14 +127,17 @@ def run_demo(
 
     best = sorted((r for r in runs if r.approach != "zeroshot"), key=lambda r: -r.metrics["val_accuracy"])[:2]
     if len(best) == 2:
-        _step(f"ensembles of the two best heads ({best[0].approach}, {best[1].approach})", say)
+        _step(f"ensembles and a stack of the two best heads ({best[0].approach}, {best[1].approach})", say)
         equal = ensemble_runs(best)
         searched = ensemble_runs(best, "auto")
         for run in (equal, searched):
             save_run(run, work)
+        stack = stack_runs(best)
+        stack.save(work)
         say(f"{equal.run_id} (equal weights): validation accuracy {equal.metrics['val_accuracy']:.4f}")
         say(f"{searched.run_id} (weights searched on validation): {searched.metrics['auto_summary']}")
-        runs += [equal, searched]
+        say(f"{stack.run.run_id} (level-2 model on their probabilities): {stack.report.summary()}")
+        runs += [equal, searched, stack.run]
 
     _step("score and submit", say)
     for run in runs:

@@ -1,6 +1,6 @@
 """The ``cornkit`` command: a thin argparse layer over the Python API.
 
-One module per family of the package (``data``, ``clip``, ``heads``, ``runs``, ``kaggle``),
+One module per family of the package (``data``, ``clip``, ``heads``, ``runs``, ``reports``, ``kaggle``),
 each with a ``register(subparsers)`` function; the ``heads`` module adds one subcommand per
 registered head. A handler parses flags, calls the API and prints. Handlers import the API
 they call when they run, so that ``cornkit --help`` or ``cornkit split`` does not pay seconds
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import CornkitError, ReportedError, user_message
-from . import clip, data, heads, kaggle, runs
+from . import clip, data, heads, kaggle, reports, runs
 from .launch import run_command
 
 
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cornkit", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--version", action="version", version=f"cornkit {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (data, clip, heads, runs, kaggle):
+    for module in (data, clip, heads, runs, reports, kaggle):
         module.register(subparsers)
     return parser
 

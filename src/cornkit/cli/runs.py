@@ -1,11 +1,16 @@
-"""Commands that read Runs, whichever head made them: runs, score, ensemble."""
+"""Commands that read Runs, whichever head made them: runs, score, ensemble, stack."""
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
+from ..defaults import STACK_META_MODELS
 from ..errors import CornkitError
-from .common import add_data_args, add_work_arg, dataset_from_args
+from .common import add_data_args, add_seed_arg, add_work_arg, dataset_from_args
+
+if TYPE_CHECKING:
+    from ..runs.run import Run
 
 
 def _runs(args: argparse.Namespace) -> None:
@@ -39,14 +44,23 @@ def parse_weights(text: str | None) -> list[float] | str | None:
         raise CornkitError(f"--weights {text!r}: give 'auto' or comma-separated numbers, one per Run, e.g. 0.7,0.3.") from error
 
 
-def _ensemble(args: argparse.Namespace) -> None:
+def _member_runs(args: argparse.Namespace) -> list[Run]:
+    """The Runs named on the command line; with ``--data``, also checked against the split --work holds now."""
     from ..data.split import load_split
-    from ..runs.ensemble import check_current_split, ensemble_runs
-    from ..runs.run import load_run, save_run
+    from ..runs.members import check_current_split
+    from ..runs.run import load_run
 
     runs = [load_run(run, args.work) for run in args.runs]
     if args.data is not None:
         check_current_split(runs, load_split(args.work, dataset_from_args(args, check_images=False)).split_id)
+    return runs
+
+
+def _ensemble(args: argparse.Namespace) -> None:
+    from ..runs.ensemble import ensemble_runs
+    from ..runs.run import save_run
+
+    runs = _member_runs(args)
     run = ensemble_runs(runs, parse_weights(args.weights))
     save_run(run, args.work)
     for member in runs:
@@ -55,6 +69,18 @@ def _ensemble(args: argparse.Namespace) -> None:
         print(run.metrics["auto_summary"])
     print(f"ensemble of {len(runs)} Runs: validation accuracy {run.metrics['val_accuracy']:.4f}")
     print(run.run_id)
+
+
+def _stack(args: argparse.Namespace) -> None:
+    from ..runs.stack import stack_runs
+
+    runs = _member_runs(args)
+    stack = stack_runs(runs, args.meta, seed=args.seed)
+    stack.save(args.work)
+    for member in runs:
+        print(f"  {member.run_id:60s} val_accuracy {member.metrics['val_accuracy']:.4f}")
+    print(stack.report.summary())
+    print(stack.run.run_id)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -73,3 +99,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ensemble.add_argument("--weights", help="'auto' (searched on the validation split) or w1,w2,... (default: equal)")
     add_data_args(ensemble, required=False)
     ensemble.set_defaults(handler=_ensemble)
+
+    stack = subparsers.add_parser("stack", help="a level-2 model on Runs' validation probabilities, cross-fitted, as one Run")
+    stack.add_argument("runs", nargs="+", metavar="RUN", help="run ids or Run folders (two or more, made on the same split)")
+    stack.add_argument(
+        "--meta", choices=STACK_META_MODELS, default=STACK_META_MODELS[0], help="level-2 model: logistic regression (default), or gradient boosting"
+    )
+    add_seed_arg(stack, "the cross-fitting folds and the level-2 model")
+    add_data_args(stack, required=False)
+    stack.set_defaults(handler=_stack)

@@ -18,6 +18,8 @@ from ..errors import CornkitError
 
 CV_FOLDS = 5
 BOOTSTRAP_SAMPLES = 1000
+NOISE_STDS = 2
+"""A cross-fitted gain counts only above this many bootstrap standard deviations."""
 
 FitPredict = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """``fit_predict(fit_rows, held_rows)``: fit on the rows ``fit_rows`` (indices), return the
@@ -48,3 +50,10 @@ def bootstrap_std(correct: np.ndarray, reference_correct: np.ndarray, seed: int 
     rng = np.random.default_rng(seed)
     samples = rng.integers(0, len(correct), size=(BOOTSTRAP_SAMPLES, len(correct)))
     return float((correct[samples] - reference_correct[samples]).mean(axis=1).std())
+
+
+def noise_verdict(gain: float, noise: float, otherwise: str) -> str:
+    """Whether a cross-fitted ``gain`` stands out of its bootstrap ``noise``; ``otherwise`` says what to use when it does not."""
+    if gain > NOISE_STDS * noise:
+        return "more than noise"
+    return f"within noise (under {NOISE_STDS} bootstrap std): {otherwise}"

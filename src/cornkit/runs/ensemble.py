@@ -1,8 +1,7 @@
 """Average Runs into one Run: the winners' recipe, made safe and honest.
 
-The inputs must have been made on the same split (``split_id``), over the same validation and
-test ids, with the same class order; anything else is refused with the mismatch named, because
-averaging misaligned probabilities gives a plausible-looking but meaningless Run.
+The inputs must have been made on the same split, over the same ids, with the same class order
+(:mod:`cornkit.runs.members` checks and aligns them).
 
 Weights are equal by default, given by the user, or searched (``"auto"``) on the validation
 rows. A search scored on the rows it was made on flatters itself, so an ``auto`` Run is
@@ -24,7 +23,8 @@ import numpy as np
 
 from ..defaults import DEFAULT_SEED
 from ..errors import CornkitError
-from .crossfit import bootstrap_std, cross_fit
+from .crossfit import bootstrap_std, cross_fit, noise_verdict
+from .members import aligned_probs, check_compatible, class_positions
 from .run import Run, make_run
 
 APPROACH = "ensemble"
@@ -32,60 +32,6 @@ AUTO = "auto"
 MAX_GRID_POINTS = 2000
 GRID_STEPS = 20
 GRID_CHUNK = 64  # weight vectors scored at once, to bound memory on large validation sets
-NOISE_STDS = 2
-
-
-def check_compatible(runs: Sequence[Run]) -> None:
-    """Refuse Runs that cannot be averaged, naming the first mismatch."""
-    if len(runs) < 2:
-        raise CornkitError(f"an ensemble needs at least two Runs, got {len(runs)}.")
-    ids = [run.run_id for run in runs]
-    repeated = sorted({i for i in ids if ids.count(i) > 1})
-    if repeated:
-        raise CornkitError(f"Run {repeated[0]} is listed more than once; to weight it up, give --weights instead.")
-    first = runs[0]
-    for run in runs:
-        if "split_id" not in run.config:
-            raise CornkitError(f"Run {run.run_id} does not record the split it was validated on (no split_id in config.json); make it again.")
-    for run in runs[1:]:
-        if run.config["split_id"] != first.config["split_id"]:
-            raise CornkitError(
-                f"Run {run.run_id} was made on split {run.config['split_id']}, Run {first.run_id} on split {first.config['split_id']}: "
-                "their validation scores are not comparable. Re-make one of them on the current split."
-            )
-        if tuple(run.classes) != tuple(first.classes):
-            raise CornkitError(
-                f"Run {run.run_id} has classes {list(run.classes)}, Run {first.run_id} has {list(first.classes)}: "
-                "the class order differs. Re-make one of them with the same --classes."
-            )
-        for part, name in (("val", "validation"), ("test", "test")):
-            ids, reference = set(getattr(run, f"{part}_ids")), set(getattr(first, f"{part}_ids"))
-            if ids != reference:
-                example = min(ids ^ reference)
-                raise CornkitError(
-                    f"Run {run.run_id} and Run {first.run_id} have different {name} ids (e.g. {example} is in only one of them; "
-                    f"{len(ids)} vs {len(reference)} rows). Were they made with different --fold or --data?"
-                )
-
-
-def check_current_split(runs: Sequence[Run], split_id: str) -> None:
-    """Refuse members made on another split than ``split_id``, the one the work folder holds now."""
-    for run in runs:
-        if run.config.get("split_id") != split_id:
-            raise CornkitError(
-                f"Run {run.run_id} was made on split {run.config.get('split_id')}, but the work folder now holds split {split_id}: "
-                "re-make it on the current split, or leave it out."
-            )
-
-
-def _aligned(runs: Sequence[Run], part: str) -> np.ndarray:
-    """Probabilities of every Run for ``part``, rows in the first Run's id order: (runs, rows, classes)."""
-    order = getattr(runs[0], f"{part}_ids")
-    stacked = []
-    for run in runs:
-        frame = getattr(run, part).set_index(run.id_column).loc[order]
-        stacked.append(frame[list(runs[0].classes)].to_numpy(dtype=np.float64))
-    return np.stack(stacked)
 
 
 def simplex_grid(n: int) -> np.ndarray:
@@ -147,10 +93,7 @@ class WeightReport:
         }
 
     def summary(self) -> str:
-        if self.gain > NOISE_STDS * self.noise:
-            verdict = "more than noise"
-        else:
-            verdict = f"within noise (under {NOISE_STDS} bootstrap std): equal weights are as good"
+        verdict = noise_verdict(self.gain, self.noise, "equal weights are as good")
         return (
             f"auto weights {', '.join(f'{w:.2f}' for w in self.weights)}: cross-fitted validation accuracy {self.accuracy:.4f} vs "
             f"{self.equal_accuracy:.4f} with equal weights ({self.gain:+.4f}; {self.in_sample_accuracy - self.equal_accuracy:+.4f} "
@@ -206,8 +149,8 @@ def ensemble_runs(runs: Sequence[Run], weights: Sequence[float] | str | None = N
     """
     check_compatible(runs)
     first = runs[0]
-    val, test = _aligned(runs, "val"), _aligned(runs, "test")
-    labels = np.asarray([first.classes.index(label) for label in first.val_labels])
+    val, test = aligned_probs(runs, "val"), aligned_probs(runs, "test")
+    labels = class_positions(first)
     report: WeightReport | None = None
     val_probs = None
     if weights is None:

@@ -37,9 +37,9 @@ def confusion_png(matrix: np.ndarray, classes: Sequence[str], path: Path, title:
 
 
 def contact_sheet_png(
-    images: Sequence[Path], captions: Sequence[str], path: Path, title: str, columns: int = 6
+    images: Sequence[Path], captions: Sequence[str], path: Path, title: str, columns: int = 6, empty: str = "no misclassified images"
 ) -> Path:
-    """A grid of images with a caption under each (used for misclassified validation rows)."""
+    """A grid of images with a caption over each (misclassified validation rows; near-duplicate pairs); ``empty`` is said when there are none."""
     rows = max(1, int(np.ceil(len(images) / columns)))
     fig, axes = plt.subplots(rows, columns, figsize=(2.1 * columns, 2.4 * rows), squeeze=False)
     for ax in axes.flat:
@@ -48,7 +48,7 @@ def contact_sheet_png(
         ax.imshow(read_image(image_path, "contact sheet"))
         ax.set_title(caption, fontsize=8)
     if not images:
-        axes.flat[0].text(0.5, 0.5, "no misclassified images", ha="center", va="center")
+        axes.flat[0].text(0.5, 0.5, empty, ha="center", va="center")
     fig.suptitle(title)
     return _save(fig, path)
 
@@ -84,4 +84,31 @@ def val_vs_lb_png(table: pd.DataFrame, path: Path) -> Path:
     ax.set_ylabel("public LB accuracy")
     ax.set_title("Does the validation split predict the leaderboard?")
     ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, path)
+
+
+def few_shot_png(
+    curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    reference: float,
+    ticks: tuple[Sequence[float], Sequence[str]],
+    path: Path,
+    title: str,
+) -> Path:
+    """Validation accuracy against labels per class (log axis), mean ± spread per head, the zero-shot line flat.
+
+    ``curves`` maps a head to (x, mean, spread); ``reference`` is the zero-shot accuracy, which
+    uses no labels and is drawn across the whole axis.
+    """
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.axhline(reference, color="grey", linestyle="--", linewidth=1.2, label=f"zero-shot (no labels) {reference:.3f}")
+    for head, (x, mean, spread) in curves.items():
+        ax.plot(x, mean, marker="o", label=head)
+        ax.fill_between(x, mean - spread, mean + spread, alpha=0.2)
+    ax.set_xscale("log")
+    ax.set_xticks(list(ticks[0]), list(ticks[1]))
+    ax.minorticks_off()
+    ax.set_xlabel("labelled training images per class")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title(title)
+    ax.legend(loc="best", fontsize=8)
     return _save(fig, path)

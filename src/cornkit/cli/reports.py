@@ -1,0 +1,104 @@
+"""Reports that make no Run, under ``WORK/reports/``: ``shots`` (the few-shot curve) and ``dupes`` (near-duplicate images)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..defaults import DUPES_THRESHOLD, SHOTS, SHOTS_REPEATS
+from .argtypes import float_in, positive_int
+from .clip import add_clip_args, add_prompt_args
+from .common import add_data_args, add_seed_arg, dataset_from_args
+
+ALL_SHOTS = "all"
+
+
+def shot_counts(text: str) -> tuple[int | str, ...]:
+    """Comma-separated labels per class, each a whole number >= 1 or ``all``, e.g. ``1,2,4,8,16,all``."""
+    return tuple(ALL_SHOTS if part.strip() == ALL_SHOTS else positive_int(part.strip()) for part in text.split(","))
+
+
+def head_flags(text: str) -> tuple[str, str]:
+    """``HEAD=FLAGS``, e.g. ``probe=--cv-folds 2``."""
+    name, sep, flags = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: give HEAD=FLAGS, e.g. 'probe=--cv-folds 2'")
+    return name.strip(), flags
+
+
+def _clip_options(args: argparse.Namespace) -> dict:
+    return {"device": args.device, "batch_size": args.batch_size, "workers": args.workers}
+
+
+def _shots(args: argparse.Namespace) -> None:
+    from ..clip.model import ClipSpec
+    from ..data.split import load_split
+    from ..reports.shots import shots_report
+
+    dataset = dataset_from_args(args)
+    split = load_split(args.work, dataset)
+    if split.n_folds > 1:
+        print(f"{split.n_folds}-fold split: the curve is scored on fold 0's {len(split.valid_ids(0))} validation rows.")
+    report = shots_report(
+        dataset,
+        split,
+        args.work,
+        ClipSpec(args.model, args.pretrained, flip_tta=args.flip_tta),
+        heads=[h.strip() for h in args.heads.split(",")] if args.heads else None,
+        shots=args.shots,
+        repeats=args.repeats,
+        seed=args.seed,
+        head_flags=dict(args.head_flags or ()),
+        prompts=args.prompts,
+        prompt_set=args.prompt_set,
+        **_clip_options(args),
+    )
+    summary = report.table.groupby(["head", "shots"], sort=False)["val_accuracy"].agg(["mean", "std", "count"]).round(4)
+    print(summary.to_string())
+    for reason in report.skipped:
+        print(f"skipped: {reason}")
+    print(report.answer)
+    print(report.folder)
+
+
+def _dupes(args: argparse.Namespace) -> None:
+    from ..clip.features import extract_features
+    from ..clip.model import ClipSpec
+    from ..reports.dupes import dupes_report
+
+    dataset = dataset_from_args(args)
+    spec = ClipSpec(args.model, args.pretrained, flip_tta=args.flip_tta)
+    features = extract_features(dataset, args.work, spec, device=args.device, batch_size=args.batch_size, num_workers=args.workers)
+    report = dupes_report(dataset, features, args.work, args.threshold)
+    if len(report.pairs):
+        print(report.pairs.head(10).to_string(index=False))
+    print(report.summary())
+    print(f"pairs: {report.csv_path}; contact sheet: {report.png_path}")
+    print(report.folder)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    shots = subparsers.add_parser(
+        "shots", help="few-shot curve: validation accuracy of each head on k labelled images per class (how many labels beat zero-shot?)"
+    )
+    add_data_args(shots)
+    add_clip_args(shots)
+    add_prompt_args(shots)
+    add_seed_arg(shots, "the k-shot draws and the heads")
+    shots.add_argument("--shots", type=shot_counts, default=shot_counts(SHOTS), help=f"labelled training images per class to try (default {SHOTS})")
+    shots.add_argument("--repeats", type=positive_int, default=SHOTS_REPEATS, help=f"seeded draws per shot count (default {SHOTS_REPEATS})")
+    shots.add_argument("--heads", help="comma-separated heads on features (default: every registered one; zero-shot is always the reference)")
+    shots.add_argument(
+        "--head-flags", type=head_flags, action="append", metavar="HEAD=FLAGS", help="flags for one head, e.g. 'probe=--cv-folds 2' (repeatable)"
+    )
+    shots.set_defaults(handler=_shots)
+
+    dupes = subparsers.add_parser("dupes", help="near-duplicate images: test copies of training images (leak), training copies with other labels")
+    add_data_args(dupes)
+    add_clip_args(dupes)
+    dupes.add_argument(
+        "--threshold",
+        type=float_in(-1.0, 1.0),
+        default=DUPES_THRESHOLD,
+        help=f"centred cosine similarity from which two images count as near-duplicates (default {DUPES_THRESHOLD}; exact copies score 1)",
+    )
+    dupes.set_defaults(handler=_dupes)
