@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from cornkit.heads.on_features import FeatureTask
 from cornkit.heads.registry import run_head
 from cornkit.runs.run import Run
 
-CLIP = {"model": "cornkit-tiny-clip", "pretrained": "none", "workers": 0}
+CLIP: dict[str, str | int] = {"model": "cornkit-tiny-clip", "pretrained": "none", "workers": 0}
 
 
 def zeroshot_run(clip_work) -> Run:
@@ -65,9 +66,18 @@ def few_shot_task(shots: int, n_classes: int = 4, dim: int = 16, seed: int = 0) 
     return FeatureTask(train, labels, evaluate, classes, 0, lambda: classifier)
 
 
-def parsed_defaults(head: str, tmp_path: Path, **flags) -> object:
+def parsed_defaults(head: str, tmp_path: Path, **flags: object) -> argparse.Namespace:
     """The head's flags as ``cornkit HEAD`` parses them with its defaults (what ``cornkit shots`` uses)."""
     from cornkit.cli import build_parser
 
-    argv = [head, "--data", str(tmp_path), "--model", CLIP["model"], "--pretrained", CLIP["pretrained"], *[f"--{k.replace('_', '-')}={v}" for k, v in flags.items()]]
+    argv: list[str] = [
+        head,
+        "--data",
+        str(tmp_path),
+        "--model",
+        str(CLIP["model"]),
+        "--pretrained",
+        str(CLIP["pretrained"]),
+        *[f"--{k.replace('_', '-')}={v}" for k, v in flags.items()],
+    ]
     return build_parser().parse_args(argv)

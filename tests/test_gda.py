@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from blend_checks import CLIP, assert_same_predictions, few_shot_task, parsed_defaults, run_on_relabelled_split, zeroshot_run
 from scipy.special import softmax
 
+from blend_checks import CLIP, assert_same_predictions, few_shot_task, parsed_defaults, run_on_relabelled_split, zeroshot_run
 from cornkit.data.dataset import load_dataset
 from cornkit.data.split import make_split
 from cornkit.errors import CornkitError
@@ -101,3 +101,19 @@ def test_a_class_without_training_rows_is_refused(tmp_path: Path) -> None:
     missing = FeatureTask(task.train_features[keep], task.train_labels[keep], task.eval_features, task.classes, 0, lambda: task.zeroshot)
     with pytest.raises(CornkitError, match="class2"):
         fit_gda_task(missing, parsed_defaults("gda", tmp_path))
+
+
+def test_gda_and_tip_make_valid_runs_on_a_roboflow_export(corn_dir: Path, tmp_path: Path) -> None:
+    from test_roboflow import _export
+
+    from cornkit.data.roboflow import import_roboflow
+    from cornkit.runs.run import load_run
+
+    root = _export(corn_dir, tmp_path / "roboflow")
+    import_roboflow(root, test_frac=0.25)
+    dataset = load_dataset(root)
+    split = make_split(dataset, tmp_path / "work")
+    for head in ("gda", "tip"):
+        run = load_run(run_head(head, dataset, split, tmp_path / "work", **CLIP).run_id, tmp_path / "work")
+        assert list(run.test[dataset.id_column]) == dataset.ids("test")
+        assert np.allclose(run.val_probs.sum(axis=1), 1) and np.isfinite(run.test_probs).all()

@@ -58,7 +58,8 @@ def augmenting_transform(clip: LoadedClip) -> Any:
     """The model's preprocessing with its resize and centre crop replaced by a random resized crop and a flip."""
     from torchvision import transforms
 
-    size = clip.model.visual.image_size
+    visual: Any = clip.model.visual  # every open_clip vision tower records its input size
+    size = visual.image_size
     steps = [step for step in clip.preprocess.transforms if not isinstance(step, (transforms.Resize, transforms.CenterCrop))]
     crop = transforms.RandomResizedCrop(size, scale=CROP_SCALE, interpolation=transforms.InterpolationMode.BICUBIC)
     return transforms.Compose([crop, transforms.RandomHorizontalFlip(p=0.5), *steps])

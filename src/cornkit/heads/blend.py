@@ -77,7 +77,9 @@ def cv_splits(labels: np.ndarray, seed: int, max_folds: int = MAX_CV_FOLDS) -> l
     return list(splitter.split(np.zeros(len(labels)), labels))
 
 
-def out_of_fold(n_rows: int, n_classes: int, splits: Sequence[tuple[np.ndarray, np.ndarray]], fit_term: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+def out_of_fold(
+    n_rows: int, n_classes: int, splits: Sequence[tuple[np.ndarray, np.ndarray]], fit_term: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> np.ndarray:
     """Each training row's head term from a head fitted without it: ``fit_term(fit_rows, held_rows)`` gives the held rows' terms."""
     terms = np.zeros((n_rows, n_classes))
     for fit_rows, held_rows in splits:

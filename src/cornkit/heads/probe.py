@@ -83,7 +83,9 @@ def _mean_fold_scores(search: Any, n_folds: int) -> np.ndarray:
     return np.asarray(scores).reshape(n_folds, -1).mean(axis=0)
 
 
-def choose_c(features: np.ndarray, labels: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]], cs: Sequence[float], class_weight: str | None) -> tuple[float, float]:
+def choose_c(
+    features: np.ndarray, labels: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]], cs: Sequence[float], class_weight: str | None
+) -> tuple[float, float]:
     """The C with the best mean fold accuracy (ties: the first in ``cs``, as GridSearchCV), and that accuracy."""
     from sklearn.linear_model import LogisticRegressionCV
 
@@ -174,7 +176,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--class-weight", choices=["balanced"], help="weight classes inversely to their frequency")
     parser.add_argument("--cv-folds", type=int_at_least(2), default=5, help="cross-validation folds on the training rows that choose C (default 5)")
     add_alpha_argument(parser, default=1.0, high=1.0, meaning="weight of the probe's log-probabilities against zero-shot's, (1-alpha) zero-shot + alpha probe")
-    parser.add_argument("--init", choices=["zeros", "zeroshot"], default="zeros", help="start the final fit from zeros or from the zero-shot text classifier (default zeros)")
+    parser.add_argument(
+        "--init", choices=["zeros", "zeroshot"], default="zeros", help="start the final fit from zeros or from the zero-shot text classifier (default zeros)"
+    )
 
 
 def _describe(run: Run) -> str:

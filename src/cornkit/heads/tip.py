@@ -27,6 +27,7 @@ epoch is scored on the held-out fold); the paper searched them on a validation s
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -64,6 +65,18 @@ def _epoch_inputs(features: np.ndarray, views: np.ndarray | None) -> list[np.nda
     return [features] if views is None else list(views)
 
 
+def _held_out_scorer(
+    terms: dict[tuple[int, float], np.ndarray], held_features: np.ndarray, held: np.ndarray, values: np.ndarray, betas: Sequence[float], scale: float
+) -> Callable[[int, np.ndarray], None]:
+    """Records the held-out rows' scaled cache logits, for every β, of the keys after ``epoch`` epochs."""
+
+    def score(epoch: int, keys: np.ndarray) -> None:
+        for beta, logits in zip(betas, cache_logits(held_features, keys, values, betas), strict=True):
+            terms[(epoch, beta)][held] = scale * logits
+
+    return score
+
+
 def choose_tip(task: FeatureTask, args: argparse.Namespace, views: np.ndarray | None, scale: float) -> tuple[AlphaChoice, float, int]:
     """α, β and the epoch count: as given, or chosen on out-of-fold cache logits of the training rows."""
     x, y = task.train_features, task.train_labels
@@ -81,16 +94,24 @@ def choose_tip(task: FeatureTask, args: argparse.Namespace, views: np.ndarray | 
     terms = {(epoch, beta): np.zeros((len(y), task.n_classes)) for epoch in range(args.epochs + 1) for beta in betas}
     for fit, held in splits:
         values = one_hot(y[fit], task.n_classes)
-
-        def score_held(epoch: int, keys: np.ndarray) -> None:
-            for beta, logits in zip(betas, cache_logits(x[held], keys, values, betas)):
-                terms[(epoch, beta)][held] = scale * logits
-
+        score_held = _held_out_scorer(terms, x[held], held, values, betas, scale)
         keys = cache_keys(x[fit], _views_of(views, fit))
         score_held(0, keys)
         if args.epochs and train_alpha > 0:
             inputs = _epoch_inputs(x[fit], _views_of(views, fit))
-            fine_tune_keys(keys, values, inputs, zeroshot[fit], y[fit], alpha=train_alpha * scale, beta=fixed_beta, epochs=args.epochs, lr=args.lr, seed=task.seed, after_epoch=score_held)
+            fine_tune_keys(
+                keys,
+                values,
+                inputs,
+                zeroshot[fit],
+                y[fit],
+                alpha=train_alpha * scale,
+                beta=fixed_beta,
+                epochs=args.epochs,
+                lr=args.lr,
+                seed=task.seed,
+                after_epoch=score_held,
+            )
     candidates = [({"epochs": epoch, "beta": beta} if args.epochs else {"beta": beta}, term) for (epoch, beta), term in terms.items()]
     choice = choose_alpha(zeroshot, y, candidates, alphas, "add", len(splits))
     return choice, choice.params["beta"], int(choice.params.get("epochs", 0))
@@ -120,10 +141,16 @@ def fit_tip_task(task: FeatureTask, args: argparse.Namespace) -> Fitted:
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     add_alpha_argument(parser, default=AUTO, meaning="weight of the cache logits added to the zero-shot logits (the paper's alpha)")
-    parser.add_argument("--beta", type=beta_flag, default=AUTO, help="sharpness of the cache's affinity exp(-beta(1-cos)); 'auto' chooses on training folds (default auto)")
-    parser.add_argument("--epochs", type=non_negative_int, default=0, help="Tip-Adapter-F: epochs of fine-tuning the cache keys (default 0: training-free Tip-Adapter)")
+    parser.add_argument(
+        "--beta", type=beta_flag, default=AUTO, help="sharpness of the cache's affinity exp(-beta(1-cos)); 'auto' chooses on training folds (default auto)"
+    )
+    parser.add_argument(
+        "--epochs", type=non_negative_int, default=0, help="Tip-Adapter-F: epochs of fine-tuning the cache keys (default 0: training-free Tip-Adapter)"
+    )
     parser.add_argument("--lr", type=positive_float, default=1e-3, help="AdamW learning rate of Tip-Adapter-F (default 1e-3, the paper's)")
-    parser.add_argument("--augment-views", type=non_negative_int, default=0, help="augmented views per training image in the cache (the paper uses 10; cached; default 0)")
+    parser.add_argument(
+        "--augment-views", type=non_negative_int, default=0, help="augmented views per training image in the cache (the paper uses 10; cached; default 0)"
+    )
 
 
 def _describe(run: Run) -> str:

@@ -30,7 +30,7 @@ def cache_logits(features: np.ndarray, keys: np.ndarray, values: np.ndarray, bet
     out = [np.zeros((len(features), values.shape[1])) for _ in betas]
     for start in range(0, len(features), ROWS_PER_CHUNK):
         affinity = features[start : start + ROWS_PER_CHUNK].astype(np.float64) @ keys.T
-        for logits, beta in zip(out, betas):
+        for logits, beta in zip(out, betas, strict=True):
             logits[start : start + ROWS_PER_CHUNK] = np.exp(-beta * (1.0 - affinity)) @ values
     return out
 
