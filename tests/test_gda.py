@@ -10,11 +10,14 @@ from scipy.special import softmax
 
 from blend_checks import CLIP, assert_same_predictions, few_shot_task, parsed_defaults, run_on_relabelled_split, zeroshot_run
 from cornkit.data.dataset import load_dataset
+from cornkit.data.roboflow import import_roboflow
 from cornkit.data.split import make_split
 from cornkit.errors import CornkitError
 from cornkit.heads.gda import fit_gda, fit_gda_task
 from cornkit.heads.on_features import FeatureTask
 from cornkit.heads.registry import run_head
+from cornkit.runs.run import load_run
+from test_roboflow import _export
 
 
 def _oas_by_hand(centred: np.ndarray) -> np.ndarray:
@@ -104,11 +107,6 @@ def test_a_class_without_training_rows_is_refused(tmp_path: Path) -> None:
 
 
 def test_gda_and_tip_make_valid_runs_on_a_roboflow_export(corn_dir: Path, tmp_path: Path) -> None:
-    from test_roboflow import _export
-
-    from cornkit.data.roboflow import import_roboflow
-    from cornkit.runs.run import load_run
-
     root = _export(corn_dir, tmp_path / "roboflow")
     import_roboflow(root, test_frac=0.25)
     dataset = load_dataset(root)
