@@ -127,3 +127,10 @@ def test_defaults_work_on_one_and_two_rows_per_class(tmp_path: Path) -> None:
     assert two.info["cv_folds"] == 2 and two.info["alpha_chosen_by"] == "cross-validation on the training rows (2 folds)"
     auto_one = fit_probe_task(few_shot_task(1), parsed_defaults("probe", tmp_path, alpha="auto"))
     assert auto_one.info["alpha_chosen_by"].startswith("fallback") and auto_one.info["alpha"] == 0.5
+
+
+def test_alpha_zero_stays_finite_where_the_probe_is_certain(tmp_path: Path) -> None:
+    task = few_shot_task(6)
+    task.eval_features = task.eval_features * 200.0  # the probe's probabilities underflow to exactly 0 here
+    fitted = fit_probe_task(task, parsed_defaults("probe", tmp_path, alpha="0", cs="10000"))
+    np.testing.assert_allclose(fitted.probs, task.zeroshot.predict_proba(task.eval_features), atol=1e-12)

@@ -130,8 +130,13 @@ def zeroshot_coef(classifier: ZeroShotClassifier) -> np.ndarray:
 
 
 def _log_probs(estimator: LogisticRegression, features: np.ndarray, n_classes: int) -> np.ndarray:
+    """Class log-probabilities from the decision function: finite even where ``predict_proba`` underflows to 0 (0 · log 0 would be NaN at α=0)."""
+    from scipy.special import log_softmax
+
+    scores = estimator.decision_function(features)
+    scores = np.stack([np.zeros_like(scores), scores], axis=1) if scores.ndim == 1 else scores
     out = np.full((len(features), n_classes), -np.inf)
-    out[:, estimator.classes_] = estimator.predict_log_proba(features)
+    out[:, estimator.classes_] = log_softmax(scores, axis=1)
     return out
 
 
