@@ -91,13 +91,14 @@ def choose_tip(task: FeatureTask, args: argparse.Namespace, views: np.ndarray | 
         return choice, fixed_beta, args.epochs
     zeroshot = task.zeroshot.logits(x)
     train_alpha = INIT_ALPHA if args.alpha == AUTO else alphas[0]
-    terms = {(epoch, beta): np.zeros((len(y), task.n_classes)) for epoch in range(args.epochs + 1) for beta in betas}
+    tuned_epochs = args.epochs if train_alpha > 0 else 0
+    terms = {(epoch, beta): np.zeros((len(y), task.n_classes)) for epoch in range(tuned_epochs + 1) for beta in betas}
     for fit, held in splits:
         values = one_hot(y[fit], task.n_classes)
         score_held = _held_out_scorer(terms, x[held], held, values, betas, scale)
         keys = cache_keys(x[fit], _views_of(views, fit))
         score_held(0, keys)
-        if args.epochs and train_alpha > 0:
+        if tuned_epochs:
             inputs = _epoch_inputs(x[fit], _views_of(views, fit))
             fine_tune_keys(
                 keys,
@@ -107,7 +108,7 @@ def choose_tip(task: FeatureTask, args: argparse.Namespace, views: np.ndarray | 
                 y[fit],
                 alpha=train_alpha * scale,
                 beta=fixed_beta,
-                epochs=args.epochs,
+                epochs=tuned_epochs,
                 lr=args.lr,
                 seed=task.seed,
                 after_epoch=score_held,
@@ -129,9 +130,13 @@ def fit_tip_task(task: FeatureTask, args: argparse.Namespace) -> Fitted:
     values = one_hot(y, task.n_classes)
     keys = cache_keys(x, views)
     if epochs and choice.alpha > 0:
+        # tuned as in the search: at the paper's starting α and β unless they were given
         train_alpha = INIT_ALPHA if args.alpha == AUTO else choice.alpha
+        train_beta = INIT_BETA if args.beta == AUTO else beta
         inputs = _epoch_inputs(x, views)
-        keys = fine_tune_keys(keys, values, inputs, task.zeroshot.logits(x), y, alpha=train_alpha * scale, beta=beta, epochs=epochs, lr=args.lr, seed=task.seed)
+        keys = fine_tune_keys(
+            keys, values, inputs, task.zeroshot.logits(x), y, alpha=train_alpha * scale, beta=train_beta, epochs=epochs, lr=args.lr, seed=task.seed
+        )
     (cache,) = cache_logits(task.eval_features, keys, values, (beta,))
     logits = task.zeroshot.logits(task.eval_features) + choice.alpha * scale * cache
     info = {**choice.info(), "beta": beta, "epochs": epochs}
