@@ -12,7 +12,7 @@ import pytest
 from torch.utils.data import DataLoader, Dataset
 
 from cornkit.cli import main
-from cornkit.demo import run_demo
+from cornkit.demo import demo_heads, run_demo
 from cornkit.errors import CornkitError, user_message
 
 CLIP = ["--model", "cornkit-tiny-clip", "--pretrained", "none", "--workers", "0"]
@@ -79,7 +79,8 @@ def test_demo_runs_the_whole_loop_and_is_idempotent(tmp_path: Path, monkeypatch:
     monkeypatch.chdir(tmp_path)  # a relative --out, as `make demo` gives it
     lines: list[str] = []
     result = run_demo(Path("demo"), n_train=120, n_test=30, say=lines.append)
-    assert list(result.table["approach"]) == ["zeroshot", "probe", "convnext", "ensemble", "ensemble", "stack"]
+    assert list(result.table["approach"]) == [head.name for head in demo_heads()] + ["ensemble", "ensemble", "stack"]
+    assert {"zeroshot", "probe", "gda", "tip", "convnext"} <= set(result.table["approach"])
     assert "synthetic_test_accuracy (solution.csv)" in result.table.columns
     assert any("RANDOM weights" in line for line in lines)
     submissions = sorted((tmp_path / "demo" / "submissions").glob("*.csv"))
@@ -87,7 +88,7 @@ def test_demo_runs_the_whole_loop_and_is_idempotent(tmp_path: Path, monkeypatch:
     again = run_demo(tmp_path / "demo", n_train=120, n_test=30, say=lambda _: None)
     assert again.table.equals(result.table)
     ledger = pd.read_csv(tmp_path / "demo" / "submissions" / "ledger.csv")
-    assert len(ledger) == 6
+    assert len(ledger) == len(result.runs)
 
 
 class _BrokenImages(Dataset):

@@ -6,11 +6,17 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+from scipy.special import softmax
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-from cornkit.clip.model import ClipSpec
+from blend_checks import CLIP, assert_same_predictions, few_shot_task, parsed_defaults, run_on_relabelled_split, zeroshot_run
+from cornkit.clip.model import ClipSpec, load_clip
+from cornkit.clip.prompts import load_prompt_file
+from cornkit.clip.text_classifier import build_classifier
 from cornkit.data.dataset import load_dataset
 from cornkit.data.split import make_split
+from cornkit.heads.probe import fit_probe, fit_probe_task, zeroshot_coef
 from cornkit.heads.registry import run_head
 
 CS = (0.1, 10.0, 1000.0)
@@ -44,7 +50,9 @@ def test_kfold_probe_gives_out_of_fold_probabilities_for_every_row(corn_dir: Pat
     dataset = load_dataset(corn_dir)
     split = make_split(dataset, tmp_path, folds=3)
     (tmp_path / "features").symlink_to(clip_work[3].path.parent)
-    run = run_head("probe", dataset, split, tmp_path, model="cornkit-tiny-clip", pretrained="none", workers=0, cs="0.1,10,1000", cv_folds=3, class_weight="balanced")
+    run = run_head(
+        "probe", dataset, split, tmp_path, model="cornkit-tiny-clip", pretrained="none", workers=0, cs="0.1,10,1000", cv_folds=3, class_weight="balanced"
+    )
     assert sorted(run.val["seed_id"]) == sorted(dataset.ids("train"))
     assert len(run.metrics["chosen_C"]) == 3
     assert run.config["class_weight"] == "balanced"
@@ -62,3 +70,67 @@ def test_kfold_probe_gives_out_of_fold_probabilities_for_every_row(corn_dir: Pat
         np.testing.assert_allclose(by_id.loc[valid_ids].to_numpy(), expected, atol=1e-6)
         test_probs.append(model.predict_proba(features.test)[:, order])
     np.testing.assert_allclose(run.test_probs, np.mean(test_probs, axis=0), atol=1e-6)
+
+
+def test_alpha_zero_is_the_zeroshot_run(clip_work) -> None:
+    dataset, split, work, _ = clip_work
+    run = run_head("probe", dataset, split, work, **CLIP, cs="0.1,10", cv_folds=3, alpha="0")
+    assert_same_predictions(run, zeroshot_run(clip_work))
+
+
+def test_alpha_blends_log_probabilities_and_auto_never_sees_validation_rows(clip_work, tmp_path: Path) -> None:
+    _, split, _, features = clip_work
+    original, relabelled = run_on_relabelled_split(clip_work, tmp_path, "probe", cs="0.1,10,1000", cv_folds=3, alpha="auto")
+    assert original.metrics["alpha_search"] == relabelled.metrics["alpha_search"] and original.metrics["alpha"] == relabelled.metrics["alpha"]
+    assert original.metrics["val_accuracy"] != relabelled.metrics["val_accuracy"]
+    assert [row["alpha"] for row in original.metrics["alpha_search"][0]] == [round(0.1 * k, 1) for k in range(11)]
+
+    alpha = original.metrics["alpha"][0]
+    (probe,) = joblib.load(original.path / "probe.joblib")
+    zeroshot = zeroshot_run(clip_work)
+    valid = features.rows("train", split.valid_ids())
+    expected = softmax((1 - alpha) * np.log(zeroshot.val_probs) + alpha * probe.predict_log_proba(valid), axis=1)
+    np.testing.assert_allclose(original.val_probs, expected, atol=1e-6)
+
+
+def test_zeroshot_init_is_the_text_classifier_as_coefficients(clip_work, tiny_clip: ClipSpec) -> None:
+    dataset, split, work, features = clip_work
+    classifier = build_classifier(load_clip(tiny_clip, "cpu"), load_prompt_file(None, dataset.classes).get(None), dataset.classes)
+    start = LogisticRegression()
+    start.classes_, start.coef_, start.intercept_ = np.arange(len(dataset.classes)), zeroshot_coef(classifier), np.zeros(len(dataset.classes))
+    np.testing.assert_allclose(start.predict_proba(features.test), classifier.predict_proba(features.test), atol=1e-9)
+
+    plain = run_head("probe", dataset, split, work, **CLIP, cs="0.1,10,1000", cv_folds=3)
+    started = run_head("probe", dataset, split, work, **CLIP, cs="0.1,10,1000", cv_folds=3, init="zeroshot")
+    assert started.metrics["chosen_C"] == plain.metrics["chosen_C"]  # a convex problem: the start changes the solution only within tolerance
+    np.testing.assert_allclose(started.val_probs, plain.val_probs, atol=1e-2)  # lbfgs stops within tol=1e-4 of the optimum: measured 4e-3 at C=1000
+
+
+def test_fast_search_chooses_as_grid_search_does_on_a_separable_case() -> None:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 600)
+    features = rng.normal(size=(600, 20)) + 1.5 * np.eye(3, 20)[labels]
+    cs = (0.001, 0.01, 0.1, 1.0, 10.0)
+    grid = GridSearchCV(LogisticRegression(max_iter=5000), {"C": list(cs)}, cv=StratifiedKFold(5, shuffle=True, random_state=0), scoring="accuracy")
+    grid.fit(features[:400], labels[:400])
+    fast = fit_probe(features[:400], labels[:400], cs=cs, seed=0)
+    assert grid.best_params_["C"] == fast.C
+    assert abs(fast.cv_accuracy - grid.best_score_) < 0.005
+    grid_accuracy = (grid.predict(features[400:]) == labels[400:]).mean()
+    assert abs((fast.estimator.predict(features[400:]) == labels[400:]).mean() - grid_accuracy) <= 0.005
+
+
+def test_defaults_work_on_one_and_two_rows_per_class(tmp_path: Path) -> None:
+    one = fit_probe_task(few_shot_task(1), parsed_defaults("probe", tmp_path))
+    assert np.isfinite(one.probs).all() and one.info["chosen_C"] == 1.0 and one.info["cv_folds"] == 0
+    two = fit_probe_task(few_shot_task(2), parsed_defaults("probe", tmp_path, alpha="auto"))
+    assert two.info["cv_folds"] == 2 and two.info["alpha_chosen_by"] == "cross-validation on the training rows (2 folds)"
+    auto_one = fit_probe_task(few_shot_task(1), parsed_defaults("probe", tmp_path, alpha="auto"))
+    assert auto_one.info["alpha_chosen_by"].startswith("fallback") and auto_one.info["alpha"] == 0.5
+
+
+def test_alpha_zero_stays_finite_where_the_probe_is_certain(tmp_path: Path) -> None:
+    task = few_shot_task(6)
+    task.eval_features = task.eval_features * 200.0  # the probe's probabilities underflow to exactly 0 here
+    fitted = fit_probe_task(task, parsed_defaults("probe", tmp_path, alpha="0", cs="10000"))
+    np.testing.assert_allclose(fitted.probs, task.zeroshot.predict_proba(task.eval_features), atol=1e-12)

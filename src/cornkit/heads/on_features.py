@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import CornkitError
 
 if TYPE_CHECKING:
+    from ..clip.augmented import AugmentedViews
     from ..clip.text_classifier import ZeroShotClassifier
     from ..runs.run import Run
     from .registry import HeadContext
@@ -38,6 +39,8 @@ class FeatureTask:
         classes: tuple[str, ...],
         seed: int,
         zeroshot_source: Callable[[], ZeroShotClassifier],
+        train_ids: np.ndarray | None = None,
+        views_source: Callable[[int], AugmentedViews] | None = None,
     ) -> None:
         self.train_features = train_features
         self.train_labels = train_labels
@@ -45,6 +48,8 @@ class FeatureTask:
         self.classes = classes
         self.seed = seed
         self._zeroshot_source = zeroshot_source
+        self.train_ids = train_ids
+        self._views_source = views_source
 
     @property
     def n_classes(self) -> int:
@@ -54,6 +59,12 @@ class FeatureTask:
     def zeroshot(self) -> ZeroShotClassifier:
         """The prompt set's text classifier (loads the CLIP model's text tower the first time any task asks)."""
         return self._zeroshot_source()
+
+    def augmented_views(self, n_views: int) -> np.ndarray:
+        """``n_views`` augmented embeddings of each training row, shape ``(n_views, n_train, dim)`` (cached; see :mod:`cornkit.clip.augmented`)."""
+        if self._views_source is None or self.train_ids is None:
+            raise CornkitError("augmented views need the training images: this task has features only; drop --augment-views.")
+        return self._views_source(n_views).rows(self.train_ids)
 
 
 @dataclass
@@ -101,6 +112,12 @@ def check_every_class_present(labels: np.ndarray, classes: tuple[str, ...], wher
         raise CornkitError(f"{where} have no row of class(es) {missing}: every class needs training rows. Use a split with each class in training.")
 
 
+def _augmented_views(ctx: HeadContext, n_views: int) -> AugmentedViews:
+    from ..clip.augmented import extract_augmented_views
+
+    return extract_augmented_views(ctx.dataset, ctx.work, ctx.clip_spec, n_views, seed=ctx.seed, **ctx.clip_options)
+
+
 def features_run(ctx: HeadContext, fit: FitFeatures, *, approach: str, config: dict[str, Any]) -> Run:
     """Fit ``fit`` on each fold's training rows, predict its validation rows and the test rows, save the Run.
 
@@ -113,6 +130,7 @@ def features_run(ctx: HeadContext, fit: FitFeatures, *, approach: str, config: d
     features = ctx.features()
     split, classes = ctx.split, ctx.dataset.classes
     zeroshot = ZeroShotSource(ctx)
+    views = functools.cache(functools.partial(_augmented_views, ctx))
     val_probs: dict[int, np.ndarray] = {}
     test_probs = np.zeros((len(features.test_ids), len(classes)))
     infos, artifacts = [], []
@@ -121,7 +139,8 @@ def features_run(ctx: HeadContext, fit: FitFeatures, *, approach: str, config: d
         labels = class_indices(split.labels_of(train_ids), classes)
         check_every_class_present(labels, classes, f"the training rows of fold {fold}")
         valid_features = features.rows("train", valid_ids)
-        task = FeatureTask(features.rows("train", train_ids), labels, np.vstack([valid_features, features.test]), classes, ctx.seed, zeroshot)
+        eval_features = np.vstack([valid_features, features.test])
+        task = FeatureTask(features.rows("train", train_ids), labels, eval_features, classes, ctx.seed, zeroshot, train_ids=train_ids, views_source=views)
         fitted = fit(task, ctx.args)
         val_probs.update(zip(valid_ids.tolist(), fitted.probs[: len(valid_ids)]))
         test_probs += fitted.probs[len(valid_ids) :] / split.n_folds

@@ -2,34 +2,99 @@
 
 As in the CLIP paper's linear-probe evaluation, the regularisation strength C is chosen by
 cross-validation on the training rows only, over a log-spaced sweep; the validation rows are
-never seen before they are scored. With a k-fold split there is one probe per fold (see
-:func:`~cornkit.heads.on_features.features_run`). The fitted estimators are saved with the
-Run (``probe.joblib``).
+never seen before they are scored. The sweep is scikit-learn's ``LogisticRegressionCV``: the
+same stratified folds and accuracy scoring as a grid search, but each fold walks the C path
+with warm starts (each C starts from the previous C's solution) instead of solving every C
+from zero; the chosen C is then fitted on all training rows, as the grid search's refit did
+(``benchmarks/probe.py`` measures the difference). With a k-fold split there is one probe per
+fold (see :func:`~cornkit.heads.on_features.features_run`). The fitted estimators are saved
+with the Run (``probe.joblib``).
 
-scikit-learn is imported where it is used, so that the CLI, which imports every head to
-build its parser, stays quick.
+``--alpha`` blends the probe with zero-shot in log-probability space (:mod:`cornkit.heads.blend`);
+the default 1 is the probe alone and never loads the CLIP model. ``--init zeroshot`` starts the
+final fit from the zero-shot text classifier (class text embeddings times the logit scale):
+the L2-regularised objective is convex, so the start changes the solution only within the
+solver's tolerance; it saves iterations when the text classifier is already good. To keep the
+zero-shot knowledge in the prediction itself, blend with ``--alpha``.
+
+With fewer training rows per class than ``--cv-folds``, C is cross-validated on as many folds as
+the smallest class has rows; with one row per class it cannot be, and C=1 (scikit-learn's
+default) is used and recorded. scikit-learn is imported where it is used, so that the CLI,
+which imports every head to build its parser, stays quick.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..cli.argtypes import int_at_least, positive_floats
 from ..defaults import DEFAULT_SEED
-from ..errors import CornkitError
-from .on_features import FeatureTask, Fitted
+from .blend import AUTO, AlphaChoice, add_alpha_argument, choose_alpha, cv_splits, fallback_alpha, fixed_alpha
+from .on_features import FeatureTask, Fitted, check_every_class_present
 from .registry import Head, KernelRecipe
 
 if TYPE_CHECKING:
-    from sklearn.model_selection import GridSearchCV
+    from sklearn.linear_model import LogisticRegression
 
+    from ..clip.text_classifier import ZeroShotClassifier
     from ..runs.run import Run
 
 DEFAULT_CS: tuple[float, ...] = tuple(float(c) for c in np.logspace(-3, 4, 15))
+FALLBACK_C = 1.0
+ALPHAS: tuple[float, ...] = tuple(round(a, 1) for a in np.linspace(0.0, 1.0, 11))
+FALLBACK_ALPHA = 0.5
+MAX_ITER = 5000
+
+
+@dataclass
+class ProbeFit:
+    """The probe fitted on all training rows with the chosen C, and how C was chosen (``cv_folds`` 0: not cross-validated)."""
+
+    estimator: LogisticRegression
+    C: float
+    cv_accuracy: float | None
+    splits: list[tuple[np.ndarray, np.ndarray]] | None
+
+    @property
+    def cv_folds(self) -> int:
+        return len(self.splits) if self.splits else 0
+
+
+def _explicit_defaults() -> dict[str, Any]:
+    """Arguments newer scikit-learn warns about when left to their changing defaults (1.9: l1_ratios, fitted-attribute layout)."""
+    from sklearn.linear_model import LogisticRegressionCV
+
+    if "use_legacy_attributes" in inspect.signature(LogisticRegressionCV).parameters:
+        return {"l1_ratios": (0.0,), "use_legacy_attributes": False}
+    return {}
+
+
+def _mean_fold_scores(search: Any, n_folds: int) -> np.ndarray:
+    """Mean accuracy over folds for each C (``scores_`` is a dict per class in scikit-learn's legacy layout)."""
+    scores = search.scores_
+    if isinstance(scores, dict):
+        scores = next(iter(scores.values()))
+    return np.asarray(scores).reshape(n_folds, -1).mean(axis=0)
+
+
+def choose_c(
+    features: np.ndarray, labels: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]], cs: Sequence[float], class_weight: str | None
+) -> tuple[float, float]:
+    """The C with the best mean fold accuracy (ties: the first in ``cs``, as GridSearchCV), and that accuracy."""
+    from sklearn.linear_model import LogisticRegressionCV
+
+    search = LogisticRegressionCV(
+        Cs=list(cs), cv=splits, scoring="accuracy", max_iter=MAX_ITER, class_weight=class_weight, refit=False, n_jobs=-1, **_explicit_defaults()
+    ).fit(features, labels)
+    mean = _mean_fold_scores(search, len(splits))
+    best = int(np.argmax(mean))
+    return float(search.Cs_[best]), float(mean[best])
 
 
 def fit_probe(
@@ -40,45 +105,97 @@ def fit_probe(
     class_weight: str | None = None,
     cv_folds: int = 5,
     seed: int = DEFAULT_SEED,
-) -> GridSearchCV:
-    """Logistic regression with C chosen by stratified ``cv_folds``-fold CV on these rows only."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    init_coef: np.ndarray | None = None,
+) -> ProbeFit:
+    """Logistic regression with C chosen by stratified ``cv_folds``-fold CV on these rows only.
 
-    smallest = int(np.unique(labels, return_counts=True)[1].min())
-    if smallest < cv_folds:
-        raise CornkitError(f"a class has only {smallest} training rows, fewer than --cv-folds {cv_folds}; lower --cv-folds.")
-    search = GridSearchCV(
-        LogisticRegression(max_iter=5000, class_weight=class_weight),
-        {"C": list(cs)},
-        cv=StratifiedKFold(n_splits=cv_folds, shuffle=True, random_state=seed),
-        scoring="accuracy",
-        n_jobs=-1,
-    )
-    return search.fit(features, np.asarray(labels))
+    ``init_coef`` (classes x features) is where the final fit starts (``--init zeroshot``).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    y = np.asarray(labels)
+    splits = cv_splits(y, seed, max_folds=cv_folds)
+    C, accuracy = (FALLBACK_C, None) if splits is None else choose_c(features, y, splits, cs, class_weight)
+    estimator = LogisticRegression(C=C, max_iter=MAX_ITER, class_weight=class_weight, warm_start=init_coef is not None)
+    if init_coef is not None:
+        estimator.coef_, estimator.intercept_ = init_coef, np.zeros(len(init_coef))
+    return ProbeFit(estimator.fit(features, y), C, accuracy, splits)
+
+
+def zeroshot_coef(classifier: ZeroShotClassifier) -> np.ndarray:
+    """The text classifier as logistic-regression coefficients: each class's (mean, unit) text embedding times the logit scale."""
+    columns = np.stack([classifier.weights[:, classifier.column_class == k].mean(axis=1) for k in range(classifier.n_classes)])
+    coef = classifier.logit_scale * columns / np.linalg.norm(columns, axis=1, keepdims=True)
+    return coef[1:] - coef[:1] if len(coef) == 2 else coef
+
+
+def _log_probs(estimator: LogisticRegression, features: np.ndarray, n_classes: int) -> np.ndarray:
+    """Class log-probabilities from the decision function: finite even where ``predict_proba`` underflows to 0 (0 · log 0 would be NaN at α=0)."""
+    from scipy.special import log_softmax
+
+    scores = estimator.decision_function(features)
+    scores = np.stack([np.zeros_like(scores), scores], axis=1) if scores.ndim == 1 else scores
+    out = np.full((len(features), n_classes), -np.inf)
+    out[:, estimator.classes_] = log_softmax(scores, axis=1)
+    return out
+
+
+def choose_probe_alpha(task: FeatureTask, fit: ProbeFit, alpha: float | str, class_weight: str | None) -> AlphaChoice:
+    """``--alpha`` as given, or chosen on out-of-fold probe log-probabilities of the training rows (the C search's folds)."""
+    from sklearn.linear_model import LogisticRegression
+
+    if alpha != AUTO:
+        return fixed_alpha(float(alpha))
+    if fit.splits is None:
+        return fallback_alpha(FALLBACK_ALPHA)
+    x, y = task.train_features, task.train_labels
+    held_out = np.zeros((len(y), task.n_classes))
+    for rows, held in fit.splits:
+        fold_probe = LogisticRegression(C=fit.C, max_iter=MAX_ITER, class_weight=class_weight).fit(x[rows], y[rows])
+        held_out[held] = _log_probs(fold_probe, x[held], task.n_classes)
+    return choose_alpha(task.zeroshot.logits(x), y, [({}, held_out)], ALPHAS, "interpolate", len(fit.splits))
 
 
 def fit_probe_task(task: FeatureTask, args: argparse.Namespace) -> Fitted:
-    """The probe of one fold: C chosen on its training rows, probabilities of its eval rows in class order."""
-    search = fit_probe(task.train_features, task.train_labels, cs=args.cs, class_weight=args.class_weight, cv_folds=args.cv_folds, seed=task.seed)
-    probs = np.zeros((len(task.eval_features), task.n_classes))
-    probs[:, search.classes_] = search.predict_proba(task.eval_features)
-    return Fitted(probs, {"chosen_C": float(search.best_params_["C"]), "cv_accuracy": float(search.best_score_)}, search.best_estimator_)
+    """The probe of one fold: C chosen on its training rows, blended with zero-shot by ``--alpha``, probabilities of its eval rows."""
+    check_every_class_present(task.train_labels, task.classes, "the training rows")
+    from scipy.special import softmax
+
+    from .blend import blend
+
+    init = zeroshot_coef(task.zeroshot) if args.init == "zeroshot" else None
+    fit = fit_probe(task.train_features, task.train_labels, cs=args.cs, class_weight=args.class_weight, cv_folds=args.cv_folds, seed=task.seed, init_coef=init)
+    choice = choose_probe_alpha(task, fit, args.alpha, args.class_weight)
+    if choice.alpha == 1.0:
+        probs = np.zeros((len(task.eval_features), task.n_classes))
+        probs[:, fit.estimator.classes_] = fit.estimator.predict_proba(task.eval_features)
+    else:
+        logits = blend(task.zeroshot.logits(task.eval_features), _log_probs(fit.estimator, task.eval_features, task.n_classes), choice.alpha, "interpolate")
+        probs = softmax(logits, axis=1)
+    info = {"chosen_C": fit.C, "cv_accuracy": fit.cv_accuracy, "cv_folds": fit.cv_folds, **choice.info()}
+    return Fitted(probs, info, fit.estimator)
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cs", type=positive_floats, default=DEFAULT_CS, help="comma-separated C values to search (default: 15 values from 1e-3 to 1e4)")
     parser.add_argument("--class-weight", choices=["balanced"], help="weight classes inversely to their frequency")
     parser.add_argument("--cv-folds", type=int_at_least(2), default=5, help="cross-validation folds on the training rows that choose C (default 5)")
+    add_alpha_argument(parser, default=1.0, high=1.0, meaning="weight of the probe's log-probabilities against zero-shot's, (1-alpha) zero-shot + alpha probe")
+    parser.add_argument(
+        "--init", choices=["zeros", "zeroshot"], default="zeros", help="start the final fit from zeros or from the zero-shot text classifier (default zeros)"
+    )
 
 
 def _describe(run: Run) -> str:
-    return f"chosen C per fold: {run.metrics['chosen_C']} (cross-validated accuracy {run.metrics['cv_accuracy']})"
+    text = f"chosen C per fold: {run.metrics['chosen_C']} (cross-validated accuracy {run.metrics['cv_accuracy']})"
+    if run.config.get("alpha") != 1.0:
+        text += f"; alpha per fold: {run.metrics['alpha']} ({run.metrics['alpha_chosen_by'][0]})"
+    return text
 
 
 HEAD = Head(
     name="probe",
-    help="linear-probe Run: logistic regression on CLIP features, C by cross-validation",
+    help="linear-probe Run: logistic regression on CLIP features, C by cross-validation (--alpha: blended with zero-shot)",
     fit_features=fit_probe_task,
     add_arguments=_add_arguments,
     kernel=KernelRecipe(

@@ -226,7 +226,7 @@ def run_head(name: str, dataset: Dataset, split: Split, work: str | Path, **flag
         flag = "--" + key.replace("_", "-")
         if value is True:
             argv.append(flag)
-        elif value not in (None, False):
+        elif value is not None and value is not False:  # not `not in (None, False)`: 0 == False would drop alpha=0
             argv += [flag, str(value)]
     args = build_parser().parse_args(argv)
     return get_head(name).run(HeadContext(dataset=dataset, split=split, work=Path(work), args=args))

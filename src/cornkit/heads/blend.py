@@ -1,0 +1,133 @@
+"""Mixing a head with zero-shot CLIP, and choosing the mixing weight α on the training rows only.
+
+Every head that mixes with zero-shot (``gda``, ``tip``, ``probe --alpha``) follows one
+convention: ``--alpha 0`` is the zero-shot Run exactly (the head's term is multiplied by 0),
+``--alpha auto`` chooses α by cross-validation on the task's training rows. The validation
+and test rows of a task never enter the search: :func:`choose_alpha` is given out-of-fold
+head terms of the *training* rows (each row scored by a head fitted on other training rows)
+and their labels, nothing else.
+
+Two ways of mixing, as in the papers:
+
+- ``add``: ``zero-shot logits + α · head logits`` (Tip-Adapter, GDA), the head's term a correction
+  on top of CLIP's prediction;
+- ``interpolate``: ``(1 - α) · log_softmax(zero-shot) + α · log_softmax(head)`` (the probe), a
+  WiSE-style interpolation of two linear heads in log-probability space; ``α = 1`` is the head alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from ..cli.argtypes import float_in
+
+AUTO = "auto"
+MAX_CV_FOLDS = 5
+Mode = Literal["add", "interpolate"]
+Alpha = float | str
+Candidate = tuple[dict[str, float], np.ndarray]
+"""A setting of a head's other parameters (``{"beta": 2.0}``, or ``{}``) and its out-of-fold term of every training row."""
+
+
+def alpha_flag(high: float = math.inf) -> Callable[[str], Alpha]:
+    """argparse type for ``--alpha``: ``auto``, or a number in ``[0, high]``."""
+    number = float_in(0.0, high)
+
+    def parse(text: str) -> Alpha:
+        return AUTO if text.strip().lower() == AUTO else number(text)
+
+    parse.__name__ = f"'auto' or {number.__name__}"
+    return parse
+
+
+def add_alpha_argument(parser: argparse.ArgumentParser, *, default: Alpha, high: float = math.inf, meaning: str) -> None:
+    """The shared ``--alpha`` flag; ``meaning`` says what α weighs for this head."""
+    parser.add_argument(
+        "--alpha",
+        type=alpha_flag(high),
+        default=default,
+        help=f"{meaning}; 0 reproduces the zero-shot Run, 'auto' chooses by cross-validation on the training rows (default {default})",
+    )
+
+
+def blend(zeroshot_logits: np.ndarray, head_term: np.ndarray, alpha: float, mode: Mode) -> np.ndarray:
+    """Logits of the mixture (rows of ``zeroshot_logits`` and ``head_term`` are the same images)."""
+    if mode == "add":
+        return zeroshot_logits + alpha * head_term
+    from scipy.special import log_softmax
+
+    return (1.0 - alpha) * log_softmax(zeroshot_logits, axis=1) + alpha * log_softmax(head_term, axis=1)
+
+
+def cv_splits(labels: np.ndarray, seed: int, max_folds: int = MAX_CV_FOLDS) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """Stratified folds of the training rows (at most ``max_folds``, at most the smallest class's count); ``None`` if a class has one row."""
+    from sklearn.model_selection import StratifiedKFold
+
+    smallest = int(np.unique(labels, return_counts=True)[1].min()) if len(labels) else 0
+    n_splits = min(max_folds, smallest)
+    if n_splits < 2:
+        return None
+    splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(labels)), labels))
+
+
+def out_of_fold(
+    n_rows: int, n_classes: int, splits: Sequence[tuple[np.ndarray, np.ndarray]], fit_term: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """Each training row's head term from a head fitted without it: ``fit_term(fit_rows, held_rows)`` gives the held rows' terms."""
+    terms = np.zeros((n_rows, n_classes))
+    for fit_rows, held_rows in splits:
+        terms[held_rows] = fit_term(fit_rows, held_rows)
+    return terms
+
+
+@dataclass(frozen=True)
+class AlphaChoice:
+    """The α (and other parameters) a head uses, how it was chosen, and the search behind it."""
+
+    alpha: float
+    chosen_by: str
+    params: dict[str, float] = field(default_factory=dict)
+    search: list[dict[str, float]] = field(default_factory=list)
+
+    def info(self) -> dict[str, Any]:
+        """For the Run's metrics (one value per fold): the α, how it was chosen, the grid and each point's CV accuracy."""
+        best = max((row["cv_accuracy"] for row in self.search), default=None)
+        return {"alpha": self.alpha, "alpha_chosen_by": self.chosen_by, "alpha_cv_accuracy": best, "alpha_search": self.search}
+
+
+def fixed_alpha(alpha: float, params: dict[str, float] | None = None) -> AlphaChoice:
+    """α given on the command line: nothing searched."""
+    return AlphaChoice(alpha=alpha, chosen_by="fixed by --alpha", params=params or {})
+
+
+def fallback_alpha(alpha: float, params: dict[str, float] | None = None) -> AlphaChoice:
+    """``--alpha auto`` where cross-validation is impossible (a class with one training row): the head's default, said so."""
+    reason = f"fallback: a class has a single training row, so alpha cannot be cross-validated; used the default {alpha:g}"
+    return AlphaChoice(alpha=alpha, chosen_by=reason, params=params or {})
+
+
+def choose_alpha(
+    zeroshot_logits: np.ndarray, labels: np.ndarray, candidates: Sequence[Candidate], alphas: Sequence[float], mode: Mode, n_folds: int
+) -> AlphaChoice:
+    """The (parameters, α) whose blend of out-of-fold terms classifies the training rows best.
+
+    Every row is scored by a head that did not see it, so the accuracy is a cross-validated
+    one. Ties go to the first candidate and the smallest α (the grid is searched in order), so
+    a head that does not help leaves zero-shot as it was when 0 is in the grid.
+    """
+    search, best = [], None
+    for params, term in candidates:
+        for alpha in sorted(alphas):
+            accuracy = float((blend(zeroshot_logits, term, alpha, mode).argmax(axis=1) == labels).mean())
+            search.append({**params, "alpha": float(alpha), "cv_accuracy": accuracy})
+            if best is None or accuracy > best[0]:
+                best = (accuracy, float(alpha), params)
+    assert best is not None, "choose_alpha needs at least one candidate and one alpha"
+    return AlphaChoice(alpha=best[1], chosen_by=f"cross-validation on the training rows ({n_folds} folds)", params=dict(best[2]), search=search)
