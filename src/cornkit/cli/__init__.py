@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import CornkitError, user_message
+from ..redact import redacted_output
 from . import clip, data, heads, kaggle, runs
 
 
@@ -33,12 +34,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        args.handler(args)
-    except CornkitError as error:
-        print(f"cornkit {args.command}: error: {user_message(error)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"cornkit {args.command}: interrupted; nothing half-written was kept.", file=sys.stderr)
-        return 130
+    with redacted_output():
+        try:
+            args.handler(args)
+        except CornkitError as error:
+            print(f"cornkit {args.command}: error: {user_message(error)}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"cornkit {args.command}: interrupted; nothing half-written was kept.", file=sys.stderr)
+            return 130
     return 0
