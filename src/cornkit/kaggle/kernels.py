@@ -297,9 +297,7 @@ def push_kernel(kernel: KernelFolder, session: KaggleSession) -> Any:
 
 def kernel_status(kernel: KernelFolder, session: KaggleSession) -> tuple[str, str]:
     """The kernel's latest run state (QUEUED, RUNNING, COMPLETE, ERROR, ...) and failure message."""
-    response = kaggle_call(
-        session, f"get the status of kernel {kernel.kernel_id}", session.api.kernels_status, kernel.kernel_id, not_found=_not_found(kernel)
-    )
+    response = kaggle_call(session, f"get the status of kernel {kernel.kernel_id}", session.api.kernels_status, kernel.kernel_id, not_found=_not_found(kernel))
     return response.status.name, response.failure_message or ""
 
 
@@ -352,7 +350,7 @@ def fetch_kernel_output(kernel: KernelFolder, session: KaggleSession, dataset: D
                 f"kernel {kernel.kernel_id} has no {SUBMISSION_FILE} in its output yet: "
                 f"check `cornkit kernels status {kernel.path.name}` and wait for COMPLETE."
             )
-        frame = pd.read_csv(output / SUBMISSION_FILE)
+        frame = pd.read_csv(output / SUBMISSION_FILE, dtype=str, keep_default_na=False)  # labels verbatim
         summary = json.loads((output / RUN_SUMMARY).read_text()) if (output / RUN_SUMMARY).is_file() else {}
     validate_for_dataset(frame, dataset, f"{SUBMISSION_FILE} of kernel {kernel.kernel_id}")
     run_id = f"kernel-{summary.get('run_id') or kernel.kernel_id.split('/')[1]}"
