@@ -24,17 +24,16 @@ whole by :func:`~cornkit.runs.save_run` only after every fold finished, so an in
 failed training leaves any earlier Run untouched and can simply be started again.
 """
 
-
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from fastai.callback.core import Callback
 
+from ..atomic import scratch_dir
 from ..clip.model import default_device
 from ..data.dataset import Dataset
 from ..data.split import Split
@@ -78,9 +77,21 @@ def train_convnext(
     their accuracy. ``cbs`` are extra fastai callbacks (loggers, say) for the training.
     """
     settings = ConvNextSettings(
-        arch=arch, pretrained=str(pretrained), epochs=epochs, freeze_epochs=freeze_epochs, size=size, batch_size=batch_size,
-        lr=lr, balance=balance, tta=tta, seed=seed, fold=fold, patience=patience, monitor_frac=monitor_frac,
-        max_lighting=max_lighting, max_warp=max_warp,
+        arch=arch,
+        pretrained=str(pretrained),
+        epochs=epochs,
+        freeze_epochs=freeze_epochs,
+        size=size,
+        batch_size=batch_size,
+        lr=lr,
+        balance=balance,
+        tta=tta,
+        seed=seed,
+        fold=fold,
+        patience=patience,
+        monitor_frac=monitor_frac,
+        max_lighting=max_lighting,
+        max_warp=max_warp,
     )
     check_settings(settings)
     folds = folds_to_train(split, fold)
@@ -89,7 +100,7 @@ def train_convnext(
     device = torch.device(device) if device is not None else default_device()
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".convnext-", dir=work) as scratch:
+    with scratch_dir(work, ".convnext-") as scratch:
         # Absolute: fastai joins the learner's own path with export and checkpoint names.
         results = [train_fold(dataset, split, k, settings, Path(scratch).resolve(), device, cbs) for k in folds]
         run = run_from_folds(dataset, split, settings, results)
