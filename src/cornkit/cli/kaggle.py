@@ -13,6 +13,7 @@ from pathlib import Path
 from ..defaults import COMPETITION, KAGGLE_INPUT
 from ..errors import CornkitError
 from ..heads.registry import all_heads
+from . import argtypes
 from .common import add_data_args, add_submissions_arg, dataset_from_args
 
 
@@ -42,7 +43,6 @@ def _submit_kaggle(args: argparse.Namespace) -> None:
     sent = submit_to_kaggle(args.run, args.message, work=args.work, dataset=dataset, submissions=args.submissions, competition=args.competition)
     print(f"submitted {sent.path.name} to {args.competition} as {sent.description!r} (Kaggle ref {sent.ref}): {sent.message}")
     print(sent.path)
-
 
 
 def _download(args: argparse.Namespace) -> None:
@@ -166,7 +166,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--internet", action=argparse.BooleanOptionalAction, default=True, help="internet on (default: yes)")
     build.add_argument("--public", action="store_true", help="make the kernel public (default: private)")
     build.add_argument("--dataset-source", action="append", default=[], metavar="OWNER/SLUG", help="attach a dataset (wheels, weights); repeatable")
-    build.add_argument("--model-source", action="append", default=[], metavar="OWNER/MODEL/FRAMEWORK/VARIATION/VERSION", help="attach a Kaggle model; repeatable")
+    build.add_argument(
+        "--model-source", action="append", default=[], metavar="OWNER/MODEL/FRAMEWORK/VARIATION/VERSION", help="attach a Kaggle model; repeatable"
+    )
     build.add_argument("--head-args", default="", help="extra flags for the head command, e.g. '--batch-size 32'")
     build.set_defaults(handler=_kernels_build)
 
@@ -176,8 +178,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     status = actions.add_parser("status", help="the pushed kernel's run state")
     add_kernel_args(status)
-    status.add_argument("--wait", type=float, metavar="SECONDS", help="poll until the run finishes (fails if it errored or is still running after SECONDS)")
-    status.add_argument("--interval", type=float, default=30.0, help="seconds between polls with --wait (default: 30)")
+    status.add_argument(
+        "--wait", type=argtypes.positive_float, metavar="SECONDS", help="poll until the run finishes (fails if it errored or is still running after SECONDS)"
+    )
+    status.add_argument("--interval", type=argtypes.positive_float, default=30.0, help="seconds between polls with --wait (default: 30)")
     status.set_defaults(handler=_kernels_status)
 
     output = actions.add_parser("output", help="fetch the kernel's submission.csv into submissions/ with a ledger row")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import CornkitError
+from . import argtypes
 from .common import add_data_args, add_work_arg, dataset_from_args
 
 
@@ -65,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     score = subparsers.add_parser("score", help="score a Run on the validation split (report, confusion matrix, misclassified images)")
     score.add_argument("run", help="run id (or a unique prefix) or Run folder")
     add_data_args(score)
-    score.add_argument("--max-images", type=int, default=24, help="misclassified images to show")
+    score.add_argument("--max-images", type=argtypes.non_negative_int, default=24, help="misclassified images to show")
     score.set_defaults(handler=_score)
 
     ensemble = subparsers.add_parser("ensemble", help="average Runs made on the same split into one Run")

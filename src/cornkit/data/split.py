@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +99,13 @@ def _assign_folds(labels: pd.Series, valid_frac: float, folds: int | None, seed:
         for k, (_, valid) in enumerate(splitter.split(positions, labels)):
             fold[valid] = k
     else:
+        n_valid, n_classes = math.ceil(valid_frac * len(labels)), labels.nunique()
+        if not n_classes <= n_valid <= len(labels) - n_classes:
+            raise CornkitError(
+                f"--valid-frac {valid_frac:g} holds out {n_valid} of {len(labels)} rows; a stratified split needs at least one row "
+                f"of each of the {n_classes} classes on both sides: give a --valid-frac from {n_classes / len(labels):.3g} "
+                f"to {1 - n_classes / len(labels):.3g}."
+            )
         _, valid = train_test_split(positions, test_size=valid_frac, stratify=labels, random_state=seed)
         fold[valid] = 0
     return fold
