@@ -101,3 +101,11 @@ def test_metrics_without_val_accuracy_is_named_not_a_key_error(tmp_path: Path) -
     (path / "metrics.json").write_text(json.dumps({"n_val": 3}))
     with pytest.raises(CornkitError, match=r"metrics.json has no val_accuracy"):
         load_run(path, tmp_path)
+
+
+def test_save_run_refuses_a_run_changed_after_make_run(tmp_path: Path) -> None:
+    run = _make(GOOD)
+    run.test.loc[0, "a"] = np.nan
+    with pytest.raises(CornkitError, match=r"test rows, row 2, column 'a': the probability is nan .*Nothing was written"):
+        save_run(run, tmp_path)
+    assert not (tmp_path / "runs" / run.run_id).exists()

@@ -155,7 +155,13 @@ def make_run(
 
 
 def save_run(run: Run, work: str | Path, write_artifacts: Callable[[Path], None] | None = None) -> Path:
-    """Write ``run`` to ``WORK/runs/<run-id>/`` in one piece; ``write_artifacts`` adds files to it."""
+    """Write ``run`` to ``WORK/runs/<run-id>/`` in one piece; ``write_artifacts`` adds files to it.
+
+    The probabilities are checked again here, so a Run assembled without :func:`make_run` (or
+    changed after it) is not written either.
+    """
+    for name, frame in (("validation", run.val), ("test", run.test)):
+        probability_table(frame, run.classes, f"Run {run.run_id}, {name} rows", fix="Nothing was written.")
     target = Path(work) / RUNS_DIR / run.run_id
     with atomic_dir(target) as folder:
         write_csv(folder / "val_probs.csv", run.val)
