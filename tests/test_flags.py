@@ -54,6 +54,7 @@ CLIP = ("--model", TINY_MODEL, "--pretrained", "none")
         (("synth", "--out", "x", "--n-train", "0"), "cornkit synth: error: argument --n-train: 0 is too small"),
         (("score", "r", "--max-images", "-1"), "argument --max-images: -1 is too small"),
         (("kernels", "status", "probe", "--interval", "0"), "argument --interval: 0 must be greater than 0"),
+        (("kernels", "status", "probe", "--wait", "-1"), "argument --wait: -1 is outside [0, inf]"),
     ],
 )
 def test_numeric_flags_are_checked_at_parse_time_in_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path, argv, says: str) -> None:

@@ -83,7 +83,8 @@ def int_in(low: int, high: int) -> Callable[[str], int]:
 
 
 seed = int_in(0, 2**32 - 1)
-positive_seconds = positive_float
+non_negative_float = float_in(0.0, math.inf)
+"""A number >= 0 (``--wait 0``: look once)."""
 
 CHECKPOINT_MAGIC = (b"PK\x03\x04",)  # torch.save's zip format (also TorchScript)
 PICKLE_PROTOCOLS = range(2, 6)

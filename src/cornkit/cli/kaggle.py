@@ -179,7 +179,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status = actions.add_parser("status", help="the pushed kernel's run state")
     add_kernel_args(status)
     status.add_argument(
-        "--wait", type=argtypes.positive_float, metavar="SECONDS", help="poll until the run finishes (fails if it errored or is still running after SECONDS)"
+        "--wait", type=argtypes.non_negative_float, metavar="SECONDS", help="poll until the run finishes (fails if it errored or still runs after SECONDS)"
     )
     status.add_argument("--interval", type=argtypes.positive_float, default=30.0, help="seconds between polls with --wait (default: 30)")
     status.set_defaults(handler=_kernels_status)
