@@ -24,6 +24,7 @@ whole by :func:`~cornkit.runs.save_run` only after every fold finished, so an in
 failed training leaves any earlier Run untouched and can simply be started again.
 """
 
+
 from __future__ import annotations
 
 import shutil
@@ -77,21 +78,9 @@ def train_convnext(
     their accuracy. ``cbs`` are extra fastai callbacks (loggers, say) for the training.
     """
     settings = ConvNextSettings(
-        arch=arch,
-        pretrained=str(pretrained),
-        epochs=epochs,
-        freeze_epochs=freeze_epochs,
-        size=size,
-        batch_size=batch_size,
-        lr=lr,
-        balance=balance,
-        tta=tta,
-        seed=seed,
-        fold=fold,
-        patience=patience,
-        monitor_frac=monitor_frac,
-        max_lighting=max_lighting,
-        max_warp=max_warp,
+        arch=arch, pretrained=str(pretrained), epochs=epochs, freeze_epochs=freeze_epochs, size=size, batch_size=batch_size,
+        lr=lr, balance=balance, tta=tta, seed=seed, fold=fold, patience=patience, monitor_frac=monitor_frac,
+        max_lighting=max_lighting, max_warp=max_warp,
     )
     check_settings(settings)
     folds = folds_to_train(split, fold)
