@@ -50,6 +50,8 @@ class StandinKaggle:
     ``kernel_statuses`` is what successive status calls answer; the last one repeats.
     ``kernels`` maps each pushed slug to its version, its last push request and the accelerator
     (the request's machine shape; None for Kaggle's default) it would run on.
+    ``echo_requests`` makes every error answer quote the request's headers back (as some proxies
+    and debug servers do), to test that no form of the secret reaches the user's screen.
     """
 
     competition: str
@@ -58,6 +60,7 @@ class StandinKaggle:
     key: str = "0123456789abcdef0123456789abcdef"
     token: str = "KGAT_standin_token"
     rules_accepted: bool = True
+    echo_requests: bool = False
     kernel_statuses: list[str] = field(default_factory=lambda: ["COMPLETE"])
     kernel_outputs: dict[str, dict[str, bytes]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
@@ -115,6 +118,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(payload).encode(), "application/json")
 
     def _error(self, status: int, message: str) -> None:
+        if self.server.state.echo_requests:
+            message += " (request headers: " + "; ".join(f"{name}: {value}" for name, value in self.headers.items()) + ")"
         self._json(status, {"code": status, "message": message})
 
     def _authorized(self) -> bool:

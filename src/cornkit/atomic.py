@@ -1,14 +1,21 @@
-"""Write files so that a crash or a bad input never leaves a half-written one behind.
+"""Write files so that a crash, a full disk or a concurrent command never leaves a half-written one behind.
 
 Everything cornkit writes goes to a temporary name in the same folder first and is renamed
-into place only once complete (``os.replace`` is atomic on one filesystem).
+into place only once complete (``os.replace`` is atomic on one filesystem). Temporaries are
+hidden and carry the writer's process id (``.<name>.pid<N>.<random>.tmp``): a command killed
+with SIGKILL cannot clean up, so the next write into that folder removes the temporaries of
+writers that are no longer alive (:func:`reap_stale`), and never those of a command still
+running. A full disk, a file-size limit or a name too long for the filesystem ends in one
+:class:`~cornkit.errors.CornkitError` naming the path, with the temporary removed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -16,6 +23,66 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from .errors import CornkitError
+from .locks import locked
+
+STALE_NAME = re.compile(r"^\..*[.-]pid(\d+)[.-].*")
+"""A hidden temporary or scratch folder that names its owner's pid (``.x.pid12.ab.tmp``, ``.convnext-pid12-ab``)."""
+WRITE_ERRNOS = {
+    errno.ENOSPC: "the disk is full: free some space",
+    errno.EFBIG: "the file is larger than this system allows (ulimit -f or the filesystem's limit)",
+    errno.ENAMETOOLONG: "the path is too long for the filesystem: use a shorter --work, --out or file name",
+    errno.EDQUOT: "the disk quota is exhausted: free some space",
+    errno.EROFS: "the filesystem is read-only: write somewhere else",
+}
+
+
+def owner_tag() -> str:
+    """``pid<N>``: the part of a temporary's name that tells :func:`reap_stale` whose it is."""
+    return f"pid{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def reap_stale(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove the hidden temporaries in ``folder`` whose owning process is dead; return what was removed.
+
+    Only names made by this module (``.tmp``) or by a training scratch folder (``.convnext-pid<N>-``)
+    are considered, and only when process ``N`` no longer exists, so a command running beside this
+    one keeps its temporaries.
+    """
+    folder = Path(folder)
+    removed: list[Path] = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = STALE_NAME.match(entry.name)
+        if not match or not (entry.name.endswith(".tmp") or entry.name.startswith(".convnext-")):
+            continue
+        if int(match.group(1)) == os.getpid() or _alive(int(match.group(1))):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
+
+
+def scratch_dir(parent: str | os.PathLike[str], prefix: str) -> tempfile.TemporaryDirectory[str]:
+    """A ``TemporaryDirectory`` in ``parent`` named ``<prefix>pid<N>-...``, reaped by :func:`reap_stale` if its owner is killed."""
+    return tempfile.TemporaryDirectory(prefix=f"{prefix}{owner_tag()}-", dir=parent)
 
 
 def _umask() -> int:
@@ -34,6 +101,21 @@ def _make_public(path: Path, mode: int) -> None:
 
 
 @contextlib.contextmanager
+def _named_write_errors(target: Path) -> Iterator[None]:
+    """Turn a full disk, a size limit or a too-long name into one line naming ``target``."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in WRITE_ERRNOS:
+            raise
+        raise CornkitError(f"cannot write {target}: {WRITE_ERRNOS[error.errno]}. Nothing was written there.") from None
+
+
+def _temp_prefix(target: Path) -> str:
+    return f".{target.name[:100]}.{owner_tag()}."
+
+
+@contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; move it onto ``target`` if the block succeeds.
 
@@ -41,19 +123,21 @@ def atomic_path(target: str | os.PathLike[str], *, overwrite: bool = True) -> It
     link, which fails if the name exists, so two writers cannot both win.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    _make_public(tmp, 0o666)
-    try:
-        yield tmp
-        if overwrite:
-            os.replace(tmp, target)
-        else:
-            os.link(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with _named_write_errors(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        reap_stale(target.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(target), suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            _make_public(tmp, 0o666)
+            yield tmp
+            if overwrite:
+                os.replace(tmp, target)
+            else:
+                os.link(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def write_text(target: str | os.PathLike[str], text: str, *, overwrite: bool = True) -> Path:
@@ -79,22 +163,27 @@ def write_csv(target: str | os.PathLike[str], frame: pd.DataFrame, *, overwrite:
 def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a fresh temporary folder beside ``target``; swap it in for ``target`` on success.
 
-    An interrupted run leaves only a ``.tmp`` folder, never a half-filled ``target``; the old
-    ``target`` (if any) stays intact until the new one is complete.
+    An interrupted run leaves only a ``.tmp`` folder (reaped by the next write once its owner
+    is dead), never a half-filled ``target``; the old ``target`` (if any) stays intact until
+    the new one is complete. The swap holds ``target``'s lock, and the old folder moves to a
+    name of its own, so two commands finishing the same folder at once both succeed (the
+    later one wins) instead of one failing with "directory not empty".
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    _make_public(tmp, 0o777)
-    try:
-        yield tmp
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with _named_write_errors(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        reap_stale(target.parent)
+        tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=".tmp", dir=target.parent))
+        try:
+            _make_public(tmp, 0o777)
+            yield tmp
+            with locked(target, f"replace {target.name}"):
+                if target.exists():
+                    old = Path(tempfile.mkdtemp(prefix=_temp_prefix(target) + "old.", suffix=".tmp", dir=target.parent))
+                    os.replace(target, old)
+                    os.replace(tmp, target)
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
+                    os.replace(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -6,7 +6,9 @@ registered head. A handler parses flags, calls the API and prints. Handlers impo
 they call when they run, so that ``cornkit --help`` or ``cornkit split`` does not pay seconds
 for torch and open_clip. Every command prints the run id or path it wrote on its last line.
 A :class:`~cornkit.errors.CornkitError` is printed as one line on stderr with exit code 2;
-anything else is a bug and keeps its traceback. Under torchrun, or with ``--processes``, the
+anything else is a bug and keeps its traceback. Ctrl-C and SIGTERM end a command with exit
+code 130 and nothing half-written (:mod:`.lifecycle`); everything printed passes through the
+secret redaction of :mod:`cornkit.redact`. Under torchrun, or with ``--processes``, the
 command runs through :mod:`cornkit.cli.launch`.
 """
 
@@ -18,12 +20,15 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import CornkitError, ReportedError, user_message
+from ..redact import redacted_output
 from . import clip, data, heads, kaggle, reports, runs
+from .argtypes import OneLineParser
 from .launch import run_command
+from .lifecycle import reap_command_folders, sigterm_as_interrupt, stop_worker_pools
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cornkit", description=(__doc__ or "").splitlines()[0])
+    parser = OneLineParser(prog="cornkit", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--version", action="version", version=f"cornkit {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (data, clip, heads, runs, reports, kaggle):
@@ -35,13 +40,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    try:
-        run_command(args, argv)
-    except CornkitError as error:
-        if not isinstance(error, ReportedError):
-            print(f"cornkit {args.command}: error: {user_message(error)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"cornkit {args.command}: interrupted; nothing half-written was kept.", file=sys.stderr)
-        return 130
+    with redacted_output(), sigterm_as_interrupt():
+        try:
+            reap_command_folders(args)
+            run_command(args, argv)
+        except CornkitError as error:
+            if not isinstance(error, ReportedError):
+                print(f"cornkit {args.command}: error: {user_message(error)}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"cornkit {args.command}: interrupted; nothing half-written was kept.", file=sys.stderr)
+            return 130
+        finally:
+            stop_worker_pools()
     return 0

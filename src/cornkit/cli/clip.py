@@ -5,21 +5,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .argtypes import positive_int
+from . import argtypes
 from .common import add_data_args, dataset_from_args
 
 
 def add_clip_args(parser: argparse.ArgumentParser) -> None:
     """The CLIP model, its weights and how to run it: every command on CLIP features takes these."""
     parser.add_argument("--model", required=True, help="open_clip model name, e.g. ViT-B-32, ViT-H-14, cornkit-tiny-clip")
-    parser.add_argument("--pretrained", required=True, help="open_clip tag (e.g. laion2b_s32b_b79k), checkpoint file path, or 'none' (random weights)")
+    parser.add_argument(
+        "--pretrained", required=True, type=argtypes.pretrained, help="open_clip tag (e.g. laion2b_s32b_b79k), checkpoint file path, or 'none' (random weights)"
+    )
     parser.add_argument("--flip-tta", action="store_true", help="average the embeddings of 4 flipped views of each image (4x compute)")
-    parser.add_argument("--device", help="cuda or cpu (default: cuda when available)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--workers", type=int, help="DataLoader workers (default: CPU count up to 8 on CUDA, 0 on the CPU)")
+    parser.add_argument("--device", type=argtypes.device, help="cuda or cpu (default: cuda when available)")
+    parser.add_argument("--batch-size", type=argtypes.positive_int, default=64, help="images per batch (default 64)")
+    parser.add_argument("--workers", type=argtypes.non_negative_int, help="DataLoader workers (default: CPU count up to 8 on CUDA, 0 on the CPU)")
     parser.add_argument(
         "--processes",
-        type=positive_int,
+        type=argtypes.positive_int,
         help="split feature extraction over N processes launched with torchrun: one per GPU, or CPU processes (default: 1; see README)",
     )
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..defaults import DEFAULT_SEED
+from .argtypes import seed
 
 if TYPE_CHECKING:
     from ..data.dataset import Dataset
@@ -25,7 +26,7 @@ def add_data_args(parser: argparse.ArgumentParser, *, work: bool = True, require
 
 
 def add_seed_arg(parser: argparse.ArgumentParser, what: str = "everything random") -> None:
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of {what} (default {DEFAULT_SEED})")
+    parser.add_argument("--seed", type=seed, default=DEFAULT_SEED, help=f"seed of {what} (default {DEFAULT_SEED})")
 
 
 def add_submissions_arg(parser: argparse.ArgumentParser) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from . import argtypes
 from .common import add_data_args, add_seed_arg, dataset_from_args
 
 
@@ -45,8 +46,8 @@ def _demo(args: argparse.Namespace) -> None:
 
 def add_synthetic_set_args(parser: argparse.ArgumentParser) -> None:
     """The size and seed of a synthetic corn set (``synth`` and ``demo`` draw the same one)."""
-    parser.add_argument("--n-train", type=int, default=800, help="training images (default 800)")
-    parser.add_argument("--n-test", type=int, default=200, help="test images (default 200)")
+    parser.add_argument("--n-train", type=argtypes.positive_int, default=800, help="training images (default 800)")
+    parser.add_argument("--n-test", type=argtypes.positive_int, default=200, help="test images (default 200)")
     add_seed_arg(parser, "the drawing (same seed, same bytes)")
 
 
@@ -63,14 +64,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     roboflow = subparsers.add_parser("roboflow", help="write competition CSVs for a Roboflow 'OpenAI CLIP Classification' export")
     roboflow.add_argument("--src", type=Path, required=True, help="the unzipped export (folders test/<class>/..., _tokenization.txt)")
-    roboflow.add_argument("--test-frac", type=float, default=0.2, help="stratified share of the images held out as the test part")
+    roboflow.add_argument("--test-frac", type=argtypes.fraction, default=0.2, help="stratified share of the images held out as the test part")
     add_seed_arg(roboflow, "the train/test draw")
     roboflow.set_defaults(handler=_roboflow)
 
     split = subparsers.add_parser("split", help="make the stratified validation split every approach uses")
     add_data_args(split)
-    split.add_argument("--valid-frac", type=float, default=0.2, help="holdout fraction (default 0.2)")
-    split.add_argument("--folds", type=int, help="k folds instead of a holdout")
+    split.add_argument("--valid-frac", type=argtypes.fraction, default=0.2, help="holdout fraction (default 0.2)")
+    split.add_argument("--folds", type=argtypes.int_at_least(2), help="k folds instead of a holdout")
     add_seed_arg(split, "the split")
     split.add_argument("--force", action="store_true", help="replace a different saved split")
     split.set_defaults(handler=_split)

@@ -13,6 +13,7 @@ from pathlib import Path
 from ..defaults import COMPETITION, KAGGLE_INPUT
 from ..errors import CornkitError
 from ..heads.registry import all_heads
+from . import argtypes
 from .common import add_data_args, add_submissions_arg, dataset_from_args
 
 
@@ -188,8 +189,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     status = actions.add_parser("status", help="the pushed kernel's run state")
     add_kernel_args(status)
-    status.add_argument("--wait", type=float, metavar="SECONDS", help="poll until the run finishes (fails if it errored or is still running after SECONDS)")
-    status.add_argument("--interval", type=float, default=30.0, help="seconds between polls with --wait (default: 30)")
+    status.add_argument(
+        "--wait", type=argtypes.non_negative_float, metavar="SECONDS", help="poll until the run finishes (fails if it errored or still runs after SECONDS)"
+    )
+    status.add_argument("--interval", type=argtypes.positive_float, default=30.0, help="seconds between polls with --wait (default: 30)")
     status.set_defaults(handler=_kernels_status)
 
     output = actions.add_parser("output", help="fetch the kernel's submission.csv into submissions/ with a ledger row")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..defaults import STACK_META_MODELS
 from ..errors import CornkitError
+from . import argtypes
 from .common import add_data_args, add_seed_arg, add_work_arg, dataset_from_args
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     score = subparsers.add_parser("score", help="score a Run on the validation split (report, confusion matrix, misclassified images)")
     score.add_argument("run", help="run id (or a unique prefix) or Run folder")
     add_data_args(score)
-    score.add_argument("--max-images", type=int, default=24, help="misclassified images to show")
+    score.add_argument("--max-images", type=argtypes.non_negative_int, default=24, help="misclassified images to show")
     score.set_defaults(handler=_score)
 
     ensemble = subparsers.add_parser("ensemble", help="average Runs made on the same split into one Run")

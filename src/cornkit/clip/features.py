@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from ..data.dataset import Dataset
 from ..data.images import read_image
 from ..distributed import local_world_size, world_size
 from ..errors import CornkitError
+from ..locks import locked
 from ..progress import progress
 from .model import ClipSpec, LoadedClip, check_spec, load_clip
 
@@ -71,9 +73,20 @@ class ImageFiles(TorchDataset):
         return self.transform(read_image(self.paths[index], "feature extraction"))
 
 
+def _image_stamp(path: Path, root: Path) -> tuple[str, int, int]:
+    stat = path.stat()
+    return (str(path.relative_to(root)), stat.st_size, stat.st_mtime_ns)
+
+
 def feature_key(spec: ClipSpec, dataset: Dataset) -> str:
-    """Hash of the model identity and the image list (paths and file sizes) of both parts."""
-    images = {part: [(str(p.relative_to(dataset.root)), p.stat().st_size) for p in dataset.image_paths(part)] for part in PARTS}
+    """Hash of the model identity and, per image of both parts, its path, size and modification time (ns).
+
+    Size and ``mtime_ns`` rather than the bytes: one ``stat`` per image is re-checked on every
+    call at no noticeable cost, while hashing every image would read the whole data set each
+    time. An image edited in place (same size or not) gets a new mtime and so a new key; a copy
+    that does not keep mtimes (``cp`` without ``-p``) recomputes the features once.
+    """
+    images = {part: [_image_stamp(p, dataset.root) for p in dataset.image_paths(part)] for part in PARTS}
     payload = json.dumps({"clip": spec.identity(), "images": images}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -152,9 +165,41 @@ def encode_here(
     return torch.cat(chunks).numpy().astype(np.float32)
 
 
-def _load_cached(path: Path, key: str) -> FeatureSet:
-    meta = json.loads((path / "meta.json").read_text())
-    arrays = {name: np.load(path / f"{name}.npy") for name in ("train", "test", "train_ids", "test_ids")}
+UNIT_NORM_TOLERANCE = 0.05
+"""Cached rows are unit vectors (to bfloat16 precision); damaged bytes almost never are."""
+
+
+def _cache_problem(meta: Any, arrays: dict[str, np.ndarray]) -> str | None:
+    """Why a cache folder cannot be trusted (shapes, ids, non-unit or non-finite rows), or None."""
+    if not isinstance(meta, dict) or not all(isinstance(meta.get(k), int) for k in ("n_train", "n_test", "dim")):
+        return "meta.json lacks n_train, n_test or dim"
+    for part in PARTS:
+        features, ids, rows = arrays[part], arrays[f"{part}_ids"], meta[f"n_{part}"]
+        if features.shape != (rows, meta["dim"]) or ids.shape != (rows,) or ids.dtype.kind not in "iu":
+            return f"{part}.npy or {part}_ids.npy does not match meta.json ({rows} x {meta['dim']})"
+        norms = np.linalg.norm(features.astype(np.float64), axis=1) if rows else np.ones(0)
+        if not np.all(np.abs(norms - 1) <= UNIT_NORM_TOLERANCE):
+            return f"{part}.npy holds rows that are not unit-length features"
+    return None
+
+
+def _load_cached(path: Path, key: str) -> FeatureSet | None:
+    """The cached features in ``path``, or None when there are none or they are damaged (then said on stderr).
+
+    A truncated or overwritten file must not become wrong numbers: every array is loaded and
+    checked against ``meta.json`` and for unit-length rows, and a damaged cache is rebuilt.
+    """
+    if not (path / "meta.json").is_file():
+        return None
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+        arrays = {name: np.load(path / f"{name}.npy", allow_pickle=False) for name in ("train", "test", "train_ids", "test_ids")}
+        problem = _cache_problem(meta, arrays)
+    except (OSError, ValueError, EOFError) as error:  # json.JSONDecodeError is a ValueError
+        problem = f"{type(error).__name__}: {error}".splitlines()[0]
+    if problem:
+        print(f"warning: the feature cache {path} is damaged ({problem}); computing the features again.", file=sys.stderr)
+        return None
     return FeatureSet(path=path, key=key, meta=meta, **arrays)
 
 
@@ -175,26 +220,31 @@ def extract_features(
     check_spec(spec)
     key = feature_key(spec, dataset)
     path = Path(work) / FEATURES_DIR / key
-    if (path / "meta.json").is_file():
-        return _load_cached(path, key)
-    clip = clip or load_clip(spec, device)
-    with atomic_dir(path) as folder:
-        for part in PARTS:
-            np.save(folder / f"{part}.npy", encode_images(clip, dataset.image_paths(part), batch_size=batch_size, num_workers=num_workers, desc=part))
-            np.save(folder / f"{part}_ids.npy", np.asarray(dataset.ids(part), dtype=np.int64))
-        write_json(
-            folder / "meta.json",
-            {
-                "key": key,
-                "clip": spec.identity(),
-                "label": spec.label,
-                "random_weights": spec.is_random,
-                "logit_scale": clip.logit_scale,
-                "data": str(dataset.root),
-                "n_train": len(dataset.train),
-                "n_test": len(dataset.test),
-                "dim": int(np.load(folder / "train.npy", mmap_mode="r").shape[1]),
-                "world_size": world_size(),
-            },
-        )
-    return _load_cached(path, key)
+    # Under the cache's lock: a second command on the same model waits, then reads what the first wrote.
+    with locked(path, f"extract features into {path}"):
+        if (cached := _load_cached(path, key)) is not None:
+            return cached
+        clip = clip or load_clip(spec, device)
+        with atomic_dir(path) as folder:
+            for part in PARTS:
+                np.save(folder / f"{part}.npy", encode_images(clip, dataset.image_paths(part), batch_size=batch_size, num_workers=num_workers, desc=part))
+                np.save(folder / f"{part}_ids.npy", np.asarray(dataset.ids(part), dtype=np.int64))
+            write_json(
+                folder / "meta.json",
+                {
+                    "key": key,
+                    "clip": spec.identity(),
+                    "label": spec.label,
+                    "random_weights": spec.is_random,
+                    "logit_scale": clip.logit_scale,
+                    "data": str(dataset.root),
+                    "n_train": len(dataset.train),
+                    "n_test": len(dataset.test),
+                    "dim": int(np.load(folder / "train.npy", mmap_mode="r").shape[1]),
+                    "world_size": world_size(),
+                },
+            )
+    written = _load_cached(path, key)
+    if written is None:
+        raise CornkitError(f"the features just written to {path} do not read back; check the disk, then run `cornkit features` again.")
+    return written

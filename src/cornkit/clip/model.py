@@ -17,6 +17,7 @@ import contextlib
 import difflib
 import hashlib
 import logging
+import pickle
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,6 +48,23 @@ def register_tiny_model() -> None:
 def default_device() -> torch.device:
     """CUDA when there is a GPU, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_device(device: torch.device | str | None) -> torch.device:
+    """The torch device asked for (``--device``), or the default; CUDA without a usable GPU is refused by name."""
+    if device is None:
+        return default_device()
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise CornkitError(f"--device {device!r} is not a device: give cpu, cuda or cuda:N.") from None
+    if chosen.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "this torch is built without CUDA" if torch.version.cuda is None else "no GPU is visible"
+            raise CornkitError(f"--device {device}: CUDA is not available on this machine ({why}); use --device cpu or leave --device out.")
+        if chosen.index is not None and chosen.index >= torch.cuda.device_count():
+            raise CornkitError(f"--device {device}: this machine has {torch.cuda.device_count()} GPU(s), numbered from 0.")
+    return chosen
 
 
 def checkpoint_identity(path: Path) -> dict[str, Any]:
@@ -124,7 +142,7 @@ def check_spec(spec: ClipSpec) -> None:
         close = difflib.get_close_matches(spec.model, models, n=5, cutoff=0.4)
         raise CornkitError(
             f"--model {spec.model!r} is not an open_clip model. Close names: {', '.join(close) or 'none'}. "
-            "`python -c \"import open_clip; print(open_clip.list_models())\"` lists them all."
+            '`python -c "import open_clip; print(open_clip.list_models())"` lists them all.'
         )
     if spec.is_random or spec.is_file:
         return
@@ -157,15 +175,14 @@ def _without_open_clip_random_notice() -> Iterator[None]:
 def load_clip(spec: ClipSpec, device: torch.device | str | None = None) -> LoadedClip:
     """Create the model and its transforms through open_clip, weights from tag, file or nowhere."""
     check_spec(spec)
-    device = torch.device(device) if device is not None else default_device()
+    device = resolve_device(device)
     local_hint = (
         "Pass a local checkpoint instead: --pretrained /path/to/open_clip_pytorch_model.bin "
         "(on Kaggle, attach the weights as a dataset or model and point at the file under /kaggle/input)."
     )
     if spec.is_random:
         print(
-            f"WARNING: {spec.model} has RANDOM weights (--pretrained none): fine for tests and the demo, "
-            "meaningless for a submission.",
+            f"WARNING: {spec.model} has RANDOM weights (--pretrained none): fine for tests and the demo, meaningless for a submission.",
             file=sys.stderr,
         )
     elif not spec.is_file and not spec.model.startswith("local-dir:"):
@@ -176,9 +193,12 @@ def load_clip(spec: ClipSpec, device: torch.device | str | None = None) -> Loade
             torch.manual_seed(RANDOM_WEIGHTS_SEED)  # "none" must mean the same random model every time
             model, _, preprocess = open_clip.create_model_and_transforms(spec.model, pretrained=pretrained, device=device)
         tokenizer = open_clip.get_tokenizer(spec.model)
-    except (RuntimeError, FileNotFoundError, OSError) as error:
+    except (RuntimeError, OSError, KeyError, ValueError, EOFError, pickle.UnpicklingError) as error:
         if spec.is_file:
-            raise CornkitError(f"--pretrained {spec.pretrained}: not a checkpoint for {spec.model} ({error}).") from error
+            reason = f"{type(error).__name__}: {error}".splitlines()[0]
+            raise CornkitError(f"--pretrained {spec.pretrained}: not a checkpoint for {spec.model} ({reason}).") from None
+        if not isinstance(error, (RuntimeError, OSError)):
+            raise
         if "download" in str(error).lower():
             raise offline_error(f"{spec.label} weights", local_hint, error) from error
         raise CornkitError(f"could not load {spec.label}: {error}") from error

@@ -80,7 +80,8 @@ def _read_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
             "and sample_submission.csv (e.g. the unzipped `kaggle competitions download` or `cornkit synth --out DIR`)."
         )
     try:
-        frame = pd.read_csv(path)
+        # Every cell as the text in the file: a label "01" stays "01", "NA" is a label, not a missing value.
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise CornkitError(f"{path} is not a readable CSV file ({error}). Re-download or re-create it.") from error
     _require_columns(path, frame, required)
@@ -98,20 +99,57 @@ def _require_columns(path: Path, frame: pd.DataFrame, required: Sequence[str]) -
         )
 
 
+INT64_MAX = 2**63 - 1
+
+
 def _check_ids(path: Path, frame: pd.DataFrame, column: str) -> None:
-    ids = pd.to_numeric(frame[column], errors="coerce")
-    bad = ids.isna() | (ids != ids.round())
-    if bad.any():
-        i = int(bad.to_numpy().nonzero()[0][0])
-        raise CornkitError(f"{path}, row {_csv_row(i)}, column {column!r}: {frame[column].iloc[i]!r} is not an integer id.")
-    duplicated = frame[column].duplicated(keep="first")
-    if duplicated.any():
-        i = int(duplicated.to_numpy().nonzero()[0][0])
-        first = int((frame[column] == frame[column].iloc[i]).to_numpy().nonzero()[0][0])
-        raise CornkitError(
-            f"{path}, row {_csv_row(i)}, column {column!r}: id {frame[column].iloc[i]} already appears in row "
-            f"{_csv_row(first)}. Ids must be unique; remove the duplicate row."
-        )
+    """Ids are whole numbers that fit in int64 and appear once; the column is converted to int64 in place."""
+    values: list[int] = []
+    for i, text in enumerate(frame[column]):
+        stripped = text.strip()
+        if not stripped.lstrip("+-").isdigit():
+            raise CornkitError(f"{path}, row {_csv_row(i)}, column {column!r}: {text!r} is not an integer id.")
+        value = int(stripped)
+        if not -INT64_MAX - 1 <= value <= INT64_MAX:
+            raise CornkitError(f"{path}, row {_csv_row(i)}, column {column!r}: id {stripped} is too large (ids must fit in 64 bits).")
+        values.append(value)
+    first_row: dict[int, int] = {}
+    for i, value in enumerate(values):
+        if value in first_row:
+            raise CornkitError(
+                f"{path}, row {_csv_row(i)}, column {column!r}: id {value} already appears in row "
+                f"{_csv_row(first_row[value])}. Ids must be unique; remove the duplicate row."
+            )
+        first_row[value] = i
+    frame[column] = pd.Series(values, index=frame.index, dtype="int64")
+
+
+def _check_label_spellings(path: Path, labels: pd.Series, column: str) -> None:
+    """Refuse two labels that differ only in spaces or case ("pure" and "pure "): a typo, not a fifth class."""
+    first_row: dict[str, int] = {}
+    for i, label in enumerate(labels):
+        first_row.setdefault(label, i)
+    seen: dict[str, str] = {}
+    for label, i in first_row.items():
+        canonical = " ".join(label.split()).casefold()
+        other = seen.setdefault(canonical, label)
+        if other != label:
+            raise CornkitError(
+                f"{path}, rows {_csv_row(first_row[other])} and {_csv_row(i)}, column {column!r}: labels {other!r} and {label!r} "
+                "differ only in spaces or case; spell the class the same way in every row."
+            )
+
+
+def _check_same_ids(sample_path: Path, sample: pd.DataFrame, test_path: Path, test: pd.DataFrame, column: str) -> None:
+    """sample_submission.csv and test.csv must list the same ids; the first id of either that the other lacks is named with its row."""
+    for path, frame, other_path, other in ((sample_path, sample, test_path, test), (test_path, test, sample_path, sample)):
+        missing = ~frame[column].isin(set(other[column]))
+        if missing.any():
+            i = int(missing.to_numpy().nonzero()[0][0])
+            raise CornkitError(
+                f"{path}, row {_csv_row(i)}, column {column!r}: id {frame[column].iloc[i]} is not in {other_path.name} "
+                f"({int(missing.sum())} such id(s)); the two files come from the same download, re-download both."
+            )
 
 
 def _check_images(root: Path, path: Path, frame: pd.DataFrame, column: str) -> None:
@@ -177,15 +215,13 @@ def load_dataset(data: str | Path, config: DataConfig | None = None, *, check_im
         _require_columns(path, frame, [id_col])
     for path, frame in ((train_path, train), (test_path, test), (sample_path, sample)):
         _check_ids(path, frame, id_col)
-    for frame in (train, test, sample):
-        frame[id_col] = frame[id_col].astype("int64")
 
     labels = train[label_col]
-    if labels.isna().any():
-        i = int(labels.isna().to_numpy().nonzero()[0][0])
+    empty = labels.str.strip() == ""
+    if empty.any():
+        i = int(empty.to_numpy().nonzero()[0][0])
         raise CornkitError(f"{train_path}, row {_csv_row(i)}, column {label_col!r}: empty label.")
-    labels = labels.astype(str)
-    train[label_col] = labels
+    _check_label_spellings(train_path, labels, label_col)
     classes = tuple(config.classes) if config.classes else tuple(sorted(labels.unique()))
     repeated = sorted({c for c in classes if classes.count(c) > 1})
     if repeated:
@@ -203,11 +239,7 @@ def load_dataset(data: str | Path, config: DataConfig | None = None, *, check_im
     overlap = set(train[id_col]) & set(test[id_col])
     if overlap:
         raise CornkitError(f"{test_path}: id {min(overlap)} is also in train.csv; train and test ids must not overlap.")
-    if set(sample[id_col]) != set(test[id_col]):
-        extra = sorted(set(sample[id_col]) ^ set(test[id_col]))[:5]
-        raise CornkitError(
-            f"{sample_path} and {test_path} list different ids (e.g. {extra}); they come from the same download, re-download both."
-        )
+    _check_same_ids(sample_path, sample, test_path, test, id_col)
     if check_images:
         _check_images(root, train_path, train, image_col)
         _check_images(root, test_path, test, image_col)

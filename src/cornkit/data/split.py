@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from ..atomic import write_csv, write_json
 from ..defaults import DEFAULT_SEED
 from ..errors import CornkitError
+from ..locks import locked
 from .dataset import Dataset
 
 SPLIT_CSV = "split.csv"
@@ -97,6 +99,13 @@ def _assign_folds(labels: pd.Series, valid_frac: float, folds: int | None, seed:
         for k, (_, valid) in enumerate(splitter.split(positions, labels)):
             fold[valid] = k
     else:
+        n_valid, n_classes = math.ceil(valid_frac * len(labels)), labels.nunique()
+        if not n_classes <= n_valid <= len(labels) - n_classes:
+            raise CornkitError(
+                f"--valid-frac {valid_frac:g} holds out {n_valid} of {len(labels)} rows; a stratified split needs at least one row "
+                f"of each of the {n_classes} classes on both sides: give a --valid-frac from {n_classes / len(labels):.3g} "
+                f"to {1 - n_classes / len(labels):.3g}."
+            )
         _, valid = train_test_split(positions, test_size=valid_frac, stratify=labels, random_state=seed)
         fold[valid] = 0
     return fold
@@ -127,9 +136,7 @@ def make_split(
     counts = dataset.train[label_col].value_counts()
     needed = folds or 2
     if counts.min() < needed:
-        raise CornkitError(
-            f"class {counts.idxmin()!r} has {counts.min()} training rows; a stratified split needs at least {needed}."
-        )
+        raise CornkitError(f"class {counts.idxmin()!r} has {counts.min()} training rows; a stratified split needs at least {needed}.")
     params: dict[str, Any] = {
         "kind": "kfold" if folds else "holdout",
         "valid_frac": None if folds else valid_frac,
@@ -138,7 +145,14 @@ def make_split(
         "data_fingerprint": dataset.fingerprint,
         "n_rows": len(dataset.train),
     }
-    work = Path(work)
+    with locked(Path(work) / SPLIT_CSV, "make the split"):
+        return _make_split_locked(dataset, Path(work), params, label_col, valid_frac, folds, seed, force)
+
+
+def _make_split_locked(
+    dataset: Dataset, work: Path, params: dict[str, Any], label_col: str, valid_frac: float, folds: int | None, seed: int, force: bool
+) -> Split:
+    """The check-then-write of :func:`make_split`, under the split's lock so two commands agree on one split."""
     csv_path, json_path = work / SPLIT_CSV, work / SPLIT_JSON
     if not force and (csv_path.exists() or json_path.exists()):
         saved = load_split(work)
@@ -163,8 +177,15 @@ def make_split(
 
 
 def load_split(work: str | Path, dataset: Dataset | None = None) -> Split:
-    """Read the saved split; with ``dataset``, also check that it was made from that data."""
-    work = Path(work)
+    """Read the saved split; with ``dataset``, also check that it was made from that data.
+
+    It holds the split's lock, so a split being replaced is read before or after, never half.
+    """
+    with locked(Path(work) / SPLIT_CSV, "read the split", optional=True):
+        return _load_split_locked(Path(work), dataset)
+
+
+def _load_split_locked(work: Path, dataset: Dataset | None) -> Split:
     csv_path, json_path = work / SPLIT_CSV, work / SPLIT_JSON
     if not csv_path.exists() and not json_path.exists():
         raise CornkitError(f"no split in {work}: run `cornkit split --data DIR --work {work}` first.")
@@ -179,7 +200,7 @@ def load_split(work: str | Path, dataset: Dataset | None = None) -> Split:
             f"{csv_path} and {json_path} do not belong together (a split write was cut short, or one was edited by hand). "
             "Re-run `cornkit split --force` with the arguments you want; Runs made on a split of the same id stay valid."
         )
-    frame = pd.read_csv(csv_path)
+    frame = pd.read_csv(csv_path, dtype={"label": str}, keep_default_na=False)  # labels verbatim: "01" stays "01"
     if dataset is not None:
         if params.get("data_fingerprint") != dataset.fingerprint:
             raise CornkitError(

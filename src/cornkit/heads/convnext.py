@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from ..cli import argtypes
 from ..defaults import BALANCE_MODES, CONVNEXT_ARCH, TIMM_HUB
 from .registry import Head, HeadContext, KernelRecipe
 
@@ -21,24 +22,29 @@ APPROACH = "convnext"
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", default=CONVNEXT_ARCH, help=f"timm model name, with or without a pretrained tag (default {CONVNEXT_ARCH})")
     parser.add_argument(
-        "--pretrained", default=TIMM_HUB, help="'hub' (timm weights from the Hugging Face hub), a timm checkpoint file, or 'none' (random weights, tests only)"
+        "--pretrained",
+        default=TIMM_HUB,
+        type=argtypes.pretrained,
+        help="'hub' (timm weights from the Hugging Face hub), a timm checkpoint file, or 'none' (random weights, tests only)",
     )
-    parser.add_argument("--epochs", type=int, default=5, help="epochs after the frozen one(s) (default 5)")
-    parser.add_argument("--freeze-epochs", type=int, default=1, help="epochs with the backbone frozen first (pretrained weights only; default 1)")
-    parser.add_argument("--size", type=int, default=224, help="square input size in pixels (default 224)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, help="learning rate (default: fastai's lr_find suggestion)")
+    parser.add_argument("--epochs", type=argtypes.positive_int, default=5, help="epochs after the frozen one(s) (default 5)")
+    parser.add_argument(
+        "--freeze-epochs", type=argtypes.non_negative_int, default=1, help="epochs with the backbone frozen first (pretrained weights only; default 1)"
+    )
+    parser.add_argument("--size", type=argtypes.int_at_least(32), default=224, help="square input size in pixels (default 224)")
+    parser.add_argument("--batch-size", type=argtypes.positive_int, default=32, help="images per batch (default 32)")
+    parser.add_argument("--lr", type=argtypes.positive_float, help="learning rate (default: fastai's lr_find suggestion)")
     parser.add_argument("--balance", choices=BALANCE_MODES, default="none", help="class imbalance: oversample rare classes or weight the loss")
     parser.add_argument("--no-tta", action="store_true", help="predict without test-time augmentation")
-    parser.add_argument("--fold", type=int, help="train only this fold of a k-fold split (default: every fold)")
+    parser.add_argument("--fold", type=argtypes.non_negative_int, help="train only this fold of a k-fold split (default: every fold)")
     parser.add_argument(
         "--monitor-frac",
-        type=float,
+        type=argtypes.float_in(0.0, 0.5, high_open=True),
         default=0.1,
         help="share of the training rows that pick the best epoch (default 0.1; 0: all rows train, the last epoch is kept)",
     )
-    parser.add_argument("--patience", type=int, help="stop after this many epochs without a better accuracy on the monitor rows")
-    parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    parser.add_argument("--patience", type=argtypes.positive_int, help="stop after this many epochs without a better accuracy on the monitor rows")
+    parser.add_argument("--device", type=argtypes.device, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
 
 
 def _make_run(ctx: HeadContext) -> Run:

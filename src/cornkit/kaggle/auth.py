@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CornkitError
+from ..redact import redact, register, secret_forms
 
 TOKEN_URL = "https://www.kaggle.com/settings/api"
 KERNEL_ENV_VAR = "KAGGLE_KERNEL_RUN_TYPE"
@@ -41,12 +42,16 @@ class KaggleCredentials:
     token: str | None = field(default=None, repr=False)
     warning: str | None = None
 
+    def __post_init__(self) -> None:
+        register(self.secret_forms())  # from now on no output of this process shows them
+
+    def secret_forms(self) -> set[str]:
+        """The secret as it may appear in output: plain, and base64 as in an ``Authorization`` header."""
+        return secret_forms(self.username, self.key, self.token)
+
     def redact(self, text: str) -> str:
-        """``text`` with the secret blanked out, for anything that may echo a request back."""
-        for secret in (self.key, self.token):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        """``text`` with the secret blanked out in every form, for anything that may echo a request back."""
+        return redact(text, self.secret_forms())
 
 
 def in_kaggle_kernel(environ: Mapping[str, str] | None = None) -> bool:
@@ -88,7 +93,7 @@ def _read_kaggle_json(path: Path) -> dict[str, str]:
             '{"username": "...", "key": "..."}. Download a fresh one from ' + TOKEN_URL + "."
         ) from None
     if not isinstance(data, dict):
-        raise CornkitError(f"{path} must hold a JSON object with \"username\" and \"key\" (see kaggle.json.example).")
+        raise CornkitError(f'{path} must hold a JSON object with "username" and "key" (see kaggle.json.example).')
     return {k: str(v) for k, v in data.items() if k in ("username", "key") and v}
 
 

@@ -367,7 +367,7 @@ def fetch_kernel_output(kernel: KernelFolder, session: KaggleSession, dataset: D
                 f"kernel {kernel.kernel_id} has no {SUBMISSION_FILE} in its output yet: "
                 f"check `cornkit kernels status {kernel.path.name}` and wait for COMPLETE."
             )
-        frame = pd.read_csv(output / SUBMISSION_FILE)
+        frame = pd.read_csv(output / SUBMISSION_FILE, dtype=str, keep_default_na=False)  # labels verbatim
         summary = json.loads((output / RUN_SUMMARY).read_text()) if (output / RUN_SUMMARY).is_file() else {}
     validate_for_dataset(frame, dataset, f"{SUBMISSION_FILE} of kernel {kernel.kernel_id}")
     run_id = f"kernel-{summary.get('run_id') or kernel.kernel_id.split('/')[1]}"

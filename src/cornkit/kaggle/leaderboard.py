@@ -23,10 +23,11 @@ import pandas as pd
 from ..atomic import write_csv, write_text
 from ..defaults import COMPETITION
 from ..errors import CornkitError
+from ..locks import locked
 from ..runs.plots import val_vs_lb_png
 from ..runs.run import list_runs
 from .client import KaggleSession, connect, kaggle_call
-from .submission import read_ledger
+from .submission import LEDGER, read_ledger
 from .submit import RUN_ID_SEPARATOR
 
 COLUMNS = ("approach", "model", "run_id", "val_accuracy", "public_lb", "private_lb", "status", "date", "description")
@@ -174,15 +175,17 @@ def build_leaderboard(
             kaggle = fetch_submissions(session or connect(), competition)
         except CornkitError as error:
             reason = str(error)
-    ledger = read_ledger(submissions)
-    table = join_leaderboard(ledger if work is None else with_unsubmitted_runs(ledger, work), kaggle)
-    markdown = markdown_table(table)
-    if reason:
-        markdown += f"\nPublic and private LB are empty: {reason}\n"
-    return Leaderboard(
-        table=table,
-        offline_reason=reason,
-        csv_path=write_csv(submissions / "leaderboard.csv", table),
-        markdown_path=write_text(submissions / "leaderboard.md", markdown),
-        png_path=val_vs_lb_png(table, submissions / "leaderboard.png"),
-    )
+    # One lock for the ledger read and the three files, so they always describe the same ledger.
+    with locked(submissions / LEDGER, "write the leaderboard"):
+        ledger = read_ledger(submissions)
+        table = join_leaderboard(ledger if work is None else with_unsubmitted_runs(ledger, work), kaggle)
+        markdown = markdown_table(table)
+        if reason:
+            markdown += f"\nPublic and private LB are empty: {reason}\n"
+        return Leaderboard(
+            table=table,
+            offline_reason=reason,
+            csv_path=write_csv(submissions / "leaderboard.csv", table),
+            markdown_path=write_text(submissions / "leaderboard.md", markdown),
+            png_path=val_vs_lb_png(table, submissions / "leaderboard.png"),
+        )

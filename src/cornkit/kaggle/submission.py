@@ -20,6 +20,7 @@ import pandas as pd
 from ..atomic import atomic_path, write_csv
 from ..data.dataset import Dataset
 from ..errors import CornkitError
+from ..locks import locked
 from ..runs.run import Run
 
 LEDGER = "ledger.csv"
@@ -126,7 +127,13 @@ def record_submission(frame: pd.DataFrame, run_id: str, approach: str, model: st
     Also used for submissions made elsewhere (a Kaggle kernel's output), whose Run is not local.
     The same bytes again is a no-op, except that a missing ledger row (a run cut short between
     the file and the ledger) is added; different bytes under the same run id are refused.
+    The whole step holds the ledger's lock, so concurrent submissions all keep their rows.
     """
+    with locked(Path(submissions) / LEDGER, f"record the submission of {run_id}"):
+        return _record_locked(frame, run_id, approach, model, val_accuracy, submissions)
+
+
+def _record_locked(frame: pd.DataFrame, run_id: str, approach: str, model: str, val_accuracy: float, submissions: str | Path) -> Submission:
     target = Path(submissions) / f"{run_id}.csv"
     content = frame.to_csv(index=False, lineterminator="\n").encode()
     created = not target.exists()

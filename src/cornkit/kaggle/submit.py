@@ -56,7 +56,7 @@ def find_or_write_submission(run: str, work: str | Path, dataset: Dataset, submi
 def check_submission_file(path: Path, dataset: Dataset) -> None:
     """Refuse a file Kaggle would reject or mis-score (wrong columns, ids, order or labels)."""
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)  # labels verbatim: "01" stays "01"
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise CornkitError(f"{path} is not a readable CSV file ({error}); nothing was uploaded.") from None
     try:

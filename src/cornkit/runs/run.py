@@ -32,6 +32,7 @@ from ..atomic import atomic_dir, write_csv, write_json
 from ..data.dataset import DEFAULT_ID_COLUMN
 from ..data.split import Split, ValidationRows
 from ..errors import CornkitError
+from .checks import check_probabilities, probability_table
 from .metrics import classification_metrics
 
 RUNS_DIR = "runs"
@@ -136,10 +137,13 @@ def make_run(
         "seed": seed,
     }
     for name, probs, n_rows in (("validation", val_probs, len(rows.ids)), ("test", test_probs, len(test_ids))):
-        if probs.shape != (n_rows, len(classes)):
-            raise ValueError(f"{name} probabilities have shape {probs.shape}, expected {(n_rows, len(classes))}")
-        if not np.isfinite(probs).all():
-            raise CornkitError(f"{approach}: the {name} probabilities contain NaN or infinity; the model diverged.")
+        check_probabilities(
+            np.asarray(probs, dtype=np.float64),
+            classes,
+            n_rows,
+            f"{approach} ({model}), {name} rows",
+            fix="Nothing was written: the model diverged or a class had no training rows; check the data and flags (e.g. a lower --lr).",
+        )
     val = pd.DataFrame(val_probs, columns=list(classes))
     val.insert(0, rows.id_column, np.asarray(rows.ids, dtype=np.int64))
     val[LABEL_COLUMN] = np.asarray(rows.labels, dtype=str)
@@ -151,7 +155,13 @@ def make_run(
 
 
 def save_run(run: Run, work: str | Path, write_artifacts: Callable[[Path], None] | None = None) -> Path:
-    """Write ``run`` to ``WORK/runs/<run-id>/`` in one piece; ``write_artifacts`` adds files to it."""
+    """Write ``run`` to ``WORK/runs/<run-id>/`` in one piece; ``write_artifacts`` adds files to it.
+
+    The probabilities are checked again here, so a Run assembled without :func:`make_run` (or
+    changed after it) is not written either.
+    """
+    for name, frame in (("validation", run.val), ("test", run.test)):
+        probability_table(frame, run.classes, f"Run {run.run_id}, {name} rows", fix="Nothing was written.")
     target = Path(work) / RUNS_DIR / run.run_id
     with atomic_dir(target) as folder:
         write_csv(folder / "val_probs.csv", run.val)
@@ -187,8 +197,9 @@ def load_run(run: str | Path, work: str | Path = "work") -> Run:
     try:
         config = json.loads((path / "config.json").read_text())
         metrics = json.loads((path / "metrics.json").read_text())
-        val = pd.read_csv(path / "val_probs.csv")
-        test = pd.read_csv(path / "test_probs.csv")
+        # Labels verbatim ("01" stays "01", "NA" is a class name); only an empty cell is missing.
+        val = pd.read_csv(path / "val_probs.csv", dtype={LABEL_COLUMN: str}, keep_default_na=False, na_values=[""])
+        test = pd.read_csv(path / "test_probs.csv", keep_default_na=False, na_values=[""])
     except (OSError, json.JSONDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise CornkitError(f"Run {path} is incomplete or damaged ({error}); make it again.") from error
     if not isinstance(config, dict) or not isinstance(config.get("classes"), list):
@@ -202,6 +213,9 @@ def load_run(run: str | Path, work: str | Path = "work") -> Run:
         missing = [c for c in needed if c not in frame.columns]
         if missing:
             raise CornkitError(f"{path / name}: missing column(s) {missing}; the Run is damaged, make it again.")
+        probability_table(frame, classes, f"Run {path.name}, {path / name}", fix="The Run is damaged: make it again.")
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("val_accuracy"), (int, float)):
+        raise CornkitError(f"Run {path.name}: {path / 'metrics.json'} has no val_accuracy; the Run is damaged or unfinished, make it again.")
     return Run(run_id=path.name, classes=classes, val=val, test=test, config=config, metrics=metrics, path=path)
 
 

@@ -75,7 +75,7 @@ def solution_accuracy(run: Run, solution_csv: str | Path) -> dict[str, float]:
     Only a synthetic set has one; on a real competition the test labels are Kaggle's secret.
     With a ``Usage`` column the public and private parts are scored separately, as Kaggle does.
     """
-    solution = pd.read_csv(solution_csv)
+    solution = pd.read_csv(solution_csv, dtype={"label": str}, keep_default_na=False)
     predicted = pd.Series(run.test_predictions(), index=run.test_ids)
     correct = solution["label"].astype(str).to_numpy() == predicted.reindex(solution[run.id_column]).to_numpy()
     scores = {"all": float(correct.mean())}

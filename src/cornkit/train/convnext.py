@@ -28,13 +28,13 @@ failed training leaves any earlier Run untouched and can simply be started again
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from fastai.callback.core import Callback
 
+from ..atomic import scratch_dir
 from ..clip.model import default_device
 from ..data.dataset import Dataset
 from ..data.split import Split
@@ -89,7 +89,7 @@ def train_convnext(
     device = torch.device(device) if device is not None else default_device()
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".convnext-", dir=work) as scratch:
+    with scratch_dir(work, ".convnext-") as scratch:
         # Absolute: fastai joins the learner's own path with export and checkpoint names.
         results = [train_fold(dataset, split, k, settings, Path(scratch).resolve(), device, cbs) for k in folds]
         run = run_from_folds(dataset, split, settings, results)

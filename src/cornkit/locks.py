@@ -1,0 +1,84 @@
+"""One file lock per shared file, so concurrent cornkit commands never lose each other's writes.
+
+Atomic renames keep every file whole, but a read-modify-write (the submissions ledger, the
+split, the feature cache, a Run folder being swapped in) also needs the reader and the writer
+to be the same process for the whole step: two ``cornkit submit`` started at once would each
+read the old ledger and the second rename would drop the first one's row. :func:`locked`
+holds an OS-level lock (``filelock``: ``flock`` on POSIX, released by the kernel when the
+holder dies, so a killed command never leaves a lock behind) on ``.<name>.lock`` beside the
+file for the length of the step. Locks are reentrant in one process, so a locked step may call
+another that takes the same lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from .errors import CornkitError
+
+TIMEOUT_ENV = "CORNKIT_LOCK_TIMEOUT"
+DEFAULT_TIMEOUT_S = 3600.0
+"""Long enough for another command's feature extraction; a holder that dies releases at once."""
+NOTICE_AFTER_S = 1.0
+
+
+def lock_path(path: str | os.PathLike[str]) -> Path:
+    """The lock file of ``path``: ``.<name>.lock`` in the same folder (hidden, like the temporaries)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.lock")
+
+
+def _timeout() -> float:
+    text = os.environ.get(TIMEOUT_ENV, "")
+    try:
+        seconds = float(text) if text else DEFAULT_TIMEOUT_S
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise CornkitError(f"{TIMEOUT_ENV}={text!r}: give a number of seconds above 0, e.g. 600.")
+    return seconds
+
+
+@contextlib.contextmanager
+def locked(path: str | os.PathLike[str], what: str, *, optional: bool = False) -> Iterator[None]:
+    """Hold the lock of ``path`` while the block runs; ``what`` names the step in the waiting notice and errors.
+
+    A lock held by another command is waited for (with one line on stderr after a second), up
+    to ``CORNKIT_LOCK_TIMEOUT`` seconds (default an hour), then refused in one line.
+    ``optional=True`` (for a reader) goes on unlocked where no lock file can be made, e.g. a
+    read-only folder no command can be writing to.
+    """
+    target = lock_path(path)
+    lock = FileLock(target, is_singleton=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _acquire(lock, path, what)
+    except OSError:
+        if not optional:
+            raise
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _acquire(lock: FileLock, path: str | os.PathLike[str], what: str) -> None:
+    try:
+        lock.acquire(timeout=NOTICE_AFTER_S)
+    except Timeout:
+        print(f"waiting for another cornkit command to finish with {Path(path)} ({what})...", file=sys.stderr)
+        timeout = _timeout()
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout:
+            raise CornkitError(
+                f"{what}: another cornkit command has held {lock.lock_file} for over {timeout:g} s; let it finish (or raise {TIMEOUT_ENV}), then try again."
+            ) from None

@@ -1,0 +1,148 @@
+"""Interrupted commands: SIGTERM cleans up like Ctrl-C, SIGKILL's leftovers are reaped by the next command, no worker survives.
+
+Every process signalled here is one this test started (``subprocess.Popen``), and only its
+recorded descendants are checked.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from cornkit.atomic import reap_stale
+from cornkit.cli import main
+from cornkit.clip.model import TINY_MODEL
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def _cornkit(*argv: object) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(SRC), "HF_HUB_OFFLINE": "1"}
+    return subprocess.Popen([sys.executable, "-m", "cornkit", *map(str, argv)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _descendants(pid: int) -> set[int]:
+    """Pids of the living processes below ``pid`` (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z":
+                parents[int(entry.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.add(pid)
+    return alive
+
+
+def _wait_for(condition, timeout: float = 180.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _temporaries(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob(".*") if p.name.endswith(".tmp") or p.name.startswith(".convnext-")] if folder.exists() else []
+
+
+def _features_command(data: Path, work: Path) -> subprocess.Popen[str]:
+    return _cornkit("features", "--data", data, "--work", work, "--model", TINY_MODEL, "--pretrained", "none", "--batch-size", "1", "--workers", "0")
+
+
+def test_sigterm_during_features_cleans_up_like_ctrl_c(corn_dir: Path, tmp_path: Path) -> None:
+    process = _features_command(corn_dir, tmp_path)
+    try:
+        assert _wait_for(lambda: bool(_temporaries(tmp_path)) or process.poll() is not None), "no temporary folder appeared"
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err[-2000:]
+    assert "interrupted; nothing half-written was kept" in err and "Traceback" not in err
+    assert _temporaries(tmp_path) == []
+    assert not (tmp_path / "features").exists() or [p for p in (tmp_path / "features").iterdir() if not p.name.endswith(".lock")] == []
+
+
+def test_sigkill_leftovers_are_reaped_by_the_next_command(corn_dir: Path, tmp_path: Path) -> None:
+    process = _features_command(corn_dir, tmp_path)
+    try:
+        assert _wait_for(lambda: bool(_temporaries(tmp_path)) or process.poll() is not None)
+        process.kill()
+        process.communicate(timeout=60)
+    finally:
+        process.kill()
+    left = _temporaries(tmp_path)
+    assert left, "SIGKILL left nothing to reap (the command finished first?)"
+    assert main(["runs", "--work", str(tmp_path)]) == 0
+    assert _temporaries(tmp_path) == []
+
+
+def test_only_temporaries_of_dead_processes_are_reaped(tmp_path: Path) -> None:
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    running = subprocess.Popen(["sleep", "60"])
+    try:
+        names = {
+            "dead": f".r1.pid{finished.pid}.ab12.tmp",
+            "dead_scratch": f".convnext-pid{finished.pid}-xy",
+            "live": f".r2.pid{running.pid}.cd34.tmp",
+            "mine": f".r3.pid{os.getpid()}.ef56.tmp",
+            "user": ".pid123.notes",  # not a cornkit temporary
+        }
+        for name in names.values():
+            (tmp_path / name).mkdir()
+        removed = {p.name for p in reap_stale(tmp_path)}
+        assert removed == {names["dead"], names["dead_scratch"]}
+        assert {p.name for p in tmp_path.iterdir()} == {names["live"], names["mine"], names["user"]}
+    finally:
+        running.kill()
+        running.wait()
+
+
+def test_a_terminated_probe_leaves_no_worker_processes(clip_work, tmp_path: Path) -> None:
+    dataset, _, work, _ = clip_work
+    mine = tmp_path / "work"
+    shutil.copytree(work, mine, ignore=shutil.ignore_patterns("runs"))
+    process = _cornkit("probe", "--data", dataset.root, "--work", mine, "--model", TINY_MODEL, "--pretrained", "none")
+    workers: set[int] = set()
+
+    def workers_started() -> bool:
+        workers.update(_descendants(process.pid))
+        return bool(workers) or process.poll() is not None
+
+    try:
+        assert _wait_for(workers_started)
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert workers, "the probe started no worker processes"
+    assert process.returncode in (0, 130), err[-2000:]
+    assert _wait_for(lambda: not _alive(workers), timeout=20), f"workers outlived the command: {_alive(workers)}"
+    assert _temporaries(mine) == []
