@@ -79,7 +79,7 @@ def test_demo_runs_the_whole_loop_and_is_idempotent(tmp_path: Path, monkeypatch:
     monkeypatch.chdir(tmp_path)  # a relative --out, as `make demo` gives it
     lines: list[str] = []
     result = run_demo(Path("demo"), n_train=120, n_test=30, say=lines.append)
-    assert list(result.table["approach"]) == ["zeroshot", "probe", "convnext", "ensemble", "ensemble"]
+    assert list(result.table["approach"]) == ["zeroshot", "probe", "convnext", "finetune", "ensemble", "ensemble"]
     assert "synthetic_test_accuracy (solution.csv)" in result.table.columns
     assert any("RANDOM weights" in line for line in lines)
     submissions = sorted((tmp_path / "demo" / "submissions").glob("*.csv"))
@@ -87,7 +87,7 @@ def test_demo_runs_the_whole_loop_and_is_idempotent(tmp_path: Path, monkeypatch:
     again = run_demo(tmp_path / "demo", n_train=120, n_test=30, say=lambda _: None)
     assert again.table.equals(result.table)
     ledger = pd.read_csv(tmp_path / "demo" / "submissions" / "ledger.csv")
-    assert len(ledger) == 5
+    assert len(ledger) == 6
 
 
 class _BrokenImages(Dataset):
