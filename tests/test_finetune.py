@@ -123,7 +123,7 @@ def test_every_recipe_flag_reaches_training(dataset, holdout):
     assert ratios[-2] == pytest.approx(0.25, rel=1e-3) and len(ratios) > 3
     np.testing.assert_allclose(ratios[:-1][1:] / ratios[:-1][:-1], 2.0, rtol=1e-3)
     # cosine with warmup: starts at peak/25, falls at the end, no momentum cycling (fastai's one-cycle would cycle it)
-    assert seen.lrs[0][-1] == pytest.approx(peak[-1] / 25, rel=1e-3) and seen.lrs[-1][-1] < seen.lrs[-2][-1]
+    assert seen.lrs[0][-1] == pytest.approx(settings.lr / 25, rel=1e-3) and seen.lrs[-1][-1] < seen.lrs[-2][-1]
     assert len(set(seen.moms)) == 1
     # accumulation: one optimizer step per two batches
     assert seen.steps == seen.batches // 2

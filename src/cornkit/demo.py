@@ -2,7 +2,7 @@
 
 synthetic set -> split -> CLIP features (tiny model, random weights) -> prompt comparison ->
 every registered head with its demo flags (zero-shot, linear probe, ..., a random
-``convnext_atto`` at 64 px) -> ensembles of the two best Runs -> score -> submit, then one
+``convnext_atto`` at 64 px, the tiny CLIP tower fine-tuned LP-FT with WiSE-FT) -> ensembles of the two best Runs -> score -> submit, then one
 table of every approach. The heads run exactly as their ``cornkit HEAD`` commands do (the
 flags are parsed by the same parser), so a new head shows up here by being registered. Run it
 again and the data, split and features are reused (cache hits); the heads train again,
