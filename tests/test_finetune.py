@@ -104,8 +104,21 @@ def test_every_recipe_flag_reaches_training(dataset, holdout):
     split, work = holdout
     seen, weights = RecordTraining(), RecordRawAndEma()
     settings = FinetuneSettings(
-        **RESNET, epochs=1, lp_epochs=1, mixup=0.4, cutmix=1.0, mix_prob=1.0, label_smoothing=0.2, ema=0.9, llrd=0.5,
-        body_lr_mult=0.5, accum=2, drop_path=0.2, schedule="cosine", warmup=0.2, monitor_frac=0,
+        **RESNET,
+        epochs=1,
+        lp_epochs=1,
+        mixup=0.4,
+        cutmix=1.0,
+        mix_prob=1.0,
+        label_smoothing=0.2,
+        ema=0.9,
+        llrd=0.5,
+        body_lr_mult=0.5,
+        accum=2,
+        drop_path=0.2,
+        schedule="cosine",
+        warmup=0.2,
+        monitor_frac=0,
     )
     run = train_finetune(dataset, split, work, settings, cbs=[seen, weights])
     assert run.approach == "finetune" and run.model == "resnet18"
@@ -136,7 +149,7 @@ def test_every_recipe_flag_reaches_training(dataset, holdout):
     assert all(torch.allclose(exported[k], weights.ema[k]) for k in floats)
     assert any(not torch.allclose(weights.raw[k], weights.ema[k], atol=1e-4) for k in floats)
     # ... and the ones evaluated: the exported learner gives the Run's validation probabilities
-    by_id = dict(zip(dataset.ids("train"), dataset.image_paths("train")))
+    by_id = dict(zip(dataset.ids("train"), dataset.image_paths("train"), strict=False))
     rows = pd.DataFrame({"id": run.val["seed_id"], "path": [str(by_id[int(i)]) for i in run.val["seed_id"]]})
     probs, _ = learn.get_preds(dl=learn.dls.test_dl(rows))
     np.testing.assert_allclose(probs.numpy(), run.val_probs, atol=1e-5)
@@ -152,7 +165,18 @@ def test_the_clip_tower_starts_as_the_zero_shot_head(dataset, holdout):
     split, work = holdout
     zeroshot = run_head("zeroshot", dataset, split, work, model=TINY_MODEL, pretrained="none", workers=0)
     tuned = run_head(
-        "finetune", dataset, split, work, backbone=f"clip:{TINY_MODEL}", pretrained="none", epochs=1, lp_epochs="0", lr=1e-3, batch_size=16, wise="0", no_tta=True
+        "finetune",
+        dataset,
+        split,
+        work,
+        backbone=f"clip:{TINY_MODEL}",
+        pretrained="none",
+        epochs=1,
+        lp_epochs="0",
+        lr=1e-3,
+        batch_size=16,
+        wise="0",
+        no_tta=True,
     )
     for a, b in ((zeroshot.val_probs, tuned.val_probs), (zeroshot.test_probs, tuned.test_probs)):
         assert (a.argmax(axis=1) == b.argmax(axis=1)).mean() >= 0.99
@@ -181,7 +205,7 @@ def test_lp_ft_with_wise_auto_sweeps_alpha_on_monitor_rows(dataset, holdout):
 
 def test_recipe_mistakes_are_refused_before_training(dataset, holdout, corn, capsys):
     split, work = holdout
-    with pytest.raises(CornkitError, match="--wise.*clip:MODEL"):
+    with pytest.raises(CornkitError, match=r"--wise.*clip:MODEL"):
         train_finetune(dataset, split, work, FinetuneSettings(**RESNET, wise="auto"))
     with pytest.raises(CornkitError, match="even batch size"):
         train_finetune(dataset, split, work, FinetuneSettings(**{**RESNET, "batch_size": 15}, mixup=0.2))
@@ -198,8 +222,30 @@ def test_recipe_mistakes_are_refused_before_training(dataset, holdout, corn, cap
 def test_without_a_terminal_one_line_per_epoch_and_no_carriage_returns(corn, holdout, tmp_path):
     _, work = holdout
     out, err = tmp_path / "out.log", tmp_path / "err.log"
-    command = [sys.executable, "-m", "cornkit", "finetune", "--data", str(corn), "--work", str(work), "--backbone", "timm:resnet18",
-               "--pretrained", "none", "--size", "32", "--batch-size", "16", "--lr", "2e-3", "--epochs", "2", "--lp-epochs", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "cornkit",
+        "finetune",
+        "--data",
+        str(corn),
+        "--work",
+        str(work),
+        "--backbone",
+        "timm:resnet18",
+        "--pretrained",
+        "none",
+        "--size",
+        "32",
+        "--batch-size",
+        "16",
+        "--lr",
+        "2e-3",
+        "--epochs",
+        "2",
+        "--lp-epochs",
+        "0",
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1] / "src"), os.environ.get("PYTHONPATH", "")])}
     with out.open("w") as stdout, err.open("w") as stderr:
         assert subprocess.run(command, stdout=stdout, stderr=stderr, env=env, timeout=600).returncode == 0

@@ -116,11 +116,12 @@ def test_kernel_notebook_streams_command_output_while_it_runs(tmp_path: Path, mo
     notebook = nbformat.read(kernel.path / kernel.metadata["code_file"], as_version=4)
     split_cell = next(i for i, cell in enumerate(notebook.cells) if 'cornkit("split"' in cell.source)
     until = tmp_path / "seen"
-    notebook.cells = notebook.cells[: split_cell + 1] + [
+    notebook.cells = [
+        *notebook.cells[: split_cell + 1],
         nbformat.v4.new_code_cell(
             f"(KIT / 'cornkit' / 'heads' / 'waitforfile.py').write_text({WAITING_HEAD!r})\n"
             f"cornkit('waitforfile', '--data', DATA, '--work', WORK, '--until', {str(until)!r})\n"
-        )
+        ),
     ]
     monkeypatch.setenv("CORNKIT_INPUT_ROOT", str(input_root))
     monkeypatch.setenv("CORNKIT_WORKING_ROOT", str(working))

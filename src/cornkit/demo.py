@@ -87,9 +87,7 @@ def summary_table(runs: list[Run], solution_csv: Path | None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def run_demo(
-    out: str | Path = "demo", *, n_train: int = 800, n_test: int = 200, seed: int = DEFAULT_SEED, say: Callable[[str], None] = print
-) -> DemoResult:
+def run_demo(out: str | Path = "demo", *, n_train: int = 800, n_test: int = 200, seed: int = DEFAULT_SEED, say: Callable[[str], None] = print) -> DemoResult:
     """Run the loop under ``out`` (data/, work/, submissions/, summary.md) and return its table."""
     out = Path(out)
     data, work, submissions = out / "data", out / "work", out / "submissions"

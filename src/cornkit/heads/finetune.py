@@ -41,7 +41,9 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help=f"timm:NAME (any timm model) or clip:MODEL (an open_clip image tower); default {DEFAULT_BACKBONE}")
+    parser.add_argument(
+        "--backbone", default=DEFAULT_BACKBONE, help=f"timm:NAME (any timm model) or clip:MODEL (an open_clip image tower); default {DEFAULT_BACKBONE}"
+    )
     parser.add_argument(
         "--pretrained",
         help="timm: 'hub' (default), a checkpoint file or 'none'; clip: an open_clip tag (e.g. laion2b_s34b_b88k), a checkpoint file or 'none'",
@@ -49,15 +51,23 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=positive_int, help="square input size in pixels (default: the backbone's; a CLIP tower's is fixed)")
     add_training_arguments(parser)
     parser.add_argument("--lp-epochs", type=non_negative_int, default=1, help="epochs training only the classifier head first (linear probing; default 1)")
-    parser.add_argument("--body-lr-mult", type=float_in(0, 1, low_open=True), default=0.1, help="the body's learning rate as a share of the head's (default 0.1)")
-    parser.add_argument("--llrd", type=float_in(0, 1, low_open=True), default=1.0, help="layer-wise lr decay per block below the top, e.g. 0.75 (default 1: off)")
+    parser.add_argument(
+        "--body-lr-mult", type=float_in(0, 1, low_open=True), default=0.1, help="the body's learning rate as a share of the head's (default 0.1)"
+    )
+    parser.add_argument(
+        "--llrd", type=float_in(0, 1, low_open=True), default=1.0, help="layer-wise lr decay per block below the top, e.g. 0.75 (default 1: off)"
+    )
     parser.add_argument("--schedule", choices=("one-cycle", "cosine"), default="one-cycle", help="learning-rate schedule (default one-cycle)")
     parser.add_argument("--warmup", type=float_in(0, 1, high_open=True), default=0.25, help="share of each phase's steps spent warming up (default 0.25)")
     parser.add_argument("--mixup", type=float_in(0, 100), default=0.0, help="mixup Beta α, e.g. 0.2 (default 0: off)")
     parser.add_argument("--cutmix", type=float_in(0, 100), default=0.0, help="cutmix Beta α, e.g. 1.0 (default 0: off)")
     parser.add_argument("--mix-prob", type=float_in(0, 1), default=1.0, help="probability that a batch is mixed (default 1)")
     parser.add_argument("--label-smoothing", type=float_in(0, 1, high_open=True), default=0.1, help="label smoothing ε (default 0.1)")
-    parser.add_argument("--ema", type=float_in(0, 1, low_open=True, high_open=True), help="decay of an EMA of the weights, e.g. 0.999; the EMA weights are evaluated and exported")
+    parser.add_argument(
+        "--ema",
+        type=float_in(0, 1, low_open=True, high_open=True),
+        help="decay of an EMA of the weights, e.g. 0.999; the EMA weights are evaluated and exported",
+    )
     parser.add_argument("--accum", type=positive_int, default=1, help="batches per optimizer step (gradient accumulation; default 1)")
     parser.add_argument("--drop-path", type=float_in(0, 1, high_open=True), default=0.1, help="stochastic depth rate of the last block (default 0.1)")
     parser.add_argument("--wise", help="CLIP only: 'auto' (α chosen on the monitor rows) or α in [0, 1]: WiSE-FT interpolation with the zero-shot weights")
@@ -137,8 +147,24 @@ HEAD = Head(
         model_flag="--backbone",
     ),
     demo_args=(
-        "--backbone", "clip:cornkit-tiny-clip", "--pretrained", "none", "--epochs", "1", "--lp-epochs", "1",
-        "--batch-size", "16", "--lr", "1e-3", "--mixup", "0.2", "--ema", "0.99", "--wise", "auto",
+        "--backbone",
+        "clip:cornkit-tiny-clip",
+        "--pretrained",
+        "none",
+        "--epochs",
+        "1",
+        "--lp-epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--lr",
+        "1e-3",
+        "--mixup",
+        "0.2",
+        "--ema",
+        "0.99",
+        "--wise",
+        "auto",
     ),
     rank=55,
     describe=_describe,

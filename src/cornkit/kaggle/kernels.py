@@ -302,9 +302,7 @@ def push_kernel(kernel: KernelFolder, session: KaggleSession) -> Any:
 
 def kernel_status(kernel: KernelFolder, session: KaggleSession) -> tuple[str, str]:
     """The kernel's latest run state (QUEUED, RUNNING, COMPLETE, ERROR, ...) and failure message."""
-    response = kaggle_call(
-        session, f"get the status of kernel {kernel.kernel_id}", session.api.kernels_status, kernel.kernel_id, not_found=_not_found(kernel)
-    )
+    response = kaggle_call(session, f"get the status of kernel {kernel.kernel_id}", session.api.kernels_status, kernel.kernel_id, not_found=_not_found(kernel))
     return response.status.name, response.failure_message or ""
 
 

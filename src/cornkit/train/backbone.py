@@ -89,8 +89,7 @@ def announce_weights(settings: FinetuneSettings) -> None:
         return
     if settings.is_random:
         print(
-            f"WARNING: {settings.arch} has RANDOM weights (--pretrained none): fine for tests and the demo, "
-            "far below a pretrained backbone for a submission.",
+            f"WARNING: {settings.arch} has RANDOM weights (--pretrained none): fine for tests and the demo, far below a pretrained backbone for a submission.",
             file=sys.stderr,
         )
     elif settings.is_hub:
@@ -112,7 +111,7 @@ def timm_backbone(settings: FinetuneSettings, n_classes: int) -> Backbone:
         if settings.is_hub:
             raise offline_error(f"timm weights of {settings.arch}", timm_weights_hint(settings.arch), error) from error
         raise
-    cfg = model.pretrained_cfg
+    cfg: dict[str, Any] = dict(model.pretrained_cfg)  # type: ignore[arg-type]
     classifier = cfg.get("classifier") or "head"
     head_prefixes = [classifier] if isinstance(classifier, str) else list(classifier)
     groups, scales = parameter_groups(model, head_prefixes, settings.llrd, settings.body_lr_mult)

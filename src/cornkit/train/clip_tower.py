@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import open_clip
@@ -66,7 +66,7 @@ def add_drop_path(visual: nn.Module, rate: float) -> None:
     if not isinstance(visual, VisionTransformer):
         raise CornkitError(f"--drop-path: this CLIP tower ({type(visual).__name__}) is not a ViT; leave --drop-path 0.")
     blocks = list(visual.transformer.resblocks)
-    for block, block_rate in zip(blocks, np.linspace(0, rate, len(blocks))):
+    for block, block_rate in zip(blocks, np.linspace(0, rate, len(blocks)), strict=False):
         block.ls_1 = nn.Sequential(block.ls_1, DropPath(float(block_rate)))
         block.ls_2 = nn.Sequential(block.ls_2, DropPath(float(block_rate)))
 
@@ -77,7 +77,7 @@ def clip_backbone(settings: FinetuneSettings, classes: Sequence[str]) -> Backbon
     prompt_set = load_prompt_file(Path(settings.prompts) if settings.prompts else None, tuple(classes)).get(settings.prompt_set)
     zeroshot = build_classifier(clip, prompt_set, classes)
     head = torch.as_tensor((zeroshot.weights * zeroshot.logit_scale).T, dtype=torch.float32)
-    visual = clip.model.visual
+    visual = cast(nn.Module, clip.model.visual)
     if settings.llrd < 1 and not isinstance(visual, VisionTransformer):
         raise CornkitError(f"--llrd: layer-wise lr decay groups ViT blocks; this CLIP tower is a {type(visual).__name__}. Leave --llrd 1.")
     add_drop_path(visual, settings.drop_path)

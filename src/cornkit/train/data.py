@@ -101,21 +101,17 @@ def make_dataloaders(
         get_y=ColReader("label"),
         splitter=ColSplitter("is_valid"),
         item_tfms=Resize(backbone.size, method=ResizeMethod.Pad, pad_mode=PadMode.Border),
-        batch_tfms=aug_transforms(
-            flip_vert=True,
-            max_rotate=180.0,
-            max_lighting=settings.max_lighting,
-            max_warp=settings.max_warp,
-            pad_mode=PadMode.Border,
-        )
-        + [Normalize.from_stats(backbone.mean, backbone.std)],
+        batch_tfms=[
+            *aug_transforms(flip_vert=True, max_rotate=180.0, max_lighting=settings.max_lighting, max_warp=settings.max_warp, pad_mode=PadMode.Border),
+            Normalize.from_stats(backbone.mean, backbone.std),
+        ],
     )
     # Worker processes only pay off feeding a GPU; in-process loading keeps CPU runs reproducible.
     workers = 0 if device.type == "cpu" else min(8, os.cpu_count() or 1)
     options: dict[str, Any] = {"bs": settings.batch_size, "device": device, "num_workers": workers}
     if settings.balance == "oversample":
         train_labels = frame.loc[~frame["is_valid"], "label"]
-        per_class = dict(zip(classes, class_weights(train_labels, classes)))
+        per_class = dict(zip(classes, class_weights(train_labels, classes), strict=False))
         weights = frame["label"].map(per_class).to_numpy(dtype=np.float64)
         return block.weighted_dataloaders(frame, wgts=weights, **options)
     return block.dataloaders(frame, **options)

@@ -59,14 +59,21 @@ def _predict(learn: Learner, backbone: Backbone, frame: pd.DataFrame, settings: 
     return predict_probs(learn, frame, tta)
 
 
-def _wise(learn: Learner, backbone: Backbone, zeroshot: dict[str, torch.Tensor], monitor: pd.DataFrame, classes: Sequence[str],
-          settings: FinetuneSettings, device: torch.device) -> dict[str, Any]:
+def _wise(
+    learn: Learner,
+    backbone: Backbone,
+    zeroshot: dict[str, torch.Tensor],
+    monitor: pd.DataFrame,
+    classes: Sequence[str],
+    settings: FinetuneSettings,
+    device: torch.device,
+) -> dict[str, Any]:
     """Interpolate with the zero-shot weights at the fixed α, or at the α that scores best on the monitor rows."""
     alpha = wise_alpha(settings.wise)
     if alpha is not None:
         apply_wise(learn.model, zeroshot, alpha)
         return {"alpha": alpha}
-    labels = pd.Index(list(classes)).get_indexer(monitor["label"])
+    labels = pd.Index(list(classes)).get_indexer(pd.Index(monitor["label"]))
 
     def monitor_accuracy(model: torch.nn.Module) -> float:
         return float((_predict(learn, backbone, monitor, settings, device, tta=False).argmax(axis=1) == labels).mean())
@@ -131,8 +138,8 @@ def check_late_images(dataset: Dataset, split: Split) -> None:
     Training rows are read in the first epoch anyway; the split's validation rows and the test
     images are first opened when the trained model predicts them.
     """
-    train_paths = dict(zip(dataset.ids("train"), dataset.image_paths("train")))
-    late = [(int(i), train_paths[int(i)]) for i in split.evaluation_ids()] + list(zip(dataset.ids("test"), dataset.image_paths("test")))
+    train_paths = dict(zip(dataset.ids("train"), dataset.image_paths("train"), strict=False))
+    late = [(int(i), train_paths[int(i)]) for i in split.evaluation_ids()] + list(zip(dataset.ids("test"), dataset.image_paths("test"), strict=False))
     for row_id, path in tqdm(late, desc="checking validation and test images", unit="img", disable=None):
         read_image(path, f"image of {dataset.id_column} {row_id}")
 

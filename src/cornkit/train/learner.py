@@ -32,9 +32,7 @@ def make_learner(dls: DataLoaders, backbone: Backbone, settings: FinetuneSetting
         weight = torch.tensor(class_weights(train_labels, classes), dtype=torch.float32)
     loss = RecipeLoss(weight=weight, label_smoothing=settings.label_smoothing)
     # A CLIP tower's head-only phase is linear probing: its LayerNorms stay frozen too (fastai would train every norm layer).
-    return Learner(
-        dls, backbone.model, loss_func=loss, metrics=accuracy, splitter=ParamGroups(backbone.group_names), path=path, train_bn=not settings.is_clip
-    )
+    return Learner(dls, backbone.model, loss_func=loss, metrics=accuracy, splitter=ParamGroups(backbone.group_names), path=path, train_bn=not settings.is_clip)
 
 
 class SkipValidation(Callback):

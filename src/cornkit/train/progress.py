@@ -39,7 +39,7 @@ class EpochLines(Callback):
         recorder = self.learn.recorder
         loss = float(recorder.smooth_loss.value)
         names = list(recorder.metric_names[1:])
-        values = dict(zip(names, self.learn.final_record))
+        values = dict(zip(names, self.learn.final_record, strict=False))
         accuracy = values.get("accuracy")
         monitor = f", monitor accuracy {float(accuracy):.4f}" if accuracy is not None else ""
         seconds = time.monotonic() - self.started

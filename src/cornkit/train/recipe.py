@@ -31,6 +31,8 @@ class RecipeLoss(nn.Module):
     ``activation`` and ``decodes`` make fastai's ``get_preds`` return probabilities and ``predict`` a class.
     """
 
+    weight: torch.Tensor | None
+
     def __init__(self, weight: torch.Tensor | None = None, label_smoothing: float = 0.0):
         super().__init__()
         self.register_buffer("weight", weight)

@@ -164,17 +164,17 @@ def _check_ranges(settings: FinetuneSettings) -> None:
     if settings.lp_epochs < 0:
         raise CornkitError(f"--lp-epochs {settings.lp_epochs}: must be 0 or more.")
     shares = (
-        ("--label-smoothing", settings.label_smoothing, 1),
-        ("--drop-path", settings.drop_path, 1),
-        ("--warmup", settings.warmup, 1),
-        ("--mix-prob", settings.mix_prob, 1.000001),
+        ("--label-smoothing", settings.label_smoothing, False),
+        ("--drop-path", settings.drop_path, False),
+        ("--warmup", settings.warmup, False),
+        ("--mix-prob", settings.mix_prob, True),
     )
-    for flag, value, top in shares:
-        if not 0 <= value < top:
-            raise CornkitError(f"{flag} {value}: give a number from 0 up to 1.")
-    for flag, value in (("--mixup", settings.mixup), ("--cutmix", settings.cutmix)):
-        if value < 0:
-            raise CornkitError(f"{flag} {value}: give the Beta distribution's α (0 = off, e.g. 0.2 for mixup, 1.0 for cutmix).")
+    for flag, share, one_allowed in shares:
+        if not (0 <= share < 1 or (one_allowed and share == 1)):
+            raise CornkitError(f"{flag} {share}: give a number from 0 up to 1.")
+    for flag, alpha in (("--mixup", settings.mixup), ("--cutmix", settings.cutmix)):
+        if alpha < 0:
+            raise CornkitError(f"{flag} {alpha}: give the Beta distribution's α (0 = off, e.g. 0.2 for mixup, 1.0 for cutmix).")
     if settings.ema is not None and not 0 < settings.ema < 1:
         raise CornkitError(f"--ema {settings.ema}: give a decay between 0 and 1, e.g. 0.999 (or leave --ema out).")
     if not 0 < settings.llrd <= 1 or not 0 < settings.body_lr_mult <= 1:

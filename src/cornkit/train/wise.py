@@ -45,9 +45,7 @@ def apply_wise(model: nn.Module, zeroshot: StateDict, alpha: float) -> None:
     model.load_state_dict(interpolate(zeroshot, finetuned, alpha))
 
 
-def sweep_alpha(
-    model: nn.Module, zeroshot: StateDict, score: Callable[[nn.Module], float], alphas: Sequence[float] = WISE_ALPHAS
-) -> tuple[float, list[float]]:
+def sweep_alpha(model: nn.Module, zeroshot: StateDict, score: Callable[[nn.Module], float], alphas: Sequence[float] = WISE_ALPHAS) -> tuple[float, list[float]]:
     """Score every α with ``score`` (accuracy on the monitor rows); leave the best interpolation in ``model``.
 
     Ties go to the smaller α: closer to zero-shot, the more robust end.
