@@ -151,7 +151,8 @@ def main() -> None:
     cpu = [k[1] / p[1] for k, p in zip(kit, plain, strict=True)]
     print(f"\n| {args.model}, {args.size} px, batch {args.batch_size}, {device}, torch {torch.__version__} | images/s (wall) | images per CPU s |")
     print("|---|---|---|")
-    print(f"| cornkit finetune training epochs ({args.rounds} rounds) | {statistics.median(k[0] for k in kit):.1f} | {statistics.median(k[1] for k in kit):.1f} |")
+    kit_wall, kit_cpu = statistics.median(k[0] for k in kit), statistics.median(k[1] for k in kit)
+    print(f"| cornkit finetune training epochs ({args.rounds} rounds) | {kit_wall:.1f} | {kit_cpu:.1f} |")
     print(f"| plain PyTorch loop, images in memory | {statistics.median(p[0] for p in plain):.1f} | {statistics.median(p[1] for p in plain):.1f} |")
     print(f"| ratio kit / plain (median of the rounds' ratios) | {statistics.median(wall):.2f} | {statistics.median(cpu):.2f} |")
 
