@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,6 +29,7 @@ from cornkit.data.split import Split, make_split
 from cornkit.data.synth import make_synthetic_corn
 from cornkit.errors import CornkitError
 from cornkit.heads.registry import run_head
+from cornkit.kaggle.kernels import KernelSpec, build_kernel
 from cornkit.train.backbone import make_backbone
 from cornkit.train.finetune import train_finetune
 from cornkit.train.recipe import EMA_ORDER, ExponentialMovingAverage, MixupCutmix, RecipeLoss
@@ -255,3 +257,14 @@ def test_without_a_terminal_one_line_per_epoch_and_no_carriage_returns(corn, hol
     assert all("train loss" in line and "monitor accuracy" in line and line.endswith(" s") for line in epochs)
     assert "\r" not in out.read_text() and "\r" not in err.read_text()
     assert lines[-1].startswith("finetune-resnet18-") and (work / "runs" / lines[-1] / "learner-fold0.pkl").is_file()
+
+
+@pytest.mark.parametrize(("backbone", "needs_open_clip"), [("clip:ViT-B-16", True), ("timm:convnext_tiny", False)])
+def test_finetune_kernel_passes_backbone_and_recipe_flags(tmp_path, backbone, needs_open_clip):
+    spec = KernelSpec(approach="finetune", user="cornkit-tester", model=backbone, pretrained="none", extra_args=("--mixup", "0.2", "--wise", "auto"))
+    kernel = build_kernel(spec, tmp_path)
+    sources = [cell.source for cell in nbformat.read(kernel.path / kernel.metadata["code_file"], as_version=4).cells]
+    command = next(s for s in sources if s.startswith("RUN = cornkit("))
+    assert '"--backbone", MODEL' in command and '"--mixup", "0.2", "--wise", "auto"' in command
+    assert any(f'MODEL = "{backbone}"' in s for s in sources)
+    assert any("pip" in s and "open_clip_torch" in s for s in sources) == needs_open_clip
