@@ -49,6 +49,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="timm: 'hub' (default), a checkpoint file or 'none'; clip: an open_clip tag (e.g. laion2b_s34b_b88k), a checkpoint file or 'none'",
     )
     parser.add_argument("--size", type=positive_int, help="square input size in pixels (default: the backbone's; a CLIP tower's is fixed)")
+    parser.add_argument(
+        "--head", choices=("timm", "fastai"), default="timm", help="classifier: the timm model's own (default) or fastai's pooled head (batch norm, dropout)"
+    )
     add_training_arguments(parser)
     parser.add_argument("--lp-epochs", type=non_negative_int, default=1, help="epochs training only the classifier head first (linear probing; default 1)")
     parser.add_argument(
@@ -86,6 +89,7 @@ def settings_from_args(args: argparse.Namespace, seed: int) -> FinetuneSettings:
     return FinetuneSettings(
         backbone=args.backbone,
         pretrained=args.pretrained or TIMM_HUB,
+        head=args.head,
         epochs=args.epochs,
         lp_epochs=args.lp_epochs,
         size=args.size,

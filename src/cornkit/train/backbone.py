@@ -9,7 +9,7 @@ open_clip's own evaluation transform.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,13 +96,13 @@ def announce_weights(settings: FinetuneSettings) -> None:
         require_hub(f"timm weights of {settings.arch}", timm_weights_hint(settings.arch))
 
 
-def timm_backbone(settings: FinetuneSettings, n_classes: int) -> Backbone:
-    """``timm.create_model`` with ``n_classes`` outputs and ``drop_path``, weights from the hub, a file or nowhere."""
-    options: dict[str, Any] = {"num_classes": n_classes, "drop_path_rate": settings.drop_path}
+def _create(settings: FinetuneSettings, create: Callable[..., Any], **options: Any) -> Any:
+    """Call a timm model factory with ``drop_path`` and the weights of ``settings``, turning its failures into what to do."""
+    options["drop_path_rate"] = settings.drop_path
     if settings.is_file:
         options["pretrained_cfg_overlay"] = {"file": str(Path(settings.pretrained).resolve())}
     try:
-        model = timm.create_model(settings.arch, pretrained=not settings.is_random, **options)
+        return create(settings.arch, pretrained=not settings.is_random, **options)
     except TypeError as error:
         raise CornkitError(f"--drop-path: {settings.arch} takes no drop_path_rate ({error}); leave --drop-path 0.") from error
     except (OSError, RuntimeError, ValueError) as error:
@@ -111,10 +111,29 @@ def timm_backbone(settings: FinetuneSettings, n_classes: int) -> Backbone:
         if settings.is_hub:
             raise offline_error(f"timm weights of {settings.arch}", timm_weights_hint(settings.arch), error) from error
         raise
-    cfg: dict[str, Any] = dict(model.pretrained_cfg)  # type: ignore[arg-type]
+
+
+def timm_backbone(settings: FinetuneSettings, n_classes: int) -> Backbone:
+    """``timm.create_model`` with ``n_classes`` outputs (the model's own classifier head)."""
+    model = _create(settings, timm.create_model, num_classes=n_classes)
+    cfg: dict[str, Any] = dict(model.pretrained_cfg)
     classifier = cfg.get("classifier") or "head"
     head_prefixes = [classifier] if isinstance(classifier, str) else list(classifier)
     groups, scales = parameter_groups(model, head_prefixes, settings.llrd, settings.body_lr_mult)
+    size = settings.size or int(cfg.get("input_size", (3, 224, 224))[-1])
+    return Backbone(model=model, size=size, mean=tuple(cfg["mean"]), std=tuple(cfg["std"]), group_names=groups, lr_scales=scales)
+
+
+def fastai_head_backbone(settings: FinetuneSettings, n_classes: int) -> Backbone:
+    """fastai's ``create_timm_model``: the timm body with fastai's head (concat pooling, batch norm, dropout, two linear layers).
+
+    The ``convnext`` command's head, as ``vision_learner`` built it: from random weights it learns
+    far sooner than a bare linear classifier.
+    """
+    from fastai.vision.learner import create_timm_model
+
+    model, cfg = _create(settings, lambda arch, pretrained, **options: create_timm_model(arch, n_classes, pretrained=pretrained, **options))
+    groups, scales = parameter_groups(model, ["1"], 1.0, settings.body_lr_mult)
     size = settings.size or int(cfg.get("input_size", (3, 224, 224))[-1])
     return Backbone(model=model, size=size, mean=tuple(cfg["mean"]), std=tuple(cfg["std"]), group_names=groups, lr_scales=scales)
 
@@ -127,4 +146,5 @@ def make_backbone(settings: FinetuneSettings, classes: Sequence[str]) -> Backbon
         return clip_backbone(settings, classes)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
-        return timm_backbone(settings, len(classes))
+        build = fastai_head_backbone if settings.head == "fastai" else timm_backbone
+        return build(settings, len(classes))

@@ -42,11 +42,12 @@ def convnext_settings(
     max_lighting: float = 0.1,
     max_warp: float = 0.1,
 ) -> FinetuneSettings:
-    """The fine-tune settings of the ``convnext`` command: no mixup, EMA or layer decay; a body at 1/10 of the head's rate."""
+    """The fine-tune settings of the ``convnext`` command: fastai's head, no mixup, EMA or layer decay; a body at 1/10 of the head's rate."""
     random = str(pretrained).lower() == RANDOM_WEIGHTS
     return FinetuneSettings(
         backbone=f"timm:{arch}",
         pretrained=str(pretrained),
+        head="fastai",
         epochs=epochs,
         lp_epochs=0 if random else freeze_epochs,
         size=size,

@@ -20,6 +20,7 @@ from ..errors import CornkitError
 
 TINY_ARCH = "convnext_atto"
 SCHEDULES = ("one-cycle", "cosine")
+HEADS = ("timm", "fastai")
 WISE_ALPHAS = tuple(round(0.1 * k, 1) for k in range(11))
 
 
@@ -42,7 +43,8 @@ class FinetuneSettings:
     network on a ``schedule`` with ``warmup`` (share of the steps), the body at
     ``body_lr_mult`` times the head's rate and each block below the top at ``llrd`` times the
     one above; ``mixup``/``cutmix`` (Beta parameters, 0 = off) applied with ``mix_prob``;
-    ``label_smoothing``; ``ema`` (decay of an exponential moving average of the weights, which
+    ``label_smoothing``; ``head`` ``"timm"`` (the model's own classifier) or ``"fastai"``
+    (fastai's pooled head with batch norm and dropout); ``ema`` (decay of an exponential moving average of the weights, which
     are then the ones evaluated and exported; ``None`` = off); ``accum`` batches per optimizer
     step; ``drop_path`` (stochastic depth). ``wise`` (CLIP only): ``None`` keeps the fine-tuned
     weights, a number α in [0, 1] or ``"auto"`` interpolates them with the zero-shot ones.
@@ -50,6 +52,7 @@ class FinetuneSettings:
 
     backbone: str = f"timm:{CONVNEXT_ARCH}"
     pretrained: str = TIMM_HUB
+    head: str = "timm"
     epochs: int = 5
     lp_epochs: int = 1
     size: int | None = None
@@ -193,6 +196,8 @@ def check_settings(settings: FinetuneSettings) -> None:
         check_arch(settings.arch)
     if settings.balance not in BALANCE_MODES:
         raise CornkitError(f"--balance {settings.balance!r}: choose one of {', '.join(BALANCE_MODES)}.")
+    if settings.head not in HEADS or (settings.head == "fastai" and (settings.is_clip or settings.llrd < 1)):
+        raise CornkitError(f"--head {settings.head!r}: 'timm' (the model's own classifier) or 'fastai' (timm backbones only, without --llrd).")
     if settings.schedule not in SCHEDULES:
         raise CornkitError(f"--schedule {settings.schedule!r}: choose one of {', '.join(SCHEDULES)}.")
     _check_ranges(settings)
