@@ -227,6 +227,6 @@ def test_a_truncated_image_is_named_without_a_traceback(corn, tmp_path, capsys):
 
 def test_too_few_training_rows_for_monitor_rows_says_what_to_do():
     rows = pd.DataFrame({"id": range(6), "path": "x.png", "label": ["a", "a", "b", "b", "c", "d"]})
-    with pytest.raises(CornkitError, match="class 'c': 1.*--monitor-frac 0"):
+    with pytest.raises(CornkitError, match=r"class 'c': 1.*--monitor-frac 0"):
         mark_monitor_rows(rows, 0.1, seed=0)
     assert not mark_monitor_rows(rows, 0.0, seed=0)["is_valid"].any()
