@@ -80,7 +80,7 @@ def test_demo_runs_the_whole_loop_and_is_idempotent(tmp_path: Path, monkeypatch:
     lines: list[str] = []
     result = run_demo(Path("demo"), n_train=120, n_test=30, say=lines.append)
     assert list(result.table["approach"]) == [head.name for head in demo_heads()] + ["ensemble", "ensemble", "stack"]
-    assert {"zeroshot", "probe", "gda", "tip", "convnext"} <= set(result.table["approach"])
+    assert {"zeroshot", "probe", "gda", "tip", "convnext", "finetune"} <= set(result.table["approach"])
     assert "synthetic_test_accuracy (solution.csv)" in result.table.columns
     assert any("RANDOM weights" in line for line in lines)
     submissions = sorted((tmp_path / "demo" / "submissions").glob("*.csv"))

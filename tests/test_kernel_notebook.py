@@ -61,3 +61,71 @@ def test_every_registered_head_builds_as_a_kernel(tmp_path: Path) -> None:
     for approach in approaches:
         kernel = build_kernel(KernelSpec(approach=approach, user="cornkit-tester"), tmp_path)
         assert kernel.metadata["competition_sources"] == [COMPETITION]
+
+
+WAITING_HEAD = '''
+"""A head for the streaming test only: it prints a line, then waits for the file the test writes on seeing that line."""
+import time
+from pathlib import Path
+
+from cornkit.errors import CornkitError
+from cornkit.heads.registry import Head
+
+
+def _add_arguments(parser):
+    parser.add_argument("--until", required=True)
+
+
+def _wait(ctx):
+    print("waiting for", ctx.args.until, flush=True)
+    until, deadline = Path(ctx.args.until), time.monotonic() + 120
+    while not until.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    raise CornkitError("saw the file while running" if until.exists() else "gave up: nobody saw the line while the command ran")
+
+
+HEAD = Head(name="waitforfile", help="streaming test", make_run=_wait, add_arguments=_add_arguments, inputs="images")
+'''
+
+
+class WriteFileOnLine(nbclient.NotebookClient):
+    """Creates ``until`` as soon as an output message of the running cell says ``waiting for``."""
+
+    def __init__(self, *args, until: Path, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.until = until
+
+    def output(self, outs, msg, display_id, cell_index):
+        if msg["msg_type"] == "stream" and "waiting for" in msg["content"]["text"]:
+            self.until.touch()
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def test_kernel_notebook_streams_command_output_while_it_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command's line reaches the notebook before the command ends: it only ends after the notebook has seen it.
+
+    If the helper showed the output only at the end, the command would wait in vain and say so; the cell
+    still fails with the tail of the command's output, as a failed command must.
+    """
+    input_root, working = tmp_path / "kaggle" / "input", tmp_path / "kaggle" / "working"
+    make_synthetic_corn(input_root / COMPETITION / "corn", n_train=40, n_test=8, seed=5)
+    working.mkdir(parents=True)
+    kernel = build_kernel(KernelSpec(approach="finetune", user="cornkit-tester", pretrained="none"), tmp_path / "kernels")
+    notebook = nbformat.read(kernel.path / kernel.metadata["code_file"], as_version=4)
+    split_cell = next(i for i, cell in enumerate(notebook.cells) if 'cornkit("split"' in cell.source)
+    until = tmp_path / "seen"
+    notebook.cells = [
+        *notebook.cells[: split_cell + 1],
+        nbformat.v4.new_code_cell(
+            f"(KIT / 'cornkit' / 'heads' / 'waitforfile.py').write_text({WAITING_HEAD!r})\n"
+            f"cornkit('waitforfile', '--data', DATA, '--work', WORK, '--until', {str(until)!r})\n"
+        ),
+    ]
+    monkeypatch.setenv("CORNKIT_INPUT_ROOT", str(input_root))
+    monkeypatch.setenv("CORNKIT_WORKING_ROOT", str(working))
+    client = WriteFileOnLine(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(working)}}, until=until)
+    with pytest.raises(nbclient.exceptions.CellExecutionError) as failure:
+        client.execute()
+    reported = failure.value.evalue  # the RuntimeError of the notebook's helper (the cell's source is elsewhere in the error)
+    assert "cornkit waitforfile failed with exit code 2" in reported
+    assert "saw the file while running" in reported

@@ -66,7 +66,7 @@ def _wait_for(condition, timeout: float = 180.0) -> bool:
 
 
 def _temporaries(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob(".*") if p.name.endswith(".tmp") or p.name.startswith(".convnext-")] if folder.exists() else []
+    return [p for p in folder.rglob(".*") if p.name.endswith(".tmp") or p.name.startswith(".scratch-")] if folder.exists() else []
 
 
 def _features_command(data: Path, work: Path) -> subprocess.Popen[str]:
@@ -109,7 +109,7 @@ def test_only_temporaries_of_dead_processes_are_reaped(tmp_path: Path) -> None:
     try:
         names = {
             "dead": f".r1.pid{finished.pid}.ab12.tmp",
-            "dead_scratch": f".convnext-pid{finished.pid}-xy",
+            "dead_scratch": f".scratch-convnext-pid{finished.pid}-xy",
             "live": f".r2.pid{running.pid}.cd34.tmp",
             "mine": f".r3.pid{os.getpid()}.ef56.tmp",
             "user": ".pid123.notes",  # not a cornkit temporary

@@ -28,7 +28,9 @@ from .errors import CornkitError
 from .locks import locked
 
 STALE_NAME = re.compile(r"^\..*[.-]pid(\d+)[.-].*")
-"""A hidden temporary or scratch folder that names its owner's pid (``.x.pid12.ab.tmp``, ``.convnext-pid12-ab``)."""
+"""A hidden temporary or scratch folder that names its owner's pid (``.x.pid12.ab.tmp``, ``.scratch-finetune-pid12-ab``)."""
+SCRATCH_PREFIX = "scratch-"
+"""What every training scratch folder's name starts with (after the dot), so that reaping knows it."""
 WRITE_ERRNOS = {
     errno.ENOSPC: "the disk is full: free some space",
     errno.EFBIG: "the file is larger than this system allows (ulimit -f or the filesystem's limit)",
@@ -56,7 +58,7 @@ def _alive(pid: int) -> bool:
 def reap_stale(folder: str | os.PathLike[str]) -> list[Path]:
     """Remove the hidden temporaries in ``folder`` whose owning process is dead; return what was removed.
 
-    Only names made by this module (``.tmp``) or by a training scratch folder (``.convnext-pid<N>-``)
+    Only names made by this module (``.tmp``) or by a training scratch folder (``.scratch-<approach>-pid<N>-``)
     are considered, and only when process ``N`` no longer exists, so a command running beside this
     one keeps its temporaries.
     """
@@ -68,7 +70,7 @@ def reap_stale(folder: str | os.PathLike[str]) -> list[Path]:
         return removed
     for entry in entries:
         match = STALE_NAME.match(entry.name)
-        if not match or not (entry.name.endswith(".tmp") or entry.name.startswith(".convnext-")):
+        if not match or not (entry.name.endswith(".tmp") or entry.name.startswith("." + SCRATCH_PREFIX)):
             continue
         if int(match.group(1)) == os.getpid() or _alive(int(match.group(1))):
             continue

@@ -2,7 +2,8 @@
 
 synthetic set -> split -> CLIP features (tiny model, random weights) -> prompt comparison ->
 every registered head with its demo flags (zero-shot, linear probe, ..., a random
-``convnext_atto`` at 64 px) -> ensembles and a stack of the two best Runs -> score -> submit, then one
+``convnext_atto`` at 64 px, the tiny CLIP tower fine-tuned LP-FT with WiSE-FT) -> ensembles and a stack of the
+two best Runs -> score -> submit, then one
 table of every approach. The heads run exactly as their ``cornkit HEAD`` commands do (the
 flags are parsed by the same parser), so a new head shows up here by being registered. Run it
 again and the data, split and features are reused (cache hits); the heads train again,
@@ -88,9 +89,7 @@ def summary_table(runs: list[Run], solution_csv: Path | None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def run_demo(
-    out: str | Path = "demo", *, n_train: int = 800, n_test: int = 200, seed: int = DEFAULT_SEED, say: Callable[[str], None] = print
-) -> DemoResult:
+def run_demo(out: str | Path = "demo", *, n_train: int = 800, n_test: int = 200, seed: int = DEFAULT_SEED, say: Callable[[str], None] = print) -> DemoResult:
     """Run the loop under ``out`` (data/, work/, submissions/, summary.md) and return its table."""
     out = Path(out)
     data, work, submissions = out / "data", out / "work", out / "submissions"

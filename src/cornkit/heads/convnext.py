@@ -1,7 +1,8 @@
-"""The fastai ConvNeXt fine-tune as a head: flags and kernel recipe here, the training in :mod:`cornkit.train`.
+"""``cornkit convnext``: ``finetune`` with a ConvNeXt from timm and the plain fastai recipe (flags and kernel recipe here).
 
 Any timm backbone works through ``--arch``; ConvNeXt is the default because the seed's study
-and the winners built on it. Every import of fastai or timm waits until a Run is made.
+and the winners built on it. The training is :func:`cornkit.train.convnext.train_convnext`;
+every import of fastai or timm waits until a Run is made.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from ..cli import argtypes
-from ..defaults import BALANCE_MODES, CONVNEXT_ARCH, TIMM_HUB
+from ..cli.argtypes import non_negative_int, positive_int
+from ..defaults import CONVNEXT_ARCH, TIMM_HUB
+from .finetune import add_training_arguments
 from .registry import Head, HeadContext, KernelRecipe
 
 if TYPE_CHECKING:
@@ -27,24 +29,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         type=argtypes.pretrained,
         help="'hub' (timm weights from the Hugging Face hub), a timm checkpoint file, or 'none' (random weights, tests only)",
     )
-    parser.add_argument("--epochs", type=argtypes.positive_int, default=5, help="epochs after the frozen one(s) (default 5)")
-    parser.add_argument(
-        "--freeze-epochs", type=argtypes.non_negative_int, default=1, help="epochs with the backbone frozen first (pretrained weights only; default 1)"
-    )
-    parser.add_argument("--size", type=argtypes.int_at_least(32), default=224, help="square input size in pixels (default 224)")
-    parser.add_argument("--batch-size", type=argtypes.positive_int, default=32, help="images per batch (default 32)")
-    parser.add_argument("--lr", type=argtypes.positive_float, help="learning rate (default: fastai's lr_find suggestion)")
-    parser.add_argument("--balance", choices=BALANCE_MODES, default="none", help="class imbalance: oversample rare classes or weight the loss")
-    parser.add_argument("--no-tta", action="store_true", help="predict without test-time augmentation")
-    parser.add_argument("--fold", type=argtypes.non_negative_int, help="train only this fold of a k-fold split (default: every fold)")
-    parser.add_argument(
-        "--monitor-frac",
-        type=argtypes.float_in(0.0, 0.5, high_open=True),
-        default=0.1,
-        help="share of the training rows that pick the best epoch (default 0.1; 0: all rows train, the last epoch is kept)",
-    )
-    parser.add_argument("--patience", type=argtypes.positive_int, help="stop after this many epochs without a better accuracy on the monitor rows")
-    parser.add_argument("--device", type=argtypes.device, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    parser.add_argument("--freeze-epochs", type=non_negative_int, default=1, help="epochs with the backbone frozen first (pretrained weights only; default 1)")
+    parser.add_argument("--size", type=positive_int, default=224, help="square input size in pixels (default 224)")
+    add_training_arguments(parser)
 
 
 def _make_run(ctx: HeadContext) -> Run:
@@ -74,7 +61,7 @@ def _make_run(ctx: HeadContext) -> Run:
 
 HEAD = Head(
     name=APPROACH,
-    help="fine-tune a timm backbone with fastai on the split (a Run)",
+    help="fine-tune a timm backbone (ConvNeXt by default) with the plain fastai recipe (a Run; `finetune` has the full recipe)",
     make_run=_make_run,
     add_arguments=_add_arguments,
     inputs="images",

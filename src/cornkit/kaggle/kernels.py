@@ -78,6 +78,11 @@ class KernelSpec:
         return get_head(self.approach)
 
     @property
+    def needs_open_clip(self) -> bool:
+        """Heads on CLIP features need open_clip, and so does a fine-tune of a CLIP tower (``--backbone clip:MODEL``)."""
+        return self.head.needs_open_clip or (self.model or self.recipe.model).startswith("clip:")
+
+    @property
     def recipe(self) -> KernelRecipe:
         """The head's kernel recipe (a registered head without one cannot be built as a kernel)."""
         if self.head.kernel is None:
@@ -215,7 +220,7 @@ def build_notebook(spec: KernelSpec) -> nbformat.NotebookNode:
         SUBMISSION_FILE=SUBMISSION_FILE,
         RUN_SUMMARY=RUN_SUMMARY,
     )
-    notebook = new_notebook(cells=template_cells(text, needs_open_clip=spec.head.needs_open_clip))
+    notebook = new_notebook(cells=template_cells(text, needs_open_clip=spec.needs_open_clip))
     notebook.metadata.update(
         {
             "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
@@ -247,7 +252,7 @@ def check_offline_inputs(spec: KernelSpec) -> None:
     if spec.enable_internet:
         return
     recipe = spec.recipe
-    if spec.head.needs_open_clip and not spec.dataset_sources:
+    if spec.needs_open_clip and not spec.dataset_sources:
         raise CornkitError(
             f"--no-internet: the {spec.approach} kernel needs open_clip_torch, which the Kaggle image lacks. Attach a dataset "
             "holding its wheel with --dataset-source OWNER/SLUG, or build with internet on."

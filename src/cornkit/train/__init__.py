@@ -1,9 +1,12 @@
-"""Fine-tuning image backbones with fastai: settings, data blocks, learner, training loop, folds.
+"""Fine-tuning image backbones (timm models, CLIP image towers) with fastai: settings, data, recipe, loop, folds.
 
-``settings`` holds what decides a model (one dataclass) and its checks; ``data`` the rows,
-the image reader and the DataLoaders; ``learner`` the Learner, its fit and its predictions;
-``folds`` one model per fold assembled into a Run; ``convnext`` the entry point
-:func:`~cornkit.train.convnext.train_convnext` that the ``convnext`` head calls.
+``settings`` holds what decides a model (one dataclass) and its checks; ``backbone`` and
+``clip_tower`` build the network and its parameter groups; ``data`` the rows, the image reader
+and the DataLoaders; ``recipe`` the loss, mixup/cutmix, EMA, accumulation and schedule as
+fastai callbacks; ``progress`` bars or one line per epoch; ``learner`` the Learner, its two
+phases and its predictions; ``wise`` WiSE-FT weight interpolation; ``folds`` one model per
+fold assembled into a Run; ``finetune`` the entry point
+:func:`~cornkit.train.finetune.train_finetune` (``convnext`` its ConvNeXt preset).
 """
 
 import warnings

@@ -1,7 +1,5 @@
 """fastai data for a fine-tune: the rows of a fold, the monitor rows, class weights, the image reader and the DataLoaders."""
 
-
-
 from __future__ import annotations
 
 import os
@@ -12,7 +10,6 @@ from typing import Any
 import fastai.callback.data  # noqa: F401  (adds DataBlock.weighted_dataloaders)
 import numpy as np
 import pandas as pd
-import timm
 import torch
 from fastai.data.block import CategoryBlock, DataBlock
 from fastai.data.core import DataLoaders
@@ -26,7 +23,8 @@ from ..data.dataset import Dataset
 from ..data.images import read_image
 from ..data.split import Split
 from ..errors import CornkitError
-from .settings import ConvNextSettings
+from .backbone import Backbone
+from .settings import FinetuneSettings
 
 
 def fold_frame(dataset: Dataset, split: Split, fold: int) -> pd.DataFrame:
@@ -80,12 +78,6 @@ def class_weights(labels: Sequence[str], classes: Sequence[str]) -> np.ndarray:
     return len(labels) / (len(classes) * np.maximum(counts, 1))
 
 
-def input_stats(arch: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """The backbone's input mean and std; random weights are normalised too, which speeds training."""
-    cfg = timm.get_pretrained_cfg(arch)
-    return tuple(cfg.mean), tuple(cfg.std)
-
-
 class ReadImage:
     """fastai's ``get_x``: a row's decoded image, or a CornkitError naming the broken file and its id."""
 
@@ -97,32 +89,29 @@ class ReadImage:
 
 
 def make_dataloaders(
-    frame: pd.DataFrame, classes: Sequence[str], settings: ConvNextSettings, device: torch.device, id_column: str
+    frame: pd.DataFrame, classes: Sequence[str], settings: FinetuneSettings, backbone: Backbone, device: torch.device, id_column: str
 ) -> DataLoaders:
-    """fastai DataLoaders: pad-resize with the background's border, flips, free rotation, mild lighting/warp."""
+    """fastai DataLoaders: pad-resize with the background's border, flips, free rotation, mild lighting/warp.
+
+    Images are normalised with the backbone's own mean and std (random weights too, which speeds training).
+    """
     block = DataBlock(
         blocks=(ImageBlock, CategoryBlock(vocab=list(classes))),
         get_x=ReadImage(id_column),
         get_y=ColReader("label"),
         splitter=ColSplitter("is_valid"),
-        item_tfms=Resize(settings.size, method=ResizeMethod.Pad, pad_mode=PadMode.Border),
-        batch_tfms=aug_transforms(
-            flip_vert=True,
-            max_rotate=180.0,
-            max_lighting=settings.max_lighting,
-            max_warp=settings.max_warp,
-            pad_mode=PadMode.Border,
-        )
-        + [Normalize.from_stats(*input_stats(settings.arch))],
+        item_tfms=Resize(backbone.size, method=ResizeMethod.Pad, pad_mode=PadMode.Border),
+        batch_tfms=[
+            *aug_transforms(flip_vert=True, max_rotate=180.0, max_lighting=settings.max_lighting, max_warp=settings.max_warp, pad_mode=PadMode.Border),
+            Normalize.from_stats(backbone.mean, backbone.std),
+        ],
     )
     # Worker processes only pay off feeding a GPU; in-process loading keeps CPU runs reproducible.
     workers = 0 if device.type == "cpu" else min(8, os.cpu_count() or 1)
     options: dict[str, Any] = {"bs": settings.batch_size, "device": device, "num_workers": workers}
     if settings.balance == "oversample":
         train_labels = frame.loc[~frame["is_valid"], "label"]
-        per_class = dict(zip(classes, class_weights(train_labels, classes)))
+        per_class = dict(zip(classes, class_weights(train_labels, classes), strict=False))
         weights = frame["label"].map(per_class).to_numpy(dtype=np.float64)
         return block.weighted_dataloaders(frame, wgts=weights, **options)
     return block.dataloaders(frame, **options)
-
-

@@ -1,17 +1,17 @@
 """One model per fold: train a fold, check the images read late, and assemble the folds into one Run."""
 
-
-
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from fastai.callback.core import Callback
+from fastai.learner import Learner
 from fastai.torch_core import set_seed
 from tqdm.auto import tqdm
 
@@ -20,9 +20,11 @@ from ..data.images import read_image
 from ..data.split import Split, ValidationRows
 from ..errors import CornkitError
 from ..runs.run import Run, make_run
+from .backbone import Backbone, make_backbone
 from .data import fold_frame, make_dataloaders, mark_monitor_rows
 from .learner import fit_learner, make_learner, predict_probs
-from .settings import APPROACH, ConvNextSettings
+from .settings import WISE_ALPHAS, FinetuneSettings, wise_alpha
+from .wise import apply_wise, snapshot, sweep_alpha
 
 
 @dataclass
@@ -36,21 +38,56 @@ class FoldResult:
     learner_file: Path
     lr: float
     monitor_accuracy: float | None
+    wise: dict[str, Any] | None = field(default=None)
 
 
-def oom_error(settings: ConvNextSettings, error: BaseException) -> CornkitError:
+def oom_error(settings: FinetuneSettings, error: BaseException) -> CornkitError:
     smaller = max(1, settings.batch_size // 2)
     return CornkitError(
         f"the GPU ran out of memory training {settings.arch} at --batch-size {settings.batch_size} --size {settings.size} "
-        f"({str(error).splitlines()[0]}). Try --batch-size {smaller} (or a smaller --size or --arch)."
+        f"({str(error).splitlines()[0]}). Try --batch-size {smaller} (or a smaller --size or backbone)."
     )
+
+
+def _predict(learn: Learner, backbone: Backbone, frame: pd.DataFrame, settings: FinetuneSettings, device: torch.device, tta: bool) -> np.ndarray:
+    """Probabilities of ``frame``'s images: open_clip's own transform for a CLIP tower, fastai's test pipeline otherwise."""
+    if backbone.preprocess is not None:
+        from .clip_tower import predict_clip
+
+        paths = [Path(p) for p in frame["path"]]
+        return predict_clip(learn.model, paths, backbone.preprocess, tta=tta, device=device, batch_size=settings.batch_size)
+    return predict_probs(learn, frame, tta)
+
+
+def _wise(
+    learn: Learner,
+    backbone: Backbone,
+    zeroshot: dict[str, torch.Tensor],
+    monitor: pd.DataFrame,
+    classes: Sequence[str],
+    settings: FinetuneSettings,
+    device: torch.device,
+) -> dict[str, Any]:
+    """Interpolate with the zero-shot weights at the fixed α, or at the α that scores best on the monitor rows."""
+    alpha = wise_alpha(settings.wise)
+    if alpha is not None:
+        apply_wise(learn.model, zeroshot, alpha)
+        return {"alpha": alpha}
+    labels = pd.Index(list(classes)).get_indexer(pd.Index(monitor["label"]))
+
+    def monitor_accuracy(model: torch.nn.Module) -> float:
+        return float((_predict(learn, backbone, monitor, settings, device, tta=False).argmax(axis=1) == labels).mean())
+
+    best, scores = sweep_alpha(learn.model, zeroshot, monitor_accuracy)
+    print(f"WiSE-FT: α = {best} (monitor accuracy {max(scores):.4f}; α = 0: {scores[0]:.4f}, α = 1: {scores[-1]:.4f})", flush=True)
+    return {"alpha": best, "alphas": list(WISE_ALPHAS), "monitor_accuracy": scores}
 
 
 def train_fold(
     dataset: Dataset,
     split: Split,
     fold: int,
-    settings: ConvNextSettings,
+    settings: FinetuneSettings,
     scratch: Path,
     device: torch.device,
     extra_cbs: Sequence[Callback] = (),
@@ -63,14 +100,19 @@ def train_fold(
     test_frame = pd.DataFrame({"id": dataset.ids("test"), "path": [str(p) for p in dataset.image_paths("test")]})
     train_labels = fit_rows.loc[~fit_rows["is_valid"], "label"].tolist()
     folder = scratch / f"fold{fold}"
+    backbone = make_backbone(settings, dataset.classes)
+    zeroshot = snapshot(backbone.model) if settings.wise is not None else None
+    wise = None
     try:
-        dls = make_dataloaders(fit_rows, dataset.classes, settings, device, dataset.id_column)
-        learn = make_learner(dls, settings, train_labels, dataset.classes, folder)
+        dls = make_dataloaders(fit_rows, dataset.classes, settings, backbone, device, dataset.id_column)
+        learn = make_learner(dls, backbone, settings, train_labels, dataset.classes, folder)
         if device.type == "cuda":
             learn.to_channelslast()
-        lr, monitor_accuracy = fit_learner(learn, settings, extra_cbs)
-        val_probs = predict_probs(learn, valid, settings.tta)
-        test_probs = predict_probs(learn, test_frame, settings.tta)
+        lr, monitor_accuracy = fit_learner(learn, backbone, settings, len(dataset.classes), extra_cbs)
+        if zeroshot is not None:
+            wise = _wise(learn, backbone, zeroshot, fit_rows[fit_rows["is_valid"]], dataset.classes, settings, device)
+        val_probs = _predict(learn, backbone, valid, settings, device, settings.tta)
+        test_probs = _predict(learn, backbone, test_frame, settings, device, settings.tta)
     except torch.cuda.OutOfMemoryError as error:
         raise oom_error(settings, error) from error
     if device.type == "cuda":
@@ -86,6 +128,7 @@ def train_fold(
         learner_file=learner_file,
         lr=lr,
         monitor_accuracy=monitor_accuracy,
+        wise=wise,
     )
 
 
@@ -95,9 +138,9 @@ def check_late_images(dataset: Dataset, split: Split) -> None:
     Training rows are read in the first epoch anyway; the split's validation rows and the test
     images are first opened when the trained model predicts them.
     """
-    train_paths = dict(zip(dataset.ids("train"), dataset.image_paths("train")))
-    late = [(int(i), train_paths[int(i)]) for i in split.evaluation_ids()] + list(zip(dataset.ids("test"), dataset.image_paths("test")))
-    for row_id, path in tqdm(late, desc="checking validation and test images", unit="img"):
+    train_paths = dict(zip(dataset.ids("train"), dataset.image_paths("train"), strict=False))
+    late = [(int(i), train_paths[int(i)]) for i in split.evaluation_ids()] + list(zip(dataset.ids("test"), dataset.image_paths("test"), strict=False))
+    for row_id, path in tqdm(late, desc="checking validation and test images", unit="img", disable=None):
         read_image(path, f"image of {dataset.id_column} {row_id}")
 
 
@@ -110,22 +153,20 @@ def folds_to_train(split: Split, fold: int | None) -> list[int]:
     return [fold]
 
 
-def run_from_folds(dataset: Dataset, split: Split, settings: ConvNextSettings, folds: list[FoldResult]) -> Run:
+def run_from_folds(dataset: Dataset, split: Split, settings: FinetuneSettings, folds: list[FoldResult], approach: str, config: dict[str, Any]) -> Run:
     """Out-of-fold validation probabilities (in split order) and the mean test probabilities."""
     val_ids = np.concatenate([f.val_ids for f in folds])
     in_split_order = split.evaluation_ids()[np.isin(split.evaluation_ids(), val_ids)]
     position = pd.Index(val_ids).get_indexer(in_split_order)
     rows = ValidationRows(ids=in_split_order, labels=split.labels_of(in_split_order), split_id=split.split_id, id_column=split.id_column)
     return make_run(
-        approach=APPROACH,
-        model=settings.arch,
+        approach=approach,
+        model=settings.model_label,
         classes=dataset.classes,
         split=rows,
         val_probs=np.concatenate([f.val_probs for f in folds])[position],
         test_ids=dataset.ids("test"),
         test_probs=np.mean([f.test_probs for f in folds], axis=0),
-        config=settings.run_config(),
+        config=config,
         seed=settings.seed,
     )
-
-

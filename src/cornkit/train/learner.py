@@ -1,72 +1,38 @@
-"""The fastai Learner on a timm backbone, its training with the best epoch kept, and its predictions (with TTA)."""
-
-
+"""The fastai Learner on a backbone, its two-phase training with the best epoch kept, and its predictions (with TTA)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import fastai.callback.channelslast
 import fastai.callback.data
 import fastai.callback.fp16
-import fastai.callback.schedule  # noqa: F401  (adds Learner.fit_one_cycle, fine_tune, lr_find)
+import fastai.callback.schedule  # noqa: F401  (adds Learner.fit_one_cycle, lr_find)
 import numpy as np
 import pandas as pd
 import torch
 from fastai.callback.core import Callback, CancelValidException
 from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
 from fastai.data.core import DataLoaders
-from fastai.losses import CrossEntropyLossFlat
+from fastai.learner import Learner
 from fastai.metrics import accuracy
-from fastai.vision.learner import Learner, vision_learner
 
-from ..errors import CornkitError
-from ..hub import offline_error, require_hub
+from .backbone import Backbone, ParamGroups
 from .data import class_weights
-from .settings import ConvNextSettings
+from .progress import epoch_lines, plain_progress
+from .recipe import ExponentialMovingAverage, RecipeLoss, fit_phase, recipe_callbacks
+from .settings import FinetuneSettings
 
 
-def weights_hint(settings: ConvNextSettings) -> str:
-    return (
-        f"Pass a local timm checkpoint instead: --pretrained /path/to/model.safetensors (from the hub repo timm/{settings.arch}; "
-        "on Kaggle attach it as a dataset or model and point at the file under /kaggle/input), or --pretrained none for random weights."
-    )
-
-
-def make_learner(dls: DataLoaders, settings: ConvNextSettings, train_labels: Sequence[str], classes: Sequence[str], path: Path) -> Learner:
-    """``vision_learner`` on the timm backbone, weights from the hub, a checkpoint file or nowhere."""
-    model_args: dict[str, Any] = {}
-    if not settings.is_random and not settings.is_hub:
-        model_args["pretrained_cfg_overlay"] = {"file": str(Path(settings.pretrained).resolve())}
-    loss = None
+def make_learner(dls: DataLoaders, backbone: Backbone, settings: FinetuneSettings, train_labels: Sequence[str], classes: Sequence[str], path: Path) -> Learner:
+    """A plain fastai ``Learner`` on the backbone, its parameter groups as the splitter, the recipe's loss."""
+    weight = None
     if settings.balance == "weighted":
-        weight = torch.tensor(class_weights(train_labels, classes), dtype=torch.float32, device=dls.device)
-        loss = CrossEntropyLossFlat(weight=weight)
-    try:
-        return vision_learner(
-            dls, settings.arch, pretrained=not settings.is_random, loss_func=loss, metrics=accuracy, path=path, **model_args
-        )
-    except (OSError, RuntimeError, ValueError) as error:
-        if not settings.is_random and not settings.is_hub:
-            raise CornkitError(f"--pretrained {settings.pretrained}: not a timm checkpoint for {settings.arch} ({error}).") from error
-        if settings.is_hub:
-            raise offline_error(f"timm weights of {settings.arch}", weights_hint(settings), error) from error
-        raise
-
-
-def announce_weights(settings: ConvNextSettings) -> None:
-    """Flag random weights loudly; fail fast when hub weights cannot be fetched."""
-    if settings.is_random:
-        print(
-            f"WARNING: {settings.arch} has RANDOM weights (--pretrained none): fine for tests and the demo, "
-            "far below a pretrained backbone for a submission.",
-            file=sys.stderr,
-        )
-    elif settings.is_hub:
-        require_hub(f"timm weights of {settings.arch}", weights_hint(settings))
+        weight = torch.tensor(class_weights(train_labels, classes), dtype=torch.float32)
+    loss = RecipeLoss(weight=weight, label_smoothing=settings.label_smoothing)
+    # A CLIP tower's head-only phase is linear probing: its LayerNorms stay frozen too (fastai would train every norm layer).
+    return Learner(dls, backbone.model, loss_func=loss, metrics=accuracy, splitter=ParamGroups(backbone.group_names), path=path, train_bn=not settings.is_clip)
 
 
 class SkipValidation(Callback):
@@ -79,33 +45,40 @@ class SkipValidation(Callback):
         raise CancelValidException()
 
 
-def fit_learner(learn: Learner, settings: ConvNextSettings, extra_cbs: Sequence[Callback]) -> tuple[float, float | None]:
-    """Find (or take) the learning rate and train; with monitor rows, keep the epoch that did best on them.
+def fit_learner(learn: Learner, backbone: Backbone, settings: FinetuneSettings, n_classes: int, extra_cbs: Sequence[Callback]) -> tuple[float, float | None]:
+    """Find (or take) the learning rate and train: ``lp_epochs`` of the head alone, then ``epochs`` of everything.
 
-    Returns the learning rate and the monitor accuracy of the kept epoch (None without monitor rows).
+    With monitor rows the epoch that did best on them is kept (over both phases). Returns the
+    head's learning rate and the monitor accuracy of the kept epoch (None without monitor rows).
     """
-    lr = settings.lr if settings.lr is not None else float(learn.lr_find(show_plot=False).valley)
-    cbs: list[Callback] = list(extra_cbs)
-    tracker = None
-    if settings.monitor_frac == 0:
-        cbs.append(SkipValidation())
-    else:
-        tracker = SaveModelCallback(monitor="accuracy", fname="best", reset_on_fit=False)
-        cbs.insert(0, tracker)
-        if settings.patience is not None:
-            cbs.append(EarlyStoppingCallback(monitor="accuracy", patience=settings.patience, reset_on_fit=False))
-    if settings.is_random:
-        # Random weights have nothing worth keeping frozen: train everything from the start.
-        learn.fit_one_cycle(settings.epochs, lr, cbs=cbs)
-    else:
-        learn.fine_tune(settings.epochs, base_lr=lr, freeze_epochs=settings.freeze_epochs, cbs=cbs)
+    with plain_progress(learn):
+        if settings.lr is None:
+            with learn.no_logging():
+                lr = float(learn.lr_find(show_plot=False).valley)
+        else:
+            lr = settings.lr
+        cbs: list[Callback] = [*recipe_callbacks(settings, n_classes), *extra_cbs]
+        if settings.ema is not None:
+            cbs.append(ExponentialMovingAverage(settings.ema))
+        tracker = None
+        if settings.monitor_frac == 0:
+            cbs.append(SkipValidation())
+        else:
+            tracker = SaveModelCallback(monitor="accuracy", fname="best", reset_on_fit=False)
+            cbs.append(tracker)
+            if settings.patience is not None:
+                cbs.append(EarlyStoppingCallback(monitor="accuracy", patience=settings.patience, reset_on_fit=False))
+        if settings.lp_epochs > 0:
+            learn.freeze()
+            fit_phase(learn, settings, settings.lp_epochs, lr * backbone.lr_scales, [*cbs, *epoch_lines("head only")])
+            learn.unfreeze()
+        fit_phase(learn, settings, settings.epochs, lr * backbone.lr_scales, [*cbs, *epoch_lines("all layers")])
     return lr, None if tracker is None else float(tracker.best)
 
 
 def predict_probs(learn: Learner, frame: pd.DataFrame, use_tta: bool) -> np.ndarray:
     """Probabilities of the rows of ``frame`` (unseen in training), averaged over augmented copies when ``use_tta``."""
     dl = learn.dls.test_dl(frame)
-    probs, _ = learn.tta(dl=dl) if use_tta else learn.get_preds(dl=dl)
+    with plain_progress(learn):
+        probs, _ = learn.tta(dl=dl) if use_tta else learn.get_preds(dl=dl)
     return probs.float().numpy()
-
-

@@ -1,0 +1,161 @@
+"""Training throughput of ``cornkit finetune`` against a plain PyTorch loop over the same timm model.
+
+Both train the same timm model (random weights) at the same batch size, image size and
+optimizer (AdamW, the betas, eps and weight decay of fastai's Adam); the plain loop reads the
+same images, decoded and resized once, from memory, and does nothing but forward, backward and
+step. The kit trains through its whole path (fastai DataLoaders reading the PNGs, augmentation,
+callbacks). Only training epochs are timed (a callback around fastai's training pass). The two
+alternate ``--rounds`` times and the medians are compared, so a machine shared with other work
+slows both alike. Not part of the test suite:
+
+    .venv/bin/python benchmarks/finetune.py --model resnet18 --size 64 --batch-size 32
+    .venv/bin/python benchmarks/finetune.py --device cuda      # AMP and channels_last, as the kit does on CUDA
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
+import timm
+import torch
+import torch.nn.functional as F
+from fastai.callback.core import Callback
+
+from cornkit.data.dataset import Dataset, load_dataset
+from cornkit.data.images import read_image
+from cornkit.data.split import make_split
+from cornkit.data.synth import make_synthetic_corn
+from cornkit.train.finetune import train_finetune
+from cornkit.train.settings import FinetuneSettings
+
+LR, WD, BETAS, EPS = 1e-3, 0.01, (0.9, 0.99), 1e-5
+
+
+class TrainTimer(Callback):
+    """Wall and CPU seconds and images of fastai's training passes (validation and prediction excluded)."""
+
+    def __init__(self) -> None:
+        self.seconds, self.cpu_seconds, self.images, self.started, self.cpu_started = 0.0, 0.0, 0, 0.0, 0.0
+
+    def before_train(self) -> None:
+        self.started, self.cpu_started = time.perf_counter(), time.process_time()
+
+    def after_batch(self) -> None:
+        if self.training:
+            self.images += len(self.yb[0])
+
+    def after_train(self) -> None:
+        self.seconds += time.perf_counter() - self.started
+        self.cpu_seconds += time.process_time() - self.cpu_started
+
+
+def kit_rate(dataset: Dataset, work: Path, args: argparse.Namespace) -> tuple[float, float]:
+    """Images per wall second and per CPU second of ``cornkit finetune``'s training epochs (lr fixed, no lr_find; no monitor rows, no TTA)."""
+    split = make_split(dataset, work)
+    settings = FinetuneSettings(
+        backbone=f"timm:{args.model}",
+        pretrained="none",
+        size=args.size,
+        batch_size=args.batch_size,
+        lr=LR,
+        epochs=args.epochs,
+        lp_epochs=0,
+        body_lr_mult=1.0,
+        label_smoothing=0.0,
+        drop_path=0.0,
+        monitor_frac=0,
+        tta=False,
+    )
+    timer = TrainTimer()
+    train_finetune(dataset, split, work, settings, device=args.device, cbs=[timer])
+    return timer.images / timer.seconds, timer.images / timer.cpu_seconds
+
+
+def in_memory(dataset: Dataset, model: str, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every training image decoded and resized once, normalised as the kit does, with its class index."""
+    model_cfg = timm.get_pretrained_cfg(model)
+    mean, std = torch.tensor(model_cfg.mean).view(3, 1, 1), torch.tensor(model_cfg.std).view(3, 1, 1)
+    images = []
+    for path in dataset.image_paths("train"):
+        image = read_image(path, "benchmark").convert("RGB").resize((size, size))
+        images.append((torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float() / 255 - mean) / std)
+    labels = torch.tensor([dataset.classes.index(str(label)) for label in dataset.train[dataset.config.label_column]])
+    return torch.stack(images), labels
+
+
+def plain_rate(images: torch.Tensor, labels: torch.Tensor, args: argparse.Namespace) -> tuple[float, float]:
+    """Images per wall second and per CPU second of a bare loop: shuffled full batches, forward, cross-entropy, backward, AdamW step."""
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    model = timm.create_model(args.model, num_classes=int(labels.max()) + 1).to(device)
+    on_cuda = device.type == "cuda"
+    if on_cuda:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=LR, betas=BETAS, eps=EPS, weight_decay=WD)
+    scaler = torch.amp.GradScaler("cuda", enabled=on_cuda)
+    model.train()
+    seen, started, cpu_started = 0, time.perf_counter(), time.process_time()
+    for _ in range(args.epochs):
+        order = torch.randperm(len(labels))
+        for start in range(0, len(order) - args.batch_size + 1, args.batch_size):
+            batch = order[start : start + args.batch_size]
+            x, y = images[batch].to(device), labels[batch].to(device)
+            if on_cuda:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast("cuda", dtype=torch.float16) if on_cuda else nullcontext():
+                loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            seen += len(batch)
+    if on_cuda:
+        torch.cuda.synchronize()
+    return seen / (time.perf_counter() - started), seen / (time.process_time() - cpu_started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--model", default="resnet18", help="timm model name (random weights)")
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--images", type=int, default=320, help="training images in the synthetic set")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating kit/plain measurements")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        dataset = load_dataset(make_synthetic_corn(Path(tmp) / "corn", n_train=args.images, n_test=16, seed=0).root)
+        images, labels = in_memory(dataset, args.model, args.size)
+        kit, plain = [], []
+        for round_ in range(args.rounds):
+            kit.append(kit_rate(dataset, Path(tmp) / f"work{round_}", args))
+            plain.append(plain_rate(images, labels, args))
+            print(
+                f"round {round_ + 1}: kit {kit[-1][0]:.1f} images/s ({kit[-1][1]:.1f} per CPU s), "
+                f"plain loop {plain[-1][0]:.1f} images/s ({plain[-1][1]:.1f} per CPU s), ratio {kit[-1][0] / plain[-1][0]:.2f}",
+                flush=True,
+            )
+    device = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"{platform.machine()} CPU, {os.cpu_count()} cores"
+    wall = [k[0] / p[0] for k, p in zip(kit, plain, strict=True)]
+    cpu = [k[1] / p[1] for k, p in zip(kit, plain, strict=True)]
+    print(f"\n| {args.model}, {args.size} px, batch {args.batch_size}, {device}, torch {torch.__version__} | images/s (wall) | images per CPU s |")
+    print("|---|---|---|")
+    kit_wall, kit_cpu = statistics.median(k[0] for k in kit), statistics.median(k[1] for k in kit)
+    print(f"| cornkit finetune training epochs ({args.rounds} rounds) | {kit_wall:.1f} | {kit_cpu:.1f} |")
+    print(f"| plain PyTorch loop, images in memory | {statistics.median(p[0] for p in plain):.1f} | {statistics.median(p[1] for p in plain):.1f} |")
+    print(f"| ratio kit / plain (median of the rounds' ratios) | {statistics.median(wall):.2f} | {statistics.median(cpu):.2f} |")
+
+
+if __name__ == "__main__":
+    main()

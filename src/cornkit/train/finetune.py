@@ -1,0 +1,95 @@
+"""Fine-tune any backbone (a timm model or a CLIP image tower) on the split and save a Run.
+
+This is the recipe the public solutions of It's Corn built on, generalised: a fastai Learner
+on the backbone, square pad-resize with a border that repeats the light background (a kernel
+must not be squashed), flips and free rotation (a kernel has no up), mild lighting and warp;
+then the recipe of :class:`~cornkit.train.settings.FinetuneSettings` (head-only epochs, then
+everything with discriminative and layer-wise decayed learning rates, mixup/cutmix, label
+smoothing, EMA, gradient accumulation, stochastic depth), the best epoch kept, and
+test-time augmentation for the validation and test probabilities. A CLIP tower starts from
+the zero-shot head and may be interpolated back towards it (WiSE-FT). It learns only from the
+rows the saved split marks as training and is scored on its validation rows, so its
+validation accuracy is comparable with every other head's.
+
+The best epoch (and early stopping, and WiSE-FT's α) is chosen on a small stratified
+"monitor" part of those training rows (``monitor_frac``, 10 % by default, at least one row
+per class), never on the split's validation rows: choosing on the rows that are then reported
+would flatter the validation accuracy. ``monitor_frac=0`` trains on every training row and
+keeps the last epoch. With a k-fold split and ``fold=None`` one model is trained per fold: the
+validation probabilities are out-of-fold, the test probabilities their mean.
+
+Training happens in a temporary folder inside the work folder; the Run folder is written whole
+by :func:`~cornkit.runs.save_run` only after every fold finished, so an interrupted or failed
+training leaves any earlier Run untouched and can simply be started again.
+:func:`train_finetune` is a function of (dataset, split, work, settings) only, so that it can
+be launched once per process.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from fastai.callback.core import Callback
+
+from ..atomic import SCRATCH_PREFIX, scratch_dir
+from ..clip.model import default_device
+from ..data.dataset import Dataset
+from ..data.split import Split
+from ..runs.run import Run, save_run
+from .backbone import announce_weights
+from .folds import check_late_images, folds_to_train, run_from_folds, train_fold
+from .settings import FinetuneSettings, check_settings
+from .wise import wise_png
+
+APPROACH = "finetune"
+
+
+def train_finetune(
+    dataset: Dataset,
+    split: Split,
+    work: str | Path,
+    settings: FinetuneSettings,
+    *,
+    approach: str = APPROACH,
+    device: str | torch.device | None = None,
+    cbs: Sequence[Callback] = (),
+) -> Run:
+    """Fine-tune ``settings.backbone`` on the split's training rows and save a Run with its exported learner(s).
+
+    ``settings.lr=None`` runs fastai's ``lr_find`` (its "valley" suggestion). ``cbs`` are extra
+    fastai callbacks (loggers, say) for the training; ``approach`` names the Run's approach.
+    """
+    check_settings(settings)
+    folds = folds_to_train(split, settings.fold)
+    announce_weights(settings)
+    check_late_images(dataset, split)
+    device = torch.device(device) if device is not None else default_device()
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    with scratch_dir(work, f".{SCRATCH_PREFIX}{approach}-") as scratch:
+        # Absolute: fastai joins the learner's own path with export and checkpoint names.
+        results = [train_fold(dataset, split, k, settings, Path(scratch).resolve(), device, cbs) for k in folds]
+        config = settings.run_config()
+        if settings.is_clip:
+            from ..clip.prompts import load_prompt_file
+
+            prompts = load_prompt_file(Path(settings.prompts) if settings.prompts else None, dataset.classes).get(settings.prompt_set)
+            config["prompts"] = prompts.as_config()
+        run = run_from_folds(dataset, split, settings, results, approach, config)
+        run.metrics["lr"] = [r.lr for r in results]
+        run.metrics["monitor_accuracy"] = [r.monitor_accuracy for r in results]
+        curves = [r.wise for r in results if r.wise is not None]
+        if curves:
+            run.metrics["wise"] = curves
+
+        def write_artifacts(folder: Path) -> None:
+            for result in results:
+                shutil.move(result.learner_file, folder / result.learner_file.name)
+            if curves and "alphas" in curves[0]:
+                wise_png(curves, folder / "wise.png")
+
+        save_run(run, work, write_artifacts=write_artifacts)
+    return run

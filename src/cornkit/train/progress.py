@@ -1,0 +1,68 @@
+"""Progress a person can follow anywhere: fastai's bars on a terminal, one plain line per epoch elsewhere.
+
+A log file, CI or a Kaggle kernel shows carriage-return bar fragments as garbage; there the
+learner trains without fastai's ``ProgressCallback`` and :class:`EpochLines` prints one line
+per epoch instead: epoch, train loss, monitor accuracy, seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Iterator
+
+from fastai.callback.core import Callback
+from fastai.callback.progress import ProgressCallback
+from fastai.learner import Learner
+from fastcore.basics import noop
+
+
+def bars_wanted() -> bool:
+    """Bars only when standard output is a terminal."""
+    return sys.stdout.isatty()
+
+
+class EpochLines(Callback):
+    """One line per epoch on standard output, flushed at once: ``epoch 2/5 (ft): train loss 0.8123, monitor accuracy 0.7100, 12.3 s``."""
+
+    order = 70  # after the Recorder (50) has the epoch's numbers
+
+    def __init__(self, phase: str):
+        self.phase = phase
+        self.started = 0.0
+
+    def before_epoch(self) -> None:
+        self.started = time.monotonic()
+
+    def after_epoch(self) -> None:
+        recorder = self.learn.recorder
+        loss = float(recorder.smooth_loss.value)
+        names = list(recorder.metric_names[1:])
+        values = dict(zip(names, self.learn.final_record, strict=False))
+        accuracy = values.get("accuracy")
+        monitor = f", monitor accuracy {float(accuracy):.4f}" if accuracy is not None else ""
+        seconds = time.monotonic() - self.started
+        print(f"epoch {self.epoch + 1}/{self.n_epoch} ({self.phase}): train loss {loss:.4f}{monitor}, {seconds:.1f} s", flush=True)
+
+
+@contextlib.contextmanager
+def plain_progress(learn: Learner) -> Iterator[None]:
+    """Without a terminal: no fastai bars and no fastai table (the epoch lines replace them); on a terminal, nothing changes."""
+    if bars_wanted():
+        yield
+        return
+    had_bar = any(isinstance(cb, ProgressCallback) for cb in learn.cbs)
+    learn.remove_cb(ProgressCallback)
+    old_logger, learn.logger = learn.logger, noop
+    try:
+        yield
+    finally:
+        learn.logger = old_logger
+        if had_bar:
+            learn.add_cb(ProgressCallback())
+
+
+def epoch_lines(phase: str) -> list[Callback]:
+    """The epoch-line callback when bars are not wanted (none on a terminal)."""
+    return [] if bars_wanted() else [EpochLines(phase)]

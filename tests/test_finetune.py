@@ -1,0 +1,270 @@
+"""``cornkit finetune``: any timm model or a CLIP image tower, the recipe flags doing what they say, WiSE-FT, plain progress.
+
+Everything runs offline on the CPU on a small synthetic set: a random-weight ``resnet18`` at
+32 pixels and the kit's tiny random-weight CLIP model at its 64 pixels, one or two epochs.
+Each recipe flag is checked by what it does to training (a recording callback), not only by
+its place in the config, so a flag that is silently ignored fails a test.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from fastai.callback.core import Callback
+from fastai.learner import load_learner
+from timm.layers import DropPath
+
+from cornkit.cli import main
+from cornkit.clip.model import TINY_MODEL
+from cornkit.data.dataset import Dataset, load_dataset
+from cornkit.data.split import Split, make_split
+from cornkit.data.synth import make_synthetic_corn
+from cornkit.errors import CornkitError
+from cornkit.heads.registry import run_head
+from cornkit.kaggle.kernels import KernelSpec, build_kernel
+from cornkit.train.backbone import make_backbone
+from cornkit.train.finetune import train_finetune
+from cornkit.train.recipe import EMA_ORDER, ExponentialMovingAverage, MixupCutmix, RecipeLoss
+from cornkit.train.settings import FinetuneSettings
+
+RESNET = {"backbone": "timm:resnet18", "pretrained": "none", "size": 32, "batch_size": 16, "lr": 2e-3, "tta": False}
+CLIP = {"backbone": f"clip:{TINY_MODEL}", "pretrained": "none", "batch_size": 16, "lr": 1e-3, "tta": False}
+
+
+@pytest.fixture(scope="module")
+def corn(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_synthetic_corn(tmp_path_factory.mktemp("corn"), n_train=96, n_test=16, seed=3).root
+
+
+@pytest.fixture(scope="module")
+def dataset(corn: Path) -> Dataset:
+    return load_dataset(corn)
+
+
+@pytest.fixture(scope="module")
+def holdout(dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> tuple[Split, Path]:
+    work = tmp_path_factory.mktemp("work")
+    return make_split(dataset, work), work
+
+
+class RecordTraining(Callback):
+    """Notes what the optimizer and the loss saw: targets, images before/after mixing, lrs per group, steps, frozen params."""
+
+    order = MixupCutmix.order + 1  # after the mixing
+
+    def __init__(self) -> None:
+        self.targets: list[torch.Tensor] = []
+        self.lrs: list[list[float]] = []
+        self.moms: list[float] = []
+        self.batches = self.steps = 0
+        self.trainable_per_fit: list[int] = []
+
+    def before_fit(self) -> None:
+        self.trainable_per_fit.append(sum(p.requires_grad for p in self.learn.model.parameters()))
+
+    def before_batch(self) -> None:
+        if self.training:
+            self.targets.append(self.yb[0].detach().clone())
+
+    def after_batch(self) -> None:
+        if self.training:
+            self.batches += 1
+            self.lrs.append([float(h["lr"]) for h in self.opt.hypers])
+            self.moms.append(float(self.opt.hypers[-1]["mom"]))
+
+    def after_step(self) -> None:
+        self.steps += 1
+
+
+class RecordRawAndEma(Callback):
+    """The raw weights after the last optimizer step, and the EMA's weights once training ended."""
+
+    order = EMA_ORDER + 1
+
+    def __init__(self) -> None:
+        self.raw: dict[str, torch.Tensor] = {}
+        self.ema: dict[str, torch.Tensor] = {}
+
+    def after_step(self) -> None:
+        self.raw = {k: v.detach().clone() for k, v in self.learn.model.state_dict().items()}
+
+    def after_fit(self) -> None:
+        ema = next(cb for cb in self.learn.cbs if isinstance(cb, ExponentialMovingAverage))
+        assert ema.ema is not None
+        self.ema = {k: v.detach().clone() for k, v in ema.ema.module.state_dict().items()}
+
+
+def test_every_recipe_flag_reaches_training(dataset, holdout):
+    split, work = holdout
+    seen, weights = RecordTraining(), RecordRawAndEma()
+    settings = FinetuneSettings(
+        **RESNET,
+        epochs=1,
+        lp_epochs=1,
+        mixup=0.4,
+        cutmix=1.0,
+        mix_prob=1.0,
+        label_smoothing=0.2,
+        ema=0.9,
+        llrd=0.5,
+        body_lr_mult=0.5,
+        accum=2,
+        drop_path=0.2,
+        schedule="cosine",
+        warmup=0.2,
+        monitor_frac=0,
+    )
+    run = train_finetune(dataset, split, work, settings, cbs=[seen, weights])
+    assert run.approach == "finetune" and run.model == "resnet18"
+    for flag in ("mixup", "cutmix", "mix_prob", "label_smoothing", "ema", "llrd", "body_lr_mult", "accum", "drop_path", "schedule", "warmup", "lp_epochs"):
+        assert run.config[flag] == getattr(settings, flag)
+    # mixup/cutmix: every training batch has soft targets, mixed (no row one-hot) and smoothed (no class below ε/4)
+    assert all(t.is_floating_point() and t.shape[1] == 4 for t in seen.targets)
+    assert all((t.max(dim=1).values < 1 - 0.2 + 0.2 / 4 + 1e-6).all() and (t.min() >= 0.2 / 4 - 1e-6) for t in seen.targets)
+    # lp phase: only the head trains; then everything
+    head_params = 2  # resnet18's fc weight and bias
+    assert seen.trainable_per_fit[0] < seen.trainable_per_fit[1] and seen.trainable_per_fit[0] >= head_params
+    # llrd and the body multiplier: the top block trains at 0.5 (body) x 0.5 (one layer down) of the head's rate, each block below at half the one above
+    peak = np.max(np.array(seen.lrs), axis=0)
+    ratios = peak / peak[-1]
+    assert ratios[-2] == pytest.approx(0.25, rel=1e-3) and len(ratios) > 3
+    np.testing.assert_allclose(ratios[:-1][1:] / ratios[:-1][:-1], 2.0, rtol=1e-3)
+    # cosine with warmup: starts at peak/25, falls at the end, no momentum cycling (fastai's one-cycle would cycle it)
+    assert seen.lrs[0][-1] == pytest.approx(settings.lr / 25, rel=1e-3) and seen.lrs[-1][-1] < seen.lrs[-2][-1]
+    assert len(set(seen.moms)) == 1
+    # accumulation: one optimizer step per two batches
+    assert seen.steps == seen.batches // 2
+    # drop path in the exported model
+    learn = load_learner(run.path / "learner-fold0.pkl")
+    assert max(m.drop_prob for m in learn.model.modules() if isinstance(m, DropPath)) == pytest.approx(0.2)
+    # EMA: its weights differ from the raw ones and are the ones exported
+    exported = learn.model.state_dict()
+    floats = [k for k, v in weights.ema.items() if v.is_floating_point()]
+    assert all(torch.allclose(exported[k], weights.ema[k]) for k in floats)
+    assert any(not torch.allclose(weights.raw[k], weights.ema[k], atol=1e-4) for k in floats)
+    # ... and the ones evaluated: the exported learner gives the Run's validation probabilities
+    by_id = dict(zip(dataset.ids("train"), dataset.image_paths("train"), strict=False))
+    rows = pd.DataFrame({"id": run.val["seed_id"], "path": [str(by_id[int(i)]) for i in run.val["seed_id"]]})
+    probs, _ = learn.get_preds(dl=learn.dls.test_dl(rows))
+    np.testing.assert_allclose(probs.numpy(), run.val_probs, atol=1e-5)
+
+
+def test_label_smoothing_changes_the_loss():
+    confident = torch.tensor([[20.0, -20.0, -20.0, -20.0]])
+    assert RecipeLoss(label_smoothing=0.2)(confident, torch.tensor([0])) > 1.0 > RecipeLoss()(confident, torch.tensor([0])) + 0.9
+
+
+def test_the_clip_tower_starts_as_the_zero_shot_head(dataset, holdout):
+    """--wise 0 is the zero-shot model: same model, prompts and preprocessing give the zero-shot Run's classes."""
+    split, work = holdout
+    zeroshot = run_head("zeroshot", dataset, split, work, model=TINY_MODEL, pretrained="none", workers=0)
+    tuned = run_head(
+        "finetune",
+        dataset,
+        split,
+        work,
+        backbone=f"clip:{TINY_MODEL}",
+        pretrained="none",
+        epochs=1,
+        lp_epochs="0",
+        lr=1e-3,
+        batch_size=16,
+        wise="0",
+        no_tta=True,
+    )
+    for a, b in ((zeroshot.val_probs, tuned.val_probs), (zeroshot.test_probs, tuned.test_probs)):
+        assert (a.argmax(axis=1) == b.argmax(axis=1)).mean() >= 0.99
+    assert tuned.config["prompts"] == zeroshot.config["prompts"] and tuned.metrics["wise"] == [{"alpha": 0.0}]
+
+
+def test_lp_ft_with_wise_auto_sweeps_alpha_on_monitor_rows(dataset, holdout):
+    split, work = holdout
+    seen = RecordTraining()
+    settings = FinetuneSettings(**CLIP, epochs=1, lp_epochs=1, wise="auto", llrd=0.7, drop_path=0.1, ema=0.9)
+    untrained = make_backbone(settings, dataset.classes).model
+    run = train_finetune(dataset, split, work, settings, cbs=[seen])
+    curve = run.metrics["wise"][0]
+    assert curve["alphas"] == [round(0.1 * k, 1) for k in range(11)] and len(curve["monitor_accuracy"]) == 11
+    assert curve["alpha"] == curve["alphas"][int(np.argmax(curve["monitor_accuracy"]))]
+    assert (run.path / "wise.png").stat().st_size > 1000
+    assert seen.trainable_per_fit[0] == 1  # LP: the zero-shot head alone
+    assert seen.targets and all(not t.is_floating_point() for t in seen.targets)  # no mixup asked, none done
+    exported = load_learner(run.path / "learner-fold0.pkl").model.state_dict()
+    start = untrained.state_dict()
+    if curve["alpha"] == 0:
+        assert torch.allclose(exported["head.weight"], start["head.weight"])
+    else:
+        assert not torch.allclose(exported["head.weight"], start["head.weight"])
+
+
+def test_recipe_mistakes_are_refused_before_training(dataset, holdout, corn, capsys):
+    split, work = holdout
+    with pytest.raises(CornkitError, match=r"--wise.*clip:MODEL"):
+        train_finetune(dataset, split, work, FinetuneSettings(**RESNET, wise="auto"))
+    with pytest.raises(CornkitError, match="even batch size"):
+        train_finetune(dataset, split, work, FinetuneSettings(**{**RESNET, "batch_size": 15}, mixup=0.2))
+    with pytest.raises(CornkitError, match="--wise auto chooses α on the monitor rows"):
+        train_finetune(dataset, split, work, FinetuneSettings(**CLIP, wise="auto", monitor_frac=0))
+    with pytest.raises(CornkitError, match="--size 32: the cornkit-tiny-clip tower takes 64"):
+        train_finetune(dataset, split, work, FinetuneSettings(**{**CLIP, "size": 32}))
+    assert main(["finetune", "--data", str(corn), "--work", str(work), "--backbone", f"clip:{TINY_MODEL}"]) == 2
+    assert "give --pretrained" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["finetune", "--data", str(corn), "--work", str(work), "--backbone", "timm:resnet18", "--ema", "1.5"])
+
+
+def test_without_a_terminal_one_line_per_epoch_and_no_carriage_returns(corn, holdout, tmp_path):
+    _, work = holdout
+    out, err = tmp_path / "out.log", tmp_path / "err.log"
+    command = [
+        sys.executable,
+        "-m",
+        "cornkit",
+        "finetune",
+        "--data",
+        str(corn),
+        "--work",
+        str(work),
+        "--backbone",
+        "timm:resnet18",
+        "--pretrained",
+        "none",
+        "--size",
+        "32",
+        "--batch-size",
+        "16",
+        "--lr",
+        "2e-3",
+        "--epochs",
+        "2",
+        "--lp-epochs",
+        "0",
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1] / "src"), os.environ.get("PYTHONPATH", "")])}
+    with out.open("w") as stdout, err.open("w") as stderr:
+        assert subprocess.run(command, stdout=stdout, stderr=stderr, env=env, timeout=600).returncode == 0
+    lines = out.read_text().splitlines()
+    epochs = [line for line in lines if line.startswith("epoch ")]
+    assert [line.split(" (")[0] for line in epochs] == ["epoch 1/2", "epoch 2/2"]
+    assert all("train loss" in line and "monitor accuracy" in line and line.endswith(" s") for line in epochs)
+    assert "\r" not in out.read_text() and "\r" not in err.read_text()
+    assert lines[-1].startswith("finetune-resnet18-") and (work / "runs" / lines[-1] / "learner-fold0.pkl").is_file()
+
+
+@pytest.mark.parametrize(("backbone", "needs_open_clip"), [("clip:ViT-B-16", True), ("timm:convnext_tiny", False)])
+def test_finetune_kernel_passes_backbone_and_recipe_flags(tmp_path, backbone, needs_open_clip):
+    spec = KernelSpec(approach="finetune", user="cornkit-tester", model=backbone, pretrained="none", extra_args=("--mixup", "0.2", "--wise", "auto"))
+    kernel = build_kernel(spec, tmp_path)
+    sources = [cell.source for cell in nbformat.read(kernel.path / kernel.metadata["code_file"], as_version=4).cells]
+    command = next(s for s in sources if s.startswith("RUN = cornkit("))
+    assert '"--backbone", MODEL' in command and '"--mixup", "0.2", "--wise", "auto"' in command
+    assert any(f'MODEL = "{backbone}"' in s for s in sources)
+    assert any("pip" in s and "open_clip_torch" in s for s in sources) == needs_open_clip
