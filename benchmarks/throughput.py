@@ -19,13 +19,13 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
+import torch
 
-from cornkit.clip.features import encode_images  # noqa: E402
-from cornkit.clip.model import ClipSpec, load_clip  # noqa: E402
-from cornkit.data.dataset import load_dataset  # noqa: E402
-from cornkit.data.synth import make_synthetic_corn  # noqa: E402
-from cornkit.heads.probe import fit_probe  # noqa: E402
+from cornkit.clip.features import encode_images
+from cornkit.clip.model import ClipSpec, load_clip
+from cornkit.data.dataset import load_dataset
+from cornkit.data.synth import make_synthetic_corn
+from cornkit.heads.probe import fit_probe
 
 
 def _timed(fn):
@@ -54,14 +54,18 @@ def main() -> None:
         encode_images(clip, paths[: args.batch_size], batch_size=args.batch_size, num_workers=0, desc="warm-up")
         features = None
         for workers in args.workers:
-            features, seconds = _timed(lambda: encode_images(clip, paths, batch_size=args.batch_size, num_workers=workers, desc="timed"))
-            rows.append((f"CLIP features {clip.spec.label} on {clip.device}", f"batch {args.batch_size}, {workers} workers", f"{len(paths) / seconds:.0f} images/s"))
+            features, seconds = _timed(lambda workers=workers: encode_images(clip, paths, batch_size=args.batch_size, num_workers=workers, desc="timed"))
+            rows.append(
+                (f"CLIP features {clip.spec.label} on {clip.device}", f"batch {args.batch_size}, {workers} workers", f"{len(paths) / seconds:.0f} images/s")
+            )
         labels = dataset.train["label"].to_numpy()
         _, seconds = _timed(lambda: fit_probe(features, labels, cv_folds=5))
         rows.append(("probe fit (15 C x 5-fold CV + refit)", f"{len(labels)} x {features.shape[1]} features", f"{seconds:.1f} s"))
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"cuda {'yes: ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'no'}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"cuda {'yes: ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'no'}"
+    )
     print("| what | size | result |\n|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")

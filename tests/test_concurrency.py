@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
+import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -75,13 +77,17 @@ def test_concurrent_split_commands_agree_on_one_split(corn_dir: Path, tmp_path: 
 
 
 def test_two_feature_commands_on_one_model_give_one_intact_cache(corn_dir: Path, tmp_path: Path, tiny_clip) -> None:
+    """Two real ``cornkit features`` processes (forking a process that already ran torch can deadlock in its thread pool)."""
     from cornkit.clip.features import FEATURES_DIR, extract_features
     from cornkit.data.dataset import load_dataset
 
-    dataset = load_dataset(corn_dir)
-    shapes = _in_processes(2, lambda i: extract_features(dataset, tmp_path, tiny_clip, num_workers=0, batch_size=64).train.shape)
-    assert shapes[0] == shapes[1] == (len(dataset.train), shapes[0][1])
+    command = [sys.executable, "-m", "cornkit", "features", "--data", str(corn_dir), "--work", str(tmp_path)]
+    command += ["--model", tiny_clip.model, "--pretrained", tiny_clip.pretrained, "--workers", "0"]
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [process.communicate(timeout=300) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], [err for _, err in outputs]
+    assert outputs[0][0].splitlines()[-1] == outputs[1][0].splitlines()[-1]  # the same cache folder
     entries = [p for p in (tmp_path / FEATURES_DIR).iterdir() if not p.name.endswith(".lock")]
     assert len(entries) == 1 and not entries[0].name.startswith(".")
-    again = extract_features(dataset, tmp_path, tiny_clip)
-    assert np.allclose(np.linalg.norm(again.train, axis=1), 1, atol=1e-3)
+    again = extract_features(load_dataset(corn_dir), tmp_path, tiny_clip)
+    assert again.train.shape[0] == len(again.train_ids) and np.allclose(np.linalg.norm(again.train, axis=1), 1, atol=1e-3)

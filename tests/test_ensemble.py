@@ -55,15 +55,19 @@ def test_weighted_mean_of_two_runs(truth):
 def test_rows_are_matched_by_id_not_position(truth):
     a, b = fake_run(truth, 1.0, 1), fake_run(truth, 2.0, 2)
     shuffled = Run(
-        run_id=b.run_id, classes=b.classes, val=b.val.iloc[::-1].reset_index(drop=True),
-        test=b.test.iloc[::-1].reset_index(drop=True), config=b.config, metrics=b.metrics,
+        run_id=b.run_id,
+        classes=b.classes,
+        val=b.val.iloc[::-1].reset_index(drop=True),
+        test=b.test.iloc[::-1].reset_index(drop=True),
+        config=b.config,
+        metrics=b.metrics,
     )
     np.testing.assert_allclose(ensemble_runs([a, shuffled]).val_probs, ensemble_runs([a, b]).val_probs)
 
 
 def test_refuses_runs_from_different_splits(truth):
     a, b = fake_run(truth, 1.0, 1), fake_run(truth, 1.0, 2, split_id="split-b")
-    with pytest.raises(CornkitError, match="split-b.*split-a"):
+    with pytest.raises(CornkitError, match=r"split-b.*split-a"):
         ensemble_runs([a, b])
 
 

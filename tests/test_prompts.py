@@ -36,9 +36,12 @@ def test_names_default_to_the_labels_and_several_names_are_kept(tmp_path: Path) 
     ("body", "message"),
     [
         ('[sets.a]\ntemplates = ["a photo"]\n', r"exactly one '\{\}'"),
-        ('[sets.a]\ntemplates = []\n', "needs `templates`"),
+        ("[sets.a]\ntemplates = []\n", "needs `templates`"),
         ('[sets.a]\ntemplates = ["{}"]\ncombine = "sum"\n', r"combine = 'sum'; use one of \['mean', 'max'\]"),
-        ('[sets.a]\ntemplates = ["{}"]\n[sets.a.names]\nbroken = ["b"]\nmouldy = ["m"]\n', r"unknown class\(es\) \['mouldy'\]; no names for \['discolored', 'pure', 'silkcut'\]"),
+        (
+            '[sets.a]\ntemplates = ["{}"]\n[sets.a.names]\nbroken = ["b"]\nmouldy = ["m"]\n',
+            r"unknown class\(es\) \['mouldy'\]; no names for \['discolored', 'pure', 'silkcut'\]",
+        ),
         ('default = "zzz"\n[sets.a]\ntemplates = ["{}"]\n', "default = 'zzz' names no set"),
         ("[sets.a\n", "not valid TOML"),
     ],
@@ -51,7 +54,7 @@ def test_bad_prompt_files_say_what_is_wrong(tmp_path: Path, body: str, message: 
 
 
 def test_unknown_set_name_lists_the_sets() -> None:
-    with pytest.raises(CornkitError, match="--prompt-set 'nope' is not in .*bare"):
+    with pytest.raises(CornkitError, match=r"--prompt-set 'nope' is not in .*bare"):
         load_prompt_file(None, CLASSES).get("nope")
 
 

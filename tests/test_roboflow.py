@@ -32,7 +32,9 @@ def test_import_writes_a_loadable_competition_folder(corn_dir: Path, tmp_path: P
     assert dataset.classes == imported.classes == ("broken", "discolored", "pure", "silkcut")
     assert len(dataset.train) + len(dataset.test) == 60 and len(dataset.test) == imported.n_test == 15
     solution = pd.read_csv(root / "solution.csv")
-    assert all(Path(image).parent.name == label for image, label in zip(dataset.test.set_index("seed_id").loc[solution.seed_id, "image"], solution.label))
+    assert all(
+        Path(image).parent.name == label for image, label in zip(dataset.test.set_index("seed_id").loc[solution.seed_id, "image"], solution.label, strict=True)
+    )
     assert imported.tokenization == root / "test" / "_tokenization.txt"
     assert load_prompt_file(imported.tokenization, dataset.classes).get(None).names["pure"] == ("a clean kernel",)
     with pytest.raises(CornkitError, match="imported before"):

@@ -41,7 +41,7 @@ def test_a_prefix_finds_its_run_and_an_ambiguous_one_lists_the_matches(tmp_path:
 def test_a_damaged_run_is_skipped_by_the_listing_and_named_when_loaded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good, bad = (_saved_run(tmp_path, seed) for seed in range(2))
     (tmp_path / "runs" / bad / "config.json").write_text('{"approach": "probe"}')
-    with pytest.raises(CornkitError, match="config.json names no class list"):
+    with pytest.raises(CornkitError, match=r"config\.json names no class list"):
         load_run(bad, tmp_path)
     assert [run.run_id for run in list_runs(tmp_path)] == [good]
     assert f"skipping {bad}" in capsys.readouterr().err

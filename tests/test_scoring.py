@@ -24,7 +24,7 @@ def _one_hot(names, classes) -> np.ndarray:
 
 def test_score_writes_report_and_pictures_that_match_the_predictions(clip_work, tmp_path: Path) -> None:
     dataset, _, _, _ = clip_work
-    broken, discolored, pure, silkcut = dataset.classes
+    broken, _discolored, pure, silkcut = dataset.classes
     ids = dataset.ids("train")[:6]
     labels = [pure, pure, pure, broken, broken, silkcut]
     predicted = [pure, pure, broken, broken, pure, pure]  # right: 3 of 6; recall pure 2/3, broken 1/2, silkcut 0/1

@@ -40,7 +40,7 @@ def test_submission_has_sample_ids_in_order_and_argmax_labels(clip_work, tmp_pat
     written = pd.read_csv(submission.path)
     assert list(written.columns) == ["seed_id", "label"]
     assert list(written["seed_id"]) == list(dataset.sample_submission["seed_id"])
-    expected = dict(zip(dataset.ids("test"), np.asarray(dataset.classes)[probs.argmax(axis=1)]))
+    expected = dict(zip(dataset.ids("test"), np.asarray(dataset.classes)[probs.argmax(axis=1)], strict=True))
     assert list(written["label"]) == [expected[i] for i in written["seed_id"]]
     ledger = read_ledger(tmp_path)
     assert ledger.iloc[-1]["run_id"] == run.run_id and ledger.iloc[-1]["file"] == submission.path.name
@@ -88,7 +88,7 @@ def test_run_for_other_test_data_is_refused_before_writing(clip_work, tmp_path: 
     [
         (lambda f: f.iloc[::-1].reset_index(drop=True), r"row 2, column 'seed_id'.*in its order"),
         (lambda f: f.iloc[:-1], r"\d+ rows, expected \d+"),
-        (lambda f: f.assign(label=["mouldy"] + list(f.label[1:])), r"row 2, column 'label': 'mouldy' is not one of"),
+        (lambda f: f.assign(label=["mouldy", *list(f.label[1:])]), r"row 2, column 'label': 'mouldy' is not one of"),
         (lambda f: f.rename(columns={"label": "class"}), r"columns \['seed_id', 'class'\], expected \['seed_id', 'label'\]"),
     ],
 )

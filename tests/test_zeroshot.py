@@ -28,7 +28,7 @@ def _zeroshot(clip_work, tmp_path: Path, combine: str = "mean", templates=TWO_NA
 
 
 def test_probabilities_equal_open_clip_features_times_its_classifier(clip_work, tiny_clip: ClipSpec, tmp_path: Path) -> None:
-    dataset, split, work, _ = clip_work
+    dataset, _split, _work, _ = clip_work
     run = _zeroshot(clip_work, tmp_path, templates=["a photo of a {} corn kernel."], names=lambda c: [c])
 
     clip = load_clip(tiny_clip, "cpu")

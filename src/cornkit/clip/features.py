@@ -49,7 +49,7 @@ class FeatureSet:
     test_ids: np.ndarray
     meta: dict[str, Any]
 
-    def rows(self, part: str, ids: Sequence[int]) -> np.ndarray:
+    def rows(self, part: str, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """The feature rows of ``ids`` (in that order) from ``part``."""
         features, all_ids = (self.train, self.train_ids) if part == "train" else (self.test, self.test_ids)
         position = {int(i): k for k, i in enumerate(all_ids)}

@@ -122,7 +122,7 @@ class LoadedClip:
     """An open_clip model in eval mode with its validation transform and tokenizer."""
 
     spec: ClipSpec
-    model: torch.nn.Module
+    model: Any  # an open_clip.CLIP (open_clip ships no type information)
     preprocess: Any
     tokenizer: Any
     device: torch.device

@@ -99,25 +99,29 @@ def _parse_set(path: Path, name: str, raw: dict[str, Any], classes: Sequence[str
     where = f"{path}, [sets.{name}]"
     templates = raw.get("templates")
     if not isinstance(templates, list) or not templates:
-        raise CornkitError(f"{where}: needs `templates`, a non-empty list of strings like \"a photo of a {{}} corn kernel.\"")
+        raise CornkitError(f'{where}: needs `templates`, a non-empty list of strings like "a photo of a {{}} corn kernel."')
     names_raw = raw.get("names", {c: [c] for c in classes})
     unknown = sorted(set(names_raw) - set(classes))
     missing = [c for c in classes if c not in names_raw]
     if unknown or missing:
         raise CornkitError(
-            f"{where}.names: " + "; ".join(
-                part for part in (
+            f"{where}.names: "
+            + "; ".join(
+                part
+                for part in (
                     f"unknown class(es) {unknown}" if unknown else "",
                     f"no names for {missing}" if missing else "",
-                ) if part
-            ) + f". The data's classes are {list(classes)}."
+                )
+                if part
+            )
+            + f". The data's classes are {list(classes)}."
         )
     names: dict[str, tuple[str, ...]] = {}
     for cls in classes:
         value = names_raw[cls]
         value = [value] if isinstance(value, str) else value
         if not value or not all(isinstance(v, str) and v.strip() for v in value):
-            raise CornkitError(f"{where}.names.{cls}: give a non-empty list of names, e.g. [\"{cls}\"].")
+            raise CornkitError(f'{where}.names.{cls}: give a non-empty list of names, e.g. ["{cls}"].')
         names[cls] = tuple(value)
     combine = raw.get("combine", "mean")
     if combine not in COMBINE_MODES:
@@ -163,12 +167,11 @@ def read_tokenization(path: str | Path, classes: Sequence[str]) -> PromptSet:
     ordered = sorted(classes)
     if len(captions) != len(ordered):
         raise CornkitError(
-            f"{path}: {len(captions)} caption(s) for {len(ordered)} classes; write one caption per line, "
-            f"in the alphabetical class order {ordered}."
+            f"{path}: {len(captions)} caption(s) for {len(ordered)} classes; write one caption per line, in the alphabetical class order {ordered}."
         )
     return PromptSet(
         name=path.stem,
         templates=("{}",),
-        names={cls: (caption,) for cls, caption in zip(ordered, captions)},
+        names={cls: (caption,) for cls, caption in zip(ordered, captions, strict=True)},
         description=f"captions from {path.name}",
     )

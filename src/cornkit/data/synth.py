@@ -124,7 +124,7 @@ def draw_kernel(rng: np.random.Generator, label: str, view: str) -> Image.Image:
             s = np.linspace(-1, 1, 20)
             xs = x0 + np.cos(angle) * span * s - np.sin(angle) * bend * (1 - s**2)
             ys = y0 + np.sin(angle) * span * s + np.cos(angle) * bend * (1 - s**2)
-            ImageDraw.Draw(cut).line(list(zip(xs * 4, ys * 4)), fill=255, width=int(rng.integers(4, 8)))
+            ImageDraw.Draw(cut).line(list(zip(xs * 4, ys * 4, strict=True)), fill=255, width=int(rng.integers(4, 8)))
         line = np.asarray(cut.resize((width, height), Image.Resampling.BOX), dtype=np.float32) / 255
         kernel = kernel * (1 - 0.85 * line[..., None]) + 0.85 * line[..., None] * np.array([0.3, 0.18, 0.08])
     elif label == "broken":
@@ -139,10 +139,13 @@ def draw_kernel(rng: np.random.Generator, label: str, view: str) -> Image.Image:
         starch = np.clip(1 - np.abs(beyond + length * 0.06) / (length * 0.07), 0, 1) * (mask > 0.5)
         kernel = kernel * (1 - starch[..., None]) + starch[..., None] * np.array([0.96, 0.94, 0.84])
 
-    shadow = np.asarray(
-        Image.fromarray((mask * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(length * 0.05)),
-        dtype=np.float32,
-    ) / 255
+    shadow = (
+        np.asarray(
+            Image.fromarray((mask * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(length * 0.05)),
+            dtype=np.float32,
+        )
+        / 255
+    )
     image *= 1 - 0.18 * np.roll(shadow, (2, 2), axis=(0, 1))[..., None]
     image = image * (1 - mask[..., None]) + kernel * mask[..., None]
     image += rng.normal(0, 0.012, image.shape)
@@ -153,7 +156,7 @@ def _draw_part(rng: np.random.Generator, out: Path, part: str, seed_ids: np.ndar
     """Draw the images of one part (train or test) and return its rows."""
     (out / part).mkdir(parents=True, exist_ok=True)
     rows = []
-    for i, (seed_id, label) in enumerate(tqdm(list(zip(seed_ids, labels)), desc=f"synth {part}", unit="img")):
+    for i, (seed_id, label) in enumerate(tqdm(list(zip(seed_ids, labels, strict=True)), desc=f"synth {part}", unit="img")):
         view = VIEWS[int(rng.integers(2))]
         image_path = f"{part}/{i:05d}.png"
         draw_kernel(rng, label, view).save(out / image_path)

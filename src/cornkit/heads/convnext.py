@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from ..cli.argtypes import non_negative_int, positive_int
+from ..cli.argtypes import int_at_least, non_negative_int, pretrained
 from ..defaults import CONVNEXT_ARCH, TIMM_HUB
 from .finetune import add_training_arguments
 from .registry import Head, HeadContext, KernelRecipe
@@ -26,11 +26,11 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--pretrained",
         default=TIMM_HUB,
-        type=argtypes.pretrained,
+        type=pretrained,
         help="'hub' (timm weights from the Hugging Face hub), a timm checkpoint file, or 'none' (random weights, tests only)",
     )
     parser.add_argument("--freeze-epochs", type=non_negative_int, default=1, help="epochs with the backbone frozen first (pretrained weights only; default 1)")
-    parser.add_argument("--size", type=positive_int, default=224, help="square input size in pixels (default 224)")
+    parser.add_argument("--size", type=int_at_least(32), default=224, help="square input size in pixels (default 224)")
     add_training_arguments(parser)
 
 

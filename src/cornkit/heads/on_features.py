@@ -142,7 +142,7 @@ def features_run(ctx: HeadContext, fit: FitFeatures, *, approach: str, config: d
         eval_features = np.vstack([valid_features, features.test])
         task = FeatureTask(features.rows("train", train_ids), labels, eval_features, classes, ctx.seed, zeroshot, train_ids=train_ids, views_source=views)
         fitted = fit(task, ctx.args)
-        val_probs.update(zip(valid_ids.tolist(), fitted.probs[: len(valid_ids)]))
+        val_probs.update(zip(valid_ids.tolist(), fitted.probs[: len(valid_ids)], strict=True))
         test_probs += fitted.probs[len(valid_ids) :] / split.n_folds
         infos.append(fitted.info)
         artifacts.append(fitted.artifact)

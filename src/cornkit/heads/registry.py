@@ -191,10 +191,7 @@ def _merge(heads: list[Head]) -> dict[str, Head]:
     for head in heads:
         known = merged.get(head.name)
         if known is not None and known is not head:
-            raise CornkitError(
-                f"two heads are named {head.name!r} ({known.origin} and {head.origin}); "
-                "uninstall one, or rename it."
-            )
+            raise CornkitError(f"two heads are named {head.name!r} ({known.origin} and {head.origin}); uninstall one, or rename it.")
         merged[head.name] = head
     return dict(sorted(merged.items(), key=lambda item: (item[1].rank, item[0])))
 

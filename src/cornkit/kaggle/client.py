@@ -51,9 +51,7 @@ def _import_client() -> type[KaggleApi]:
         try:
             from kaggle.api.kaggle_api_extended import KaggleApi
         except ModuleNotFoundError as error:
-            raise CornkitError(
-                f"the official Kaggle client is not installed ({error.name} missing): run `pip install kaggle six`."
-            ) from None
+            raise CornkitError(f"the official Kaggle client is not installed ({error.name} missing): run `pip install kaggle six`.") from None
     return KaggleApi
 
 

@@ -106,7 +106,8 @@ def join_leaderboard(ledger: pd.DataFrame, kaggle: pd.DataFrame | None) -> pd.Da
                 "description": sub["description"],
             }
         )
-    for run_id, local in ledger.iterrows():
+    for index, local in ledger.iterrows():
+        run_id = str(index)
         if run_id not in submitted:
             rows.append(
                 {

@@ -177,7 +177,7 @@ def ensemble_runs(runs: Sequence[Run], weights: Sequence[float] | str | None = N
         config=config,
         seed=DEFAULT_SEED,
     )
-    run.metrics["weights"] = dict(zip(config["members"], (float(w) for w in used)))
+    run.metrics["weights"] = dict(zip(config["members"], (float(w) for w in used), strict=True))
     run.metrics["member_val_accuracy"] = {r.run_id: float(r.metrics.get("val_accuracy", float("nan"))) for r in runs}
     if report is not None:
         run.metrics.update(report.as_metrics())

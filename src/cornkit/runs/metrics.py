@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, classification_report, confusion_matrix
 
 Labels = Sequence[str] | npt.NDArray[Any]
 """Class names, one per row (a list or a numpy array)."""
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, classification_report, confusion_matrix
 
 
 def classification_metrics(labels: Labels, predictions: Labels, classes: Sequence[str]) -> dict[str, Any]:

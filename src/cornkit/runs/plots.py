@@ -44,7 +44,7 @@ def contact_sheet_png(
     fig, axes = plt.subplots(rows, columns, figsize=(2.1 * columns, 2.4 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, image_path, caption in zip(axes.flat, images, captions):
+    for ax, image_path, caption in zip(axes.flat[: len(images)], images, captions, strict=True):
         ax.imshow(read_image(image_path, "contact sheet"))
         ax.set_title(caption, fontsize=8)
     if not images:

@@ -55,7 +55,7 @@ def score_run(run: Run, dataset: Dataset, *, max_images: int = 24, seed: int = D
     )
     wrong = np.flatnonzero(labels != predictions)
     shown = np.sort(np.random.default_rng(seed).permutation(wrong)[:max_images])
-    image_of = dict(zip(dataset.ids("train"), dataset.image_paths("train")))
+    image_of = dict(zip(dataset.ids("train"), dataset.image_paths("train"), strict=True))
     ids = run.val_ids
     missing = [int(ids[i]) for i in shown if int(ids[i]) not in image_of]
     if missing:

@@ -72,7 +72,7 @@ def mark_monitor_rows(train: pd.DataFrame, fraction: float, seed: int) -> pd.Dat
     return train
 
 
-def class_weights(labels: Sequence[str], classes: Sequence[str]) -> np.ndarray:
+def class_weights(labels: Sequence[str] | pd.Series, classes: Sequence[str]) -> np.ndarray:
     """Inverse class frequency, normalised so a balanced set gets weight 1 per class."""
     counts = pd.Series(list(labels)).value_counts().reindex(list(classes), fill_value=0).to_numpy(dtype=np.float64)
     return len(labels) / (len(classes) * np.maximum(counts, 1))
