@@ -73,7 +73,7 @@ def test_a_broken_image_in_rank_1s_shard_ends_both_ranks_with_one_line_and_no_ca
     ], done.stderr
     assert done.stdout == ""
     features = tmp_path / "features"
-    assert not features.exists() or list(features.iterdir()) == []
+    assert not features.exists() or [p for p in features.iterdir() if not p.name.endswith(".lock")] == []  # lock files stay, by design
 
 
 def test_processes_must_agree_with_torchrun(corn_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

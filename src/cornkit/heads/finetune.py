@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from ..cli.argtypes import float_in, non_negative_int, positive_float, positive_int
+from ..cli.argtypes import device, float_in, int_at_least, non_negative_int, positive_float, positive_int, pretrained
 from ..defaults import BALANCE_MODES, CONVNEXT_ARCH, TIMM_HUB
 from .registry import Head, HeadContext, KernelRecipe
 
@@ -37,7 +37,7 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         help="share of the training rows that pick the best epoch (default 0.1; 0: all rows train, the last epoch is kept)",
     )
     parser.add_argument("--patience", type=positive_int, help="stop after this many epochs without a better accuracy on the monitor rows")
-    parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    parser.add_argument("--device", type=device, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,9 +46,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--pretrained",
+        type=pretrained,
         help="timm: 'hub' (default), a checkpoint file or 'none'; clip: an open_clip tag (e.g. laion2b_s34b_b88k), a checkpoint file or 'none'",
     )
-    parser.add_argument("--size", type=positive_int, help="square input size in pixels (default: the backbone's; a CLIP tower's is fixed)")
+    parser.add_argument("--size", type=int_at_least(32), help="square input size in pixels (default: the backbone's; a CLIP tower's is fixed)")
     parser.add_argument(
         "--head", choices=("timm", "fastai"), default="timm", help="classifier: the timm model's own (default) or fastai's pooled head (batch norm, dropout)"
     )
