@@ -140,7 +140,7 @@ def run_demo(out: str | Path = "demo", *, n_train: int = 800, n_test: int = 200,
 
     _step("score and submit", say)
     for run in runs:
-        report = score_run(run, dataset)
+        report = score_run(run, dataset, max_images=12)
         submission = write_submission(run, dataset, submissions)
         say(f"{run.run_id}: {report.confusion_path.name}, {report.misclassified_path.name} in {run.path}; submission {submission.path}")
 

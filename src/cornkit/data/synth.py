@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
-from tqdm.auto import tqdm
 
 from ..atomic import write_csv
 from ..defaults import DEFAULT_SEED
 from ..errors import CornkitError
+from ..progress import progress
 from .dataset import DEFAULT_ID_COLUMN as ID
 
 CLASSES: tuple[str, ...] = ("pure", "broken", "discolored", "silkcut")
@@ -156,11 +156,13 @@ def _draw_part(rng: np.random.Generator, out: Path, part: str, seed_ids: np.ndar
     """Draw the images of one part (train or test) and return its rows."""
     (out / part).mkdir(parents=True, exist_ok=True)
     rows = []
-    for i, (seed_id, label) in enumerate(tqdm(list(zip(seed_ids, labels, strict=True)), desc=f"synth {part}", unit="img")):
-        view = VIEWS[int(rng.integers(2))]
-        image_path = f"{part}/{i:05d}.png"
-        draw_kernel(rng, label, view).save(out / image_path)
-        rows.append({ID: int(seed_id), "view": view, "image": image_path, "label": label})
+    with progress(f"synth {part}", len(labels), "img") as advance:
+        for i, (seed_id, label) in enumerate(zip(seed_ids, labels, strict=True)):
+            view = VIEWS[int(rng.integers(2))]
+            image_path = f"{part}/{i:05d}.png"
+            draw_kernel(rng, label, view).save(out / image_path)
+            rows.append({ID: int(seed_id), "view": view, "image": image_path, "label": label})
+            advance(1)
     return pd.DataFrame(rows)
 
 

@@ -74,6 +74,6 @@ HEAD = Head(
         model=CONVNEXT_ARCH,
         model_flag="--arch",
     ),
-    demo_args=("--arch", "convnext_atto", "--pretrained", "none", "--epochs", "3", "--size", "64", "--batch-size", "16", "--lr", "2e-3"),
+    demo_args=("--arch", "convnext_atto", "--pretrained", "none", "--epochs", "2", "--size", "64", "--batch-size", "16", "--lr", "2e-3"),
     rank=50,
 )

@@ -13,12 +13,12 @@ import torch
 from fastai.callback.core import Callback
 from fastai.learner import Learner
 from fastai.torch_core import set_seed
-from tqdm.auto import tqdm
 
 from ..data.dataset import Dataset
 from ..data.images import read_image
 from ..data.split import Split, ValidationRows
 from ..errors import CornkitError
+from ..progress import progress
 from ..runs.run import Run, make_run
 from .backbone import Backbone, make_backbone
 from .data import fold_frame, make_dataloaders, mark_monitor_rows
@@ -140,8 +140,10 @@ def check_late_images(dataset: Dataset, split: Split) -> None:
     """
     train_paths = dict(zip(dataset.ids("train"), dataset.image_paths("train"), strict=False))
     late = [(int(i), train_paths[int(i)]) for i in split.evaluation_ids()] + list(zip(dataset.ids("test"), dataset.image_paths("test"), strict=False))
-    for row_id, path in tqdm(late, desc="checking validation and test images", unit="img", disable=None):
-        read_image(path, f"image of {dataset.id_column} {row_id}")
+    with progress("checking validation and test images", len(late), "img") as advance:
+        for row_id, path in late:
+            read_image(path, f"image of {dataset.id_column} {row_id}")
+            advance(1)
 
 
 def folds_to_train(split: Split, fold: int | None) -> list[int]:
