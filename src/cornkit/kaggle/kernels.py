@@ -1,8 +1,8 @@
 """Kaggle kernels that run the kit itself: build, push, follow, fetch the submission.
 
 ``build_kernel`` writes ``kernels/<approach>/`` with ``kernel-metadata.json`` (checked before
-it is written) and a notebook made with nbformat from the packaged template
-``kernel_notebook.py.template`` (the head's kernel recipe fills it in): markdown that explains the approach, then
+it is written) and the notebook :mod:`cornkit.kaggle.notebook` builds from the packaged template
+(the head's kernel recipe fills it in): markdown that explains the approach, then
 code cells that unpack the kit's own source (shipped inside the notebook, so the kernel needs
 only the Kaggle image, plus ``open_clip_torch`` from pip or from attached wheels) and drive it
 through its command line, exactly as on a laptop: split, head, submit. The notebook copies the
@@ -19,27 +19,19 @@ the notebook runs CLIP feature extraction on every GPU it finds.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import io
 import json
 import re
 import tempfile
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.resources import files
 from pathlib import Path
-from string import Template
 from typing import Any
 
 import nbformat
 import pandas as pd
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from slugify import slugify
 
-from .. import __version__
 from ..atomic import atomic_dir, write_json, write_text
 from ..data.dataset import Dataset
 from ..defaults import COMPETITION, RANDOM_WEIGHTS, TIMM_HUB
@@ -47,12 +39,10 @@ from ..errors import CornkitError
 from ..heads.registry import Head, KernelRecipe, all_heads, get_head
 from .accelerators import check_accelerator
 from .client import KaggleSession, kaggle_call
+from .notebook import RUN_SUMMARY, SUBMISSION_FILE, build_notebook
 from .submission import Submission, record_submission, validate_for_dataset
 
 METADATA_FILE = "kernel-metadata.json"
-RUN_SUMMARY = "cornkit-run.json"
-SUBMISSION_FILE = "submission.csv"
-TEMPLATE = "kernel_notebook.py.template"
 _OWNER_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*/[a-z0-9][a-z0-9-]{4,}$")
 
 
@@ -94,20 +84,6 @@ class KernelSpec:
 def kernel_slug(title: str) -> str:
     """The slug Kaggle derives from a title (the same library the official client uses)."""
     return slugify(title)
-
-
-def kit_source_zip() -> bytes:
-    """The kit's package source as a zip with fixed timestamps, so the same source gives the same bytes."""
-    package = Path(__file__).resolve().parent.parent
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(package.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-                info = zipfile.ZipInfo(f"cornkit/{path.relative_to(package).as_posix()}", date_time=(1980, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                archive.writestr(info, path.read_bytes())
-    return buffer.getvalue()
 
 
 def _metadata(spec: KernelSpec, code_file: str) -> dict[str, Any]:
@@ -168,67 +144,6 @@ def validate_metadata(meta: dict[str, Any], source: str, folder: Path | None = N
             raise bad("machine_shape", f"is {meta['machine_shape']!r} but enable_gpu is false; drop --no-gpu or the accelerator.")
     if folder is not None and not (folder / meta["code_file"]).is_file():
         raise bad("code_file", f"names {meta['code_file']!r}, which is not in {folder}.")
-
-
-def _literal(text: str) -> str:
-    """``text`` as a double-quoted Python string literal (JSON's string syntax is Python's)."""
-    return json.dumps(text)
-
-
-def _python_args(args: tuple[str, ...]) -> str:
-    """Arguments of the notebook's ``cornkit(...)`` helper: ``{NAME}`` becomes the variable NAME, the rest string literals."""
-    return ", ".join(a[1:-1] if a.startswith("{") and a.endswith("}") else _literal(a) for a in args)
-
-
-def template_cells(text: str, *, needs_open_clip: bool) -> list[nbformat.NotebookNode]:
-    """Notebook cells from a filled-in percent-format template (see ``kernel_notebook.py.template``)."""
-    cells = []
-    for block in text.split("\n# %%")[1:]:
-        marker, _, body = block.partition("\n")
-        if "needs-open-clip" in marker and not needs_open_clip:
-            continue
-        if marker.strip().startswith("[markdown]"):
-            lines = [line.removeprefix("# ").removeprefix("#") for line in body.strip().splitlines()]
-            cells.append(new_markdown_cell("\n".join(lines)))
-        else:
-            cells.append(new_code_cell(body.strip() + "\n"))
-    return cells
-
-
-def build_notebook(spec: KernelSpec) -> nbformat.NotebookNode:
-    """The kernel notebook for ``spec``: the packaged template filled in for the head, the kit's source inside."""
-    recipe = spec.recipe
-    model = spec.model or recipe.model
-    pretrained = spec.pretrained or recipe.pretrained
-    source = kit_source_zip()
-    head_args: tuple[str, ...] = (spec.approach, "--data", "{DATA}", "--work", "{WORK}", recipe.model_flag, "{MODEL}")
-    head_args += ("--pretrained", "{PRETRAINED}") if pretrained else ()
-    head_args += ("--processes", "{PROCESSES}") if spec.head.needs_open_clip else ()
-    template = Template((files("cornkit.kaggle") / TEMPLATE).read_text(encoding="utf-8"))
-    text = template.substitute(
-        TITLE=recipe.title,
-        EXPLANATION=recipe.explanation,
-        VERSION=__version__,
-        COMPETITION=spec.competition,
-        COMPETITION_LITERAL=_literal(spec.competition),
-        HEAD=spec.approach,
-        SETTINGS=f"MODEL = {_literal(model)}\n" + (f"PRETRAINED = {_literal(pretrained)}\n" if pretrained else ""),
-        SOURCE_BYTES=len(source),
-        SOURCE_SHA=hashlib.sha256(source).hexdigest()[:16],
-        SOURCE_B64=base64.b64encode(source).decode(),
-        HEAD_ARGS=_python_args((*head_args, *spec.extra_args)),
-        SUBMISSION_FILE=SUBMISSION_FILE,
-        RUN_SUMMARY=RUN_SUMMARY,
-    )
-    notebook = new_notebook(cells=template_cells(text, needs_open_clip=spec.needs_open_clip))
-    notebook.metadata.update(
-        {
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-            "language_info": {"name": "python"},
-        }
-    )
-    nbformat.validate(notebook)
-    return notebook
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,105 @@
+"""The kernel notebook: the packaged template filled in for a head, with the kit's own source inside.
+
+``kernel_notebook.py.template`` holds the cells in jupytext's percent format; this module
+fills in the head, its model and flags, and the kit's source zipped with fixed timestamps (so
+the same source gives the same notebook bytes), and turns the text into nbformat cells.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import zipfile
+from importlib.resources import files
+from pathlib import Path
+from string import Template
+from typing import TYPE_CHECKING
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from .. import __version__
+
+if TYPE_CHECKING:
+    from .kernels import KernelSpec
+
+RUN_SUMMARY = "cornkit-run.json"
+SUBMISSION_FILE = "submission.csv"
+TEMPLATE = "kernel_notebook.py.template"
+
+
+def kit_source_zip() -> bytes:
+    """The kit's package source as a zip with fixed timestamps, so the same source gives the same bytes."""
+    package = Path(__file__).resolve().parent.parent
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(package.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                info = zipfile.ZipInfo(f"cornkit/{path.relative_to(package).as_posix()}", date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                archive.writestr(info, path.read_bytes())
+    return buffer.getvalue()
+
+
+def _literal(text: str) -> str:
+    """``text`` as a double-quoted Python string literal (JSON's string syntax is Python's)."""
+    return json.dumps(text)
+
+
+def _python_args(args: tuple[str, ...]) -> str:
+    """Arguments of the notebook's ``cornkit(...)`` helper: ``{NAME}`` becomes the variable NAME, the rest string literals."""
+    return ", ".join(a[1:-1] if a.startswith("{") and a.endswith("}") else _literal(a) for a in args)
+
+
+def template_cells(text: str, *, needs_open_clip: bool) -> list[nbformat.NotebookNode]:
+    """Notebook cells from a filled-in percent-format template (see ``kernel_notebook.py.template``)."""
+    cells = []
+    for block in text.split("\n# %%")[1:]:
+        marker, _, body = block.partition("\n")
+        if "needs-open-clip" in marker and not needs_open_clip:
+            continue
+        if marker.strip().startswith("[markdown]"):
+            lines = [line.removeprefix("# ").removeprefix("#") for line in body.strip().splitlines()]
+            cells.append(new_markdown_cell("\n".join(lines)))
+        else:
+            cells.append(new_code_cell(body.strip() + "\n"))
+    return cells
+
+
+def build_notebook(spec: KernelSpec) -> nbformat.NotebookNode:
+    """The kernel notebook for ``spec``: the packaged template filled in for the head, the kit's source inside."""
+    recipe = spec.recipe
+    model = spec.model or recipe.model
+    pretrained = spec.pretrained or recipe.pretrained
+    source = kit_source_zip()
+    head_args: tuple[str, ...] = (spec.approach, "--data", "{DATA}", "--work", "{WORK}", recipe.model_flag, "{MODEL}")
+    head_args += ("--pretrained", "{PRETRAINED}") if pretrained else ()
+    head_args += ("--processes", "{PROCESSES}") if spec.head.needs_open_clip else ()
+    template = Template((files("cornkit.kaggle") / TEMPLATE).read_text(encoding="utf-8"))
+    text = template.substitute(
+        TITLE=recipe.title,
+        EXPLANATION=recipe.explanation,
+        VERSION=__version__,
+        COMPETITION=spec.competition,
+        COMPETITION_LITERAL=_literal(spec.competition),
+        HEAD=spec.approach,
+        SETTINGS=f"MODEL = {_literal(model)}\n" + (f"PRETRAINED = {_literal(pretrained)}\n" if pretrained else ""),
+        SOURCE_BYTES=len(source),
+        SOURCE_SHA=hashlib.sha256(source).hexdigest()[:16],
+        SOURCE_B64=base64.b64encode(source).decode(),
+        HEAD_ARGS=_python_args((*head_args, *spec.extra_args)),
+        SUBMISSION_FILE=SUBMISSION_FILE,
+        RUN_SUMMARY=RUN_SUMMARY,
+    )
+    notebook = new_notebook(cells=template_cells(text, needs_open_clip=spec.needs_open_clip))
+    notebook.metadata.update(
+        {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python"},
+        }
+    )
+    nbformat.validate(notebook)
+    return notebook
