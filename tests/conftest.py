@@ -56,3 +56,15 @@ def validation_rows(ids, labels, split_id: str = "test-split", id_column: str = 
     from cornkit.data.split import ValidationRows
 
     return ValidationRows(ids=np.asarray(ids), labels=np.asarray(labels, dtype=str), split_id=split_id, id_column=id_column)
+
+
+@pytest.fixture
+def kfold_work(corn_dir: Path, tmp_path: Path, clip_work):
+    """A 3-fold split of ``corn_dir`` in a fresh work folder that shares ``clip_work``'s cached features."""
+    from cornkit.data.dataset import load_dataset
+    from cornkit.data.split import make_split
+
+    dataset = load_dataset(corn_dir)
+    split = make_split(dataset, tmp_path, folds=3)
+    (tmp_path / "features").symlink_to(clip_work[3].path.parent)
+    return dataset, split, tmp_path

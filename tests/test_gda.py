@@ -80,11 +80,9 @@ def test_auto_alpha_is_searched_on_training_rows_only(clip_work, tmp_path: Path)
     assert original.metrics["alpha_chosen_by"][0].startswith("cross-validation on the training rows")
 
 
-def test_kfold_gda_scores_every_row_out_of_fold(corn_dir: Path, tmp_path: Path, clip_work) -> None:
-    dataset = load_dataset(corn_dir)
-    split = make_split(dataset, tmp_path, folds=3)
-    (tmp_path / "features").symlink_to(clip_work[3].path.parent)
-    run = run_head("gda", dataset, split, tmp_path, **CLIP)
+def test_kfold_gda_scores_every_row_out_of_fold(kfold_work) -> None:
+    dataset, split, work = kfold_work
+    run = run_head("gda", dataset, split, work, **CLIP)
     assert sorted(run.val["seed_id"]) == sorted(dataset.ids("train"))
     assert len(run.metrics["alpha"]) == 3
     assert np.allclose(run.test_probs.sum(axis=1), 1)

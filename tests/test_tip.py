@@ -11,8 +11,6 @@ from scipy.special import softmax
 
 import cornkit.clip.augmented as augmented
 from blend_checks import CLIP, assert_same_predictions, few_shot_task, parsed_defaults, run_on_relabelled_split, zeroshot_run
-from cornkit.data.dataset import load_dataset
-from cornkit.data.split import make_split
 from cornkit.errors import CornkitError
 from cornkit.heads.on_features import FeatureTask
 from cornkit.heads.registry import run_head
@@ -85,11 +83,9 @@ def test_augmented_views_are_cached_and_the_second_run_loads_no_model(clip_work,
     assert not np.allclose(plain.val_probs, first.val_probs)  # the views changed the keys
 
 
-def test_kfold_tip_scores_every_row_out_of_fold(corn_dir: Path, tmp_path: Path, clip_work) -> None:
-    dataset = load_dataset(corn_dir)
-    split = make_split(dataset, tmp_path, folds=3)
-    (tmp_path / "features").symlink_to(clip_work[3].path.parent)
-    run = run_head("tip", dataset, split, tmp_path, **CLIP)
+def test_kfold_tip_scores_every_row_out_of_fold(kfold_work) -> None:
+    dataset, split, work = kfold_work
+    run = run_head("tip", dataset, split, work, **CLIP)
     assert sorted(run.val["seed_id"]) == sorted(dataset.ids("train"))
     assert len(run.metrics["beta"]) == 3
 
