@@ -167,7 +167,7 @@ def test_kfold_is_out_of_fold_with_averaged_test(dataset, tmp_path):
 
 def test_learning_rate_found_when_not_given(dataset, holdout):
     split, work = holdout
-    run = train_convnext(dataset, split, work, **{**QUICK, "lr": None})
+    run = train_convnext(dataset, split, work, **{**QUICK, "lr": None, "size": 32})  # lr_find runs 100 batches whatever the set: small ones
     assert run.config["lr"] is None and run.metrics["lr"][0] > 0
 
 

@@ -1,8 +1,9 @@
-"""Feature extraction over two CPU processes (gloo), launched by ``--processes 2`` through torchrun's own launcher.
+"""Feature extraction and fine-tuning over two CPU processes (gloo), launched by ``--processes 2`` through torchrun's own launcher.
 
 Each launch costs a few seconds of process start-up (torch and open_clip imported per rank),
-so there are two: one that must reproduce the single-process cache, one where rank 1's shard
-holds a broken image.
+so there are few: extraction that must reproduce the single-process cache, a fine-tune that
+must write a valid Run close to the single-process one, and for each a launch where rank 1's
+share holds a broken image.
 """
 
 from __future__ import annotations
@@ -14,16 +15,28 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+from fastai.learner import load_learner
 from hypothesis import given
 from hypothesis import strategies as st
 
 from cornkit.cli import main
-from cornkit.data.dataset import load_dataset
+from cornkit.data.dataset import Dataset, load_dataset
+from cornkit.data.split import Split, load_split, make_split
+from cornkit.data.synth import make_synthetic_corn
 from cornkit.distributed import shard
+from cornkit.errors import CornkitError
+from cornkit.heads.registry import run_head
+from cornkit.runs.run import load_run
+from cornkit.train.finetune import train_finetune
+from cornkit.train.settings import FinetuneSettings
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 TINY = ("--model", "cornkit-tiny-clip", "--pretrained", "none")
+# A random-weight resnet18 (BatchNorm: kept per process on CPUs), 2 epochs at 48 px: a few seconds a run.
+FINETUNE = {"backbone": "timm:resnet18", "pretrained": "none", "size": 48, "lr": 1e-2, "epochs": 2, "lp_epochs": 0, "tta": False}
+FINETUNE_FLAGS = ("--backbone", "timm:resnet18", "--pretrained", "none", "--size", 48, "--lr", 1e-2, "--epochs", 2, "--lp-epochs", 0, "--no-tta")
 
 
 def _cornkit(*argv: object) -> subprocess.CompletedProcess[str]:
@@ -80,3 +93,77 @@ def test_processes_must_agree_with_torchrun(corn_dir: Path, tmp_path: Path, monk
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert main(["features", "--data", str(corn_dir), "--work", str(tmp_path), *TINY, "--processes", "3"]) == 2
     assert capsys.readouterr().err.strip() == "cornkit features: error: --processes 3, but torchrun started 2 processes: give one or the other."
+
+
+@pytest.fixture(scope="module")
+def finetune_work(tmp_path_factory: pytest.TempPathFactory) -> tuple[Dataset, Split, Path]:
+    corn = make_synthetic_corn(tmp_path_factory.mktemp("corn"), n_train=120, n_test=12, seed=5).root
+    dataset = load_dataset(corn)
+    work = tmp_path_factory.mktemp("work")
+    return dataset, make_split(dataset, work), work
+
+
+def test_a_two_process_finetune_writes_the_run_of_one_model_in_split_order_close_to_one_process(finetune_work) -> None:
+    dataset, split, work = finetune_work
+    alone = train_finetune(dataset, split, work, FinetuneSettings(**FINETUNE, batch_size=16))
+    done = _cornkit("finetune", "--data", dataset.root, "--work", work, *FINETUNE_FLAGS, "--batch-size", 8, "--processes", 2)
+    assert done.returncode == 0, done.stderr
+    run = load_run(done.stdout.strip().splitlines()[-1], work)
+    assert run.run_id != alone.run_id
+    assert (run.config["processes"], run.config["global_batch_size"]) == (2, 16)
+    assert (alone.config["processes"], alone.config["global_batch_size"]) == (1, 16)
+    assert done.stdout.count("epoch 2/2 (all layers)") == 1, "only rank 0 prints"
+    for rank in (0, 1):
+        assert f"checking images, rank {rank} of 2: {(len(dataset.train) + len(dataset.test)) // 2} img" in done.stderr
+
+    # Gathered in the split's row order, and made by the one exported model: rank 0's, which both ranks trained together.
+    assert np.array_equal(run.val_ids, split.evaluation_ids()) and np.array_equal(run.test_ids, dataset.ids("test"))
+    learn = load_learner(run.path / "learner-fold0.pkl", cpu=True)
+    paths = dict(zip(dataset.ids("train"), dataset.image_paths("train"), strict=True))
+    rows = pd.DataFrame({"id": run.val_ids, "path": [str(paths[i]) for i in run.val_ids], "label": run.val_labels})
+    probs, _ = learn.get_preds(dl=learn.dls.test_dl(rows))
+    assert np.allclose(probs.numpy(), run.val_probs, atol=1e-4)
+
+    # Within noise: three standard errors of the difference of two accuracies on these rows.
+    accuracies = np.array([alone.metrics["val_accuracy"], run.metrics["val_accuracy"]])
+    pooled = accuracies.mean()
+    noise = 3 * np.sqrt(2 * pooled * (1 - pooled) / len(run.val_ids))
+    assert abs(accuracies[0] - accuracies[1]) <= noise, (accuracies, noise)
+
+
+def test_a_broken_image_in_rank_1s_share_ends_a_finetune_with_one_line_and_no_run(corn_copy: Path, tmp_path: Path) -> None:
+    dataset = load_dataset(corn_copy)
+    make_split(dataset, tmp_path)
+    broken = dataset.image_paths("test")[-1]  # the last of every image: rank 1's share
+    broken.write_bytes(broken.read_bytes()[:200])
+    done = _cornkit("finetune", "--data", corn_copy, "--work", tmp_path, *FINETUNE_FLAGS, "--processes", 2)
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if "error" in line.lower()]
+    test_id = dataset.ids("test")[-1]
+    assert errors == [
+        f"cornkit finetune: error: rank 1 of 2: image of {dataset.id_column} {test_id}: image {broken} cannot be read (image file is truncated). "
+        "It may be truncated: re-download it."
+    ], done.stderr
+    assert not (tmp_path / "runs").exists() or list((tmp_path / "runs").iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] in ([], [".split.csv.lock"])
+    assert load_split(tmp_path).split_id
+
+
+def test_gpus_asks_for_what_the_machine_has(corn_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    work = ["--data", str(corn_dir), "--work", str(tmp_path), *TINY]
+    assert main(["features", *work, "--gpus", "2"]) == 2
+    assert capsys.readouterr().err.strip() == "cornkit features: error: --gpus 2: this machine has 0 GPU(s). Give --gpus auto."
+    assert main(["features", *work, "--gpus", "auto", "--device", "cpu"]) == 2
+    assert "--gpus auto with --device cpu: give one or the other" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["finetune", *work[:4], "--gpus", "2", "--processes", "2"])
+    assert "argument --processes: not allowed with argument --gpus" in capsys.readouterr().err
+    assert main(["features", *work, "--gpus", "auto"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "no GPU: one process on the CPU" and out[-1].startswith(str(tmp_path / "features"))
+
+
+def test_the_python_api_refuses_to_start_processes(finetune_work) -> None:
+    dataset, split, work = finetune_work
+    with pytest.raises(CornkitError, match=r"gpus='auto': several processes are started by the command line; run `cornkit finetune \.\.\. --gpus auto`"):
+        run_head("finetune", dataset, split, work, gpus="auto")

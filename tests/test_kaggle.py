@@ -429,7 +429,7 @@ def test_the_accelerator_goes_with_the_push(standin: StandinKaggle, tmp_path: Pa
     meta = json.loads((kernels / "probe" / "kernel-metadata.json").read_text())
     assert meta["machine_shape"] == "NvidiaTeslaT4" and meta["enable_gpu"] is True
     notebook = nbformat.read(kernels / "probe" / meta["code_file"], as_version=4)
-    assert any('"--processes", PROCESSES' in cell.source for cell in notebook.cells), "features run on every GPU the kernel finds"
+    assert any('"--gpus", "auto"' in cell.source for cell in notebook.cells), "features run on every GPU the kernel finds"
 
     assert _cli(capsys, "kernels", "push", "probe", "--kernels", kernels)[0] == 0
     assert standin.kernels[meta["id"]]["accelerator"] == "NvidiaTeslaT4"
@@ -442,6 +442,15 @@ def test_the_accelerator_goes_with_the_push(standin: StandinKaggle, tmp_path: Pa
     code, _, err = _cli(capsys, "kernels", "build", "zeroshot", "--kernels", kernels, "--accelerator", "TpuV5E8")
     _one_line_error(code, err, "not TPUs")
     assert len(standin.calls("SaveKernel")) == 2 and not (kernels / "zeroshot").exists()
+
+    code, _, err = _cli(capsys, "kernels", "build", "finetune", "--kernels", kernels, "--accelerator", "NvidiaTeslaT4")
+    assert code == 0, err
+    meta = json.loads((kernels / "finetune" / "kernel-metadata.json").read_text())
+    notebook = nbformat.read(kernels / "finetune" / meta["code_file"], as_version=4)
+    head_call = next(cell.source for cell in notebook.cells if cell.source.startswith("RUN = cornkit("))
+    assert head_call.startswith('RUN = cornkit("finetune", ') and '"--gpus", "auto"' in head_call, "the fine-tune trains on every GPU"
+    assert _cli(capsys, "kernels", "push", "finetune", "--kernels", kernels)[0] == 0
+    assert standin.kernels[meta["id"]]["accelerator"] == "NvidiaTeslaT4"
 
 
 def test_the_known_accelerators_are_the_clients() -> None:

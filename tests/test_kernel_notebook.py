@@ -41,7 +41,7 @@ def test_built_probe_notebook_runs_under_a_simulated_kaggle_layout(tmp_path: Pat
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(working)}}).execute()
     printed = [output.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
-    assert any("no GPU: features in one process on the CPU" in text for text in printed), "the notebook says which GPUs it uses"
+    assert any("no GPU: one process on the CPU" in text for text in printed), "the notebook says which GPUs it uses"
 
     dataset = load_dataset(data, check_images=False)
     submission = pd.read_csv(working / "submission.csv")

@@ -9,6 +9,11 @@ process; the helpers do nothing else. A job ends with the ranks agreeing on fail
 all-reduce of a flag) before they gather, so a broken input on any one rank ends every rank
 with one message naming that rank, instead of a hang or a partial result.
 
+Data-parallel training cannot agree that way: a rank that fails mid-epoch leaves the others
+waiting inside DDP's gradient all-reduce, where no other message can reach them. Such work
+runs through :func:`abandon_on_failure`: the failing rank reports its own error and exits, the
+group is marked broken so that nobody waits on it again, and torchrun stops the other ranks.
+
 Control messages and gathered results travel over gloo (CPU tensors), also on GPUs, where the
 group adds NCCL for the CUDA tensors a distributed fine-tune reduces.
 """
@@ -35,6 +40,11 @@ def rank() -> int:
     return dist.get_rank() if dist.is_initialized() else 0
 
 
+def launched() -> bool:
+    """Whether this process is a rank of a launch (also the only rank of a one-process torchrun launch)."""
+    return dist.is_initialized()
+
+
 def world_size() -> int:
     """How many processes share the work (1 without a process group)."""
     return dist.get_world_size() if dist.is_initialized() else 1
@@ -54,10 +64,16 @@ def shard(n: int, rank: int, world: int) -> range:
 def process_group() -> Iterator[None]:
     """Join the process group torchrun describes in the environment (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``...), leave it after.
 
-    On a machine with GPUs each rank takes GPU ``LOCAL_RANK`` as its ``cuda`` device.
+    On a machine with GPUs each rank takes GPU ``LOCAL_RANK`` as its ``cuda`` device, so there
+    may not be more ranks on it than GPUs (NCCL refuses two ranks on one GPU).
     """
     backend = "gloo"
     if torch.cuda.is_available():
+        gpus, ranks_here = torch.cuda.device_count(), local_world_size()
+        if ranks_here > gpus:
+            if int(os.environ.get("LOCAL_RANK", "0")):
+                raise ReportedError("local rank 0 reported the error")
+            raise CornkitError(f"torchrun started {ranks_here} processes on this machine, which has {gpus} GPU(s): start one per GPU (--gpus auto).")
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         backend = "cpu:gloo,cuda:nccl"
     dist.init_process_group(backend)
@@ -98,6 +114,42 @@ def failure_of(work: Callable[[], Any]) -> tuple[Any, str | None]:
         return None, f"{type(error).__name__}: {error} (traceback above)"
 
 
+def gather_everywhere(local: np.ndarray) -> np.ndarray:
+    """Every rank's rows, concatenated in rank order, on every rank (each needs them to make the same choice)."""
+    parts: list[np.ndarray] = [np.empty(0)] * world_size()
+    dist.all_gather_object(parts, local)
+    return np.concatenate([part for part in parts if part.size])
+
+
+def leader_value(compute: Callable[[], Any]) -> Any:
+    """The value ``compute`` returns on rank 0, on every rank (the others wait for it instead of computing their own)."""
+    return _broadcast_from_leader(compute() if rank() == 0 else None)
+
+
+_group_broken = False
+
+
+def abandon_on_failure(work: Callable[[], Any]) -> Any:
+    """Run ``work``, full of collectives (DDP training), on this rank; a failure ends the launch instead of waiting for agreement.
+
+    The other ranks may be waiting inside a collective that this rank will never join, so no
+    message can reach them: this rank's own CornkitError is raised naming the rank (the command
+    prints it), a collective that broke because another rank is gone ends this rank quietly
+    (that rank printed why), and either way the group is marked broken so that the leader does
+    not wait on it again; torchrun then stops the remaining ranks.
+    """
+    global _group_broken
+    try:
+        return work()
+    except BaseException as error:  # a bug or an interrupt too: the others may be waiting in a collective
+        _group_broken = True
+        if isinstance(error, dist.DistError):
+            raise ReportedError(f"rank {rank()} of {world_size()} lost another rank: {error}") from error
+        if isinstance(error, CornkitError) and not isinstance(error, ReportedError):
+            raise CornkitError(f"rank {rank()} of {world_size()}: {user_message(error)}") from error
+        raise
+
+
 def gather_in_order(local: np.ndarray) -> np.ndarray | None:
     """Every rank's rows, concatenated in rank order, on rank 0 (None on the others); empty shards add nothing."""
     parts: list[np.ndarray] | None = [np.empty(0)] * world_size() if rank() == 0 else None
@@ -136,19 +188,27 @@ def _serve() -> int:
         message = _broadcast_from_leader(None)
         if isinstance(message, _Stop):
             return message.status
-        with contextlib.suppress(CornkitError):  # the leader received the same error and reports it
+        try:
             message.run()  # type: ignore[attr-defined]
+        except CornkitError:
+            if _group_broken:  # nobody else can report it
+                raise
+            # otherwise the leader received the same error and reports it
 
 
 def run_as_rank(command: Callable[[], None]) -> None:
     """Run a command as this process's part of a torchrun launch: rank 0 leads it, the others serve its jobs.
 
     Only the leader prints and writes; a helper ends with the leader's status (a failed command
-    raises :class:`ReportedError` there, whose message the leader has printed).
+    raises :class:`ReportedError` there, whose message the leader has printed). After a failure
+    in :func:`abandon_on_failure` the leader sends nothing more: the helpers may be inside a
+    collective it will never join.
     """
     with process_group():
         if rank() != 0:
-            if _serve():
+            with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):  # rank 0 prints; errors and bars go to stderr
+                status = _serve()
+            if status:
                 raise ReportedError("the leader (rank 0) reported the error")
             return
         status = 1
@@ -159,7 +219,8 @@ def run_as_rank(command: Callable[[], None]) -> None:
             status = 2
             raise
         finally:
-            _broadcast_from_leader(_Stop(status))
+            if not _group_broken:
+                _broadcast_from_leader(_Stop(status))
 
 
 @contextlib.contextmanager

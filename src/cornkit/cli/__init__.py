@@ -15,6 +15,7 @@ command runs through :mod:`cornkit.cli.launch`.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -49,7 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"cornkit {args.command}: error: {user_message(error)}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
-            print(f"cornkit {args.command}: interrupted; nothing half-written was kept.", file=sys.stderr)
+            if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the launch
+                print(f"cornkit {args.command}: interrupted; nothing half-written was kept.", file=sys.stderr)
             return 130
         finally:
             stop_worker_pools()

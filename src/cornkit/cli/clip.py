@@ -7,6 +7,7 @@ from pathlib import Path
 
 from . import argtypes
 from .common import add_data_args, dataset_from_args
+from .launch import add_launch_args
 
 
 def add_clip_args(parser: argparse.ArgumentParser) -> None:
@@ -19,11 +20,7 @@ def add_clip_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", type=argtypes.device, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--batch-size", type=argtypes.positive_int, default=64, help="images per batch (default 64)")
     parser.add_argument("--workers", type=argtypes.non_negative_int, help="DataLoader workers (default: CPU count up to 8 on CUDA, 0 on the CPU)")
-    parser.add_argument(
-        "--processes",
-        type=argtypes.positive_int,
-        help="split feature extraction over N processes launched with torchrun: one per GPU, or CPU processes (default: 1; see README)",
-    )
+    add_launch_args(parser, "feature extraction")
 
 
 def add_prompt_args(parser: argparse.ArgumentParser) -> None:

@@ -41,6 +41,12 @@ def add_head_parser(subparsers: argparse._SubParsersAction, head: Head) -> argpa
     return parser
 
 
+def takes_gpus(head: Head) -> bool:
+    """Whether the head's command runs on several GPUs (``--gpus``): heads on CLIP features and fine-tunes do, a plugin may not."""
+    parser = add_head_parser(argparse.ArgumentParser(add_help=False).add_subparsers(), head)
+    return "--gpus" in parser._option_string_actions
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     for head in all_heads().values():
         add_head_parser(subparsers, head)

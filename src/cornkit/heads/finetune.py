@@ -11,6 +11,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from ..cli.argtypes import device, float_in, int_at_least, non_negative_int, positive_float, positive_int, pretrained
+from ..cli.launch import add_launch_args
 from ..defaults import BALANCE_MODES, CONVNEXT_ARCH, TIMM_HUB
 from .registry import Head, HeadContext, KernelRecipe
 
@@ -38,6 +39,7 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--patience", type=positive_int, help="stop after this many epochs without a better accuracy on the monitor rows")
     parser.add_argument("--device", type=device, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    add_launch_args(parser, "data-parallel training (DDP; --batch-size is per process)")
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -214,9 +214,19 @@ def run_head(name: str, dataset: Dataset, split: Split, work: str | Path, **flag
     """Make a head's Run from Python with the flags of its command (``cs="0.1,1"``, ``flip_tta=True``).
 
     The flags go through the very parser ``cornkit NAME`` uses, so a notebook gets the same
-    defaults, checks and Run (and run id) as the command line.
+    defaults, checks and Run (and run id) as the command line. Several processes are started
+    by the command line only (``gpus``/``processes`` are refused here): a notebook runs
+    ``cornkit NAME ... --gpus auto`` as a child process, as the kernel notebooks do.
     """
     from ..cli import build_parser
+
+    launch = {key: value for key, value in flags.items() if key in ("gpus", "processes") and value not in (None, 1, "1")}
+    if launch:
+        flag, value = next(iter(launch.items()))
+        raise CornkitError(
+            f"{flag}={value!r}: several processes are started by the command line; run `cornkit {name} ... --{flag} {value}` "
+            "(from a notebook, as a child process), or leave it out to train here."
+        )
 
     argv = [name, "--data", str(dataset.root), "--work", str(work)]
     for key, value in flags.items():

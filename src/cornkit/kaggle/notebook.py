@@ -21,6 +21,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from .. import __version__
+from ..cli.heads import takes_gpus
 
 if TYPE_CHECKING:
     from .kernels import KernelSpec
@@ -54,12 +55,12 @@ def _python_args(args: tuple[str, ...]) -> str:
     return ", ".join(a[1:-1] if a.startswith("{") and a.endswith("}") else _literal(a) for a in args)
 
 
-def template_cells(text: str, *, needs_open_clip: bool) -> list[nbformat.NotebookNode]:
+def template_cells(text: str, *, needs_open_clip: bool, takes_gpus: bool) -> list[nbformat.NotebookNode]:
     """Notebook cells from a filled-in percent-format template (see ``kernel_notebook.py.template``)."""
     cells = []
     for block in text.split("\n# %%")[1:]:
         marker, _, body = block.partition("\n")
-        if "needs-open-clip" in marker and not needs_open_clip:
+        if ("needs-open-clip" in marker and not needs_open_clip) or ("takes-gpus" in marker and not takes_gpus):
             continue
         if marker.strip().startswith("[markdown]"):
             lines = [line.removeprefix("# ").removeprefix("#") for line in body.strip().splitlines()]
@@ -77,7 +78,7 @@ def build_notebook(spec: KernelSpec) -> nbformat.NotebookNode:
     source = kit_source_zip()
     head_args: tuple[str, ...] = (spec.approach, "--data", "{DATA}", "--work", "{WORK}", recipe.model_flag, "{MODEL}")
     head_args += ("--pretrained", "{PRETRAINED}") if pretrained else ()
-    head_args += ("--processes", "{PROCESSES}") if spec.head.needs_open_clip else ()
+    head_args += ("--gpus", "auto") if takes_gpus(spec.head) else ()
     template = Template((files("cornkit.kaggle") / TEMPLATE).read_text(encoding="utf-8"))
     text = template.substitute(
         TITLE=recipe.title,
@@ -94,7 +95,7 @@ def build_notebook(spec: KernelSpec) -> nbformat.NotebookNode:
         SUBMISSION_FILE=SUBMISSION_FILE,
         RUN_SUMMARY=RUN_SUMMARY,
     )
-    notebook = new_notebook(cells=template_cells(text, needs_open_clip=spec.needs_open_clip))
+    notebook = new_notebook(cells=template_cells(text, needs_open_clip=spec.needs_open_clip, takes_gpus=takes_gpus(spec.head)))
     notebook.metadata.update(
         {
             "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},

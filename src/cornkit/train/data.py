@@ -19,6 +19,7 @@ from fastai.vision.data import ImageBlock
 from PIL import Image
 from sklearn.model_selection import train_test_split
 
+from .. import distributed
 from ..data.dataset import Dataset
 from ..data.images import read_image
 from ..data.split import Split
@@ -107,7 +108,8 @@ def make_dataloaders(
         ],
     )
     # Worker processes only pay off feeding a GPU; in-process loading keeps CPU runs reproducible.
-    workers = 0 if device.type == "cpu" else min(8, os.cpu_count() or 1)
+    # The processes of a launch share the machine's cores (Kaggle's two T4s come with 4).
+    workers = 0 if device.type == "cpu" else min(8, max(1, (os.cpu_count() or 1) // distributed.local_world_size()))
     options: dict[str, Any] = {"bs": settings.batch_size, "device": device, "num_workers": workers}
     if settings.balance == "oversample":
         train_labels = frame.loc[~frame["is_valid"], "label"]

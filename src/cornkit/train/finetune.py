@@ -21,8 +21,11 @@ validation probabilities are out-of-fold, the test probabilities their mean.
 Training happens in a temporary folder inside the work folder; the Run folder is written whole
 by :func:`~cornkit.runs.save_run` only after every fold finished, so an interrupted or failed
 training leaves any earlier Run untouched and can simply be started again.
-:func:`train_finetune` is a function of (dataset, split, work, settings) only, so that it can
-be launched once per process.
+
+Under a launch (``--gpus``/``--processes``, or torchrun) every rank trains each fold on its
+share of every batch (DDP, :mod:`.ranks`), predictions are gathered in the split's row order,
+and rank 0 alone exports and writes the Run. ``--batch-size`` is per process: the Run's config
+records ``processes`` and the ``global_batch_size`` they add up to.
 """
 
 from __future__ import annotations
@@ -34,13 +37,15 @@ from pathlib import Path
 import torch
 from fastai.callback.core import Callback
 
+from .. import distributed
 from ..atomic import SCRATCH_PREFIX, scratch_dir
 from ..clip.model import default_device
 from ..data.dataset import Dataset
 from ..data.split import Split
 from ..runs.run import Run, save_run
 from .backbone import announce_weights
-from .folds import check_late_images, folds_to_train, run_from_folds, train_fold
+from .folds import FoldResult, check_images, folds_to_train, late_images, run_from_folds, train_fold
+from .ranks import FoldJob, check_images_on_every_rank
 from .settings import FinetuneSettings, check_settings
 from .wise import wise_png
 
@@ -65,14 +70,27 @@ def train_finetune(
     check_settings(settings)
     folds = folds_to_train(split, settings.fold)
     announce_weights(settings)
-    check_late_images(dataset, split)
+    world = distributed.world_size()
+    if distributed.launched():
+        check_images_on_every_rank(dataset)
+    else:
+        check_images(late_images(dataset, split), dataset.id_column, "checking validation and test images")
     device = torch.device(device) if device is not None else default_device()
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     with scratch_dir(work, f".{SCRATCH_PREFIX}{approach}-") as scratch:
-        # Absolute: fastai joins the learner's own path with export and checkpoint names.
-        results = [train_fold(dataset, split, k, settings, Path(scratch).resolve(), device, cbs) for k in folds]
+        # Absolute (fastai joins the learner's own path with export and checkpoint names), and shared by the ranks.
+        folder = Path(scratch).resolve()
+
+        def train(fold: int) -> FoldResult:
+            if not distributed.launched():
+                return train_fold(dataset, split, fold, settings, folder, device, cbs)
+            return distributed.run_everywhere(FoldJob(dataset, split, fold, settings, folder, device.type), cbs)
+
+        results = [train(k) for k in folds]
         config = settings.run_config()
+        config["processes"] = world
+        config["global_batch_size"] = settings.batch_size * settings.accum * world
         if settings.is_clip:
             from ..clip.prompts import load_prompt_file
 

@@ -14,6 +14,7 @@ from fastai.callback.core import Callback
 from fastai.learner import Learner
 from fastai.torch_core import set_seed
 
+from .. import distributed
 from ..data.dataset import Dataset
 from ..data.images import read_image
 from ..data.split import Split, ValidationRows
@@ -22,6 +23,7 @@ from ..progress import progress
 from ..runs.run import Run, make_run
 from .backbone import Backbone, make_backbone
 from .data import fold_frame, make_dataloaders, mark_monitor_rows
+from .ddp import fastai_alone
 from .learner import fit_learner, make_learner, predict_probs
 from .settings import WISE_ALPHAS, FinetuneSettings, wise_alpha
 from .wise import apply_wise, snapshot, sweep_alpha
@@ -50,13 +52,27 @@ def oom_error(settings: FinetuneSettings, error: BaseException) -> CornkitError:
 
 
 def _predict(learn: Learner, backbone: Backbone, frame: pd.DataFrame, settings: FinetuneSettings, device: torch.device, tta: bool) -> np.ndarray:
-    """Probabilities of ``frame``'s images: open_clip's own transform for a CLIP tower, fastai's test pipeline otherwise."""
-    if backbone.preprocess is not None:
+    """Probabilities of ``frame``'s images in its row order: open_clip's own transform for a CLIP tower, fastai's test pipeline otherwise.
+
+    Under a launch each rank predicts its contiguous share of the rows and every rank gets them
+    all, in order. (fastai's own distributed prediction interleaves the ranks' rows batch by
+    batch, so fastai predicts each share as a single process would: :func:`.ddp.fastai_alone`.)
+    """
+
+    def predict(rows: pd.DataFrame) -> np.ndarray:
+        if backbone.preprocess is None:
+            return predict_probs(learn, rows, tta)
         from .clip_tower import predict_clip
 
-        paths = [Path(p) for p in frame["path"]]
+        paths = [Path(p) for p in rows["path"]]
         return predict_clip(learn.model, paths, backbone.preprocess, tta=tta, device=device, batch_size=settings.batch_size)
-    return predict_probs(learn, frame, tta)
+
+    if not distributed.launched():
+        return predict(frame)
+    mine = frame.iloc[list(distributed.shard(len(frame), distributed.rank(), distributed.world_size()))]
+    with fastai_alone():
+        local = predict(mine) if len(mine) else np.empty((0, len(learn.dls.vocab)), dtype=np.float32)
+    return distributed.gather_everywhere(local)
 
 
 def _wise(
@@ -132,17 +148,21 @@ def train_fold(
     )
 
 
-def check_late_images(dataset: Dataset, split: Split) -> None:
-    """Decode every image training reads only at its end, so a broken one fails now, not hours later.
+def late_images(dataset: Dataset, split: Split) -> list[tuple[int, Path]]:
+    """(id, path) of every image training reads only at its end: the split's validation rows and the test images.
 
-    Training rows are read in the first epoch anyway; the split's validation rows and the test
-    images are first opened when the trained model predicts them.
+    Training rows are read in the first epoch anyway; these are first opened when the trained
+    model predicts them, so a broken one is better found before hours of training.
     """
     train_paths = dict(zip(dataset.ids("train"), dataset.image_paths("train"), strict=False))
-    late = [(int(i), train_paths[int(i)]) for i in split.evaluation_ids()] + list(zip(dataset.ids("test"), dataset.image_paths("test"), strict=False))
-    with progress("checking validation and test images", len(late), "img") as advance:
-        for row_id, path in late:
-            read_image(path, f"image of {dataset.id_column} {row_id}")
+    return [(int(i), train_paths[int(i)]) for i in split.evaluation_ids()] + list(zip(dataset.ids("test"), dataset.image_paths("test"), strict=False))
+
+
+def check_images(images: Sequence[tuple[int, Path]], id_column: str, desc: str) -> None:
+    """Decode every (id, path) image; the first broken one raises a CornkitError naming its file and id."""
+    with progress(desc, len(images), "img") as advance:
+        for row_id, path in images:
+            read_image(path, f"image of {id_column} {row_id}")
             advance(1)
 
 

@@ -16,10 +16,12 @@ from fastai.callback.core import Callback, CancelValidException
 from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
 from fastai.data.core import DataLoaders
 from fastai.learner import Learner
-from fastai.metrics import accuracy
+from fastai.metrics import AccumMetric, accuracy
 
+from .. import distributed
 from .backbone import Backbone, ParamGroups
 from .data import class_weights
+from .ddp import data_parallel, fastai_alone
 from .progress import epoch_lines, plain_progress
 from .recipe import ExponentialMovingAverage, RecipeLoss, fit_phase, recipe_callbacks
 from .settings import FinetuneSettings
@@ -31,8 +33,26 @@ def make_learner(dls: DataLoaders, backbone: Backbone, settings: FinetuneSetting
     if settings.balance == "weighted":
         weight = torch.tensor(class_weights(train_labels, classes), dtype=torch.float32)
     loss = RecipeLoss(weight=weight, label_smoothing=settings.label_smoothing)
+    # Accumulated over the whole monitor set, so that under DDP it is gathered from every rank (exact, padding dropped).
+    monitor_accuracy = AccumMetric(accuracy, flatten=False)
     # A CLIP tower's head-only phase is linear probing: its LayerNorms stay frozen too (fastai would train every norm layer).
-    return Learner(dls, backbone.model, loss_func=loss, metrics=accuracy, splitter=ParamGroups(backbone.group_names), path=path, train_bn=not settings.is_clip)
+    splitter = ParamGroups(backbone.group_names)
+    return Learner(dls, backbone.model, loss_func=loss, metrics=monitor_accuracy, splitter=splitter, path=path, train_bn=not settings.is_clip)
+
+
+def find_lr(learn: Learner) -> float:
+    """fastai's ``lr_find`` suggestion ("valley"), the weights left as they were.
+
+    Under a launch rank 0 runs it alone, as a single process would, and every rank takes its
+    suggestion. (fastai's distributed lr_find checkpoints and restores the weights on rank 0
+    only and then waits for the others at a barrier they never reach.)
+    """
+
+    def valley() -> float:
+        with fastai_alone(), learn.no_logging():
+            return float(learn.lr_find(show_plot=False).valley)
+
+    return float(distributed.leader_value(valley)) if distributed.launched() else valley()
 
 
 class SkipValidation(Callback):
@@ -50,13 +70,10 @@ def fit_learner(learn: Learner, backbone: Backbone, settings: FinetuneSettings, 
 
     With monitor rows the epoch that did best on them is kept (over both phases). Returns the
     head's learning rate and the monitor accuracy of the kept epoch (None without monitor rows).
+    Under a launch every rank trains its share of each batch (:mod:`.ddp`).
     """
     with plain_progress(learn):
-        if settings.lr is None:
-            with learn.no_logging():
-                lr = float(learn.lr_find(show_plot=False).valley)
-        else:
-            lr = settings.lr
+        lr = settings.lr if settings.lr is not None else find_lr(learn)
         cbs: list[Callback] = [*recipe_callbacks(settings, n_classes), *extra_cbs]
         if settings.ema is not None:
             cbs.append(ExponentialMovingAverage(settings.ema))
@@ -68,11 +85,12 @@ def fit_learner(learn: Learner, backbone: Backbone, settings: FinetuneSettings, 
             cbs.append(tracker)
             if settings.patience is not None:
                 cbs.append(EarlyStoppingCallback(monitor="accuracy", patience=settings.patience, reset_on_fit=False))
-        if settings.lp_epochs > 0:
-            learn.freeze()
-            fit_phase(learn, settings, settings.lp_epochs, lr * backbone.lr_scales, [*cbs, *epoch_lines("head only")])
-            learn.unfreeze()
-        fit_phase(learn, settings, settings.epochs, lr * backbone.lr_scales, [*cbs, *epoch_lines("all layers")])
+        with data_parallel(learn):
+            if settings.lp_epochs > 0:
+                learn.freeze()
+                fit_phase(learn, settings, settings.lp_epochs, lr * backbone.lr_scales, [*cbs, *epoch_lines("head only")])
+                learn.unfreeze()
+            fit_phase(learn, settings, settings.epochs, lr * backbone.lr_scales, [*cbs, *epoch_lines("all layers")])
     return lr, None if tracker is None else float(tracker.best)
 
 

@@ -17,6 +17,8 @@ from fastai.callback.progress import ProgressCallback
 from fastai.learner import Learner
 from fastcore.basics import noop
 
+from .. import distributed
+
 
 def bars_wanted() -> bool:
     """Bars only when standard output is a terminal."""
@@ -64,5 +66,5 @@ def plain_progress(learn: Learner) -> Iterator[None]:
 
 
 def epoch_lines(phase: str) -> list[Callback]:
-    """The epoch-line callback when bars are not wanted (none on a terminal)."""
-    return [] if bars_wanted() else [EpochLines(phase)]
+    """The epoch-line callback when bars are not wanted (none on a terminal, none on the helper ranks of a launch)."""
+    return [] if bars_wanted() or distributed.rank() != 0 else [EpochLines(phase)]

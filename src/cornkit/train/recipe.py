@@ -16,6 +16,7 @@ from fastai.callback.core import Callback
 from fastai.callback.schedule import ParamScheduler, SchedCos, SchedLin, combine_scheds
 from fastai.callback.training import GradientAccumulation
 from fastai.learner import Learner
+from fastai.torch_core import get_model
 from timm.data import Mixup
 from timm.utils import ModelEmaV3
 from torch import nn
@@ -78,6 +79,7 @@ class ExponentialMovingAverage(Callback):
     at the end of training the EMA weights replace the raw ones: they are what is evaluated,
     interpolated and exported. The decay warms up (timm's ``use_warmup``) so a short
     fine-tune averages over its recent steps rather than staying near the initial weights.
+    It averages the bare model, also while DDP wraps it for the fit.
     """
 
     order = EMA_ORDER
@@ -90,20 +92,24 @@ class ExponentialMovingAverage(Callback):
 
     def before_fit(self) -> None:
         if self.ema is None:  # one average across the LP and FT phases
-            self.ema = ModelEmaV3(self.learn.model, decay=self.decay, use_warmup=True)
+            self.ema = ModelEmaV3(self.model, decay=self.decay, use_warmup=True)
+
+    @property
+    def model(self) -> nn.Module:
+        return get_model(self.learn.model)
 
     def after_step(self) -> None:
         assert self.ema is not None
         self.steps += 1
-        self.ema.update(self.learn.model, step=self.steps)
+        self.ema.update(self.model, step=self.steps)
 
     def before_validate(self) -> None:
-        self.raw = {k: v.detach().clone() for k, v in self.learn.model.state_dict().items()}
+        self.raw = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         self._load_ema()
 
     def before_train(self) -> None:
         if self.raw is not None:
-            self.learn.model.load_state_dict(self.raw)
+            self.model.load_state_dict(self.raw)
             self.raw = None
 
     def after_fit(self) -> None:
@@ -112,7 +118,7 @@ class ExponentialMovingAverage(Callback):
 
     def _load_ema(self) -> None:
         assert self.ema is not None
-        self.learn.model.load_state_dict(self.ema.module.state_dict())
+        self.model.load_state_dict(self.ema.module.state_dict())
 
 
 def recipe_callbacks(settings: FinetuneSettings, n_classes: int) -> list[Callback]:
