@@ -129,6 +129,11 @@ def leader_value(compute: Callable[[], Any]) -> Any:
 _group_broken = False
 
 
+def _collective_broke(error: BaseException) -> bool:
+    """Whether ``error`` is a collective that failed because another rank is gone (gloo and NCCL raise plain RuntimeErrors too)."""
+    return isinstance(error, dist.DistError) or (isinstance(error, RuntimeError) and any(name in str(error) for name in ("gloo", "NCCL")))
+
+
 def abandon_on_failure(work: Callable[[], Any]) -> Any:
     """Run ``work``, full of collectives (DDP training), on this rank; a failure ends the launch instead of waiting for agreement.
 
@@ -143,7 +148,7 @@ def abandon_on_failure(work: Callable[[], Any]) -> Any:
         return work()
     except BaseException as error:  # a bug or an interrupt too: the others may be waiting in a collective
         _group_broken = True
-        if isinstance(error, dist.DistError):
+        if _collective_broke(error):
             raise ReportedError(f"rank {rank()} of {world_size()} lost another rank: {error}") from error
         if isinstance(error, CornkitError) and not isinstance(error, ReportedError):
             raise CornkitError(f"rank {rank()} of {world_size()}: {user_message(error)}") from error

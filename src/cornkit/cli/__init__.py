@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"cornkit {args.command}: error: {user_message(error)}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
-            if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the launch
+            if "RANK" not in os.environ:  # a rank of a launch was stopped by torchrun, which (or cornkit's launching process) reports it
                 print(f"cornkit {args.command}: interrupted; nothing half-written was kept.", file=sys.stderr)
             return 130
         finally:
