@@ -3,10 +3,14 @@
 fastai's :class:`~fastai.distributed.DistributedTrainer` wraps the model with Accelerate
 (``DistributedDataParallel``, BatchNorm converted to ``SyncBatchNorm``) and each DataLoader in a
 :class:`~fastai.distributed.DistributedDL` that gives every rank its share of rank 0's shuffled
-order. Two things are adapted here: fastai sends that order through a CUDA tensor (NCCL only),
-which fails on CPU processes, so it travels on the CPU (gloo, in every cornkit process group);
-and the callback is added for the fit alone, without fastai's ``distrib_ctx`` setting up or
-tearing down a process group that :mod:`cornkit.distributed` owns.
+order. Adapted here, each found by running it: fastai sends that order through a CUDA tensor
+(NCCL only), which fails on CPU processes, so it travels on the CPU (gloo, in every cornkit
+process group); Accelerate is told when the ranks are CPU processes, and leaves a one-process
+launch unwrapped, which fastai's ``after_fit`` did not expect; the callback is added for the
+fit alone, without fastai's ``distrib_ctx`` setting up or tearing down a process group that
+:mod:`cornkit.distributed` owns. Work a rank does on its own share (predictions, rank 0's
+``lr_find``) runs with :func:`fastai_alone`, since fastai gathers across ranks whenever the
+environment names several.
 
 Every rank builds the same model from the same seed, so the ranks start equal (DDP also
 copies rank 0's weights when it wraps) and stay equal: gradients are averaged at each step.
