@@ -220,9 +220,10 @@ def run_head(name: str, dataset: Dataset, split: Split, work: str | Path, **flag
     """
     from ..cli import build_parser
 
-    launch = {key: value for key, value in flags.items() if key in ("gpus", "processes") and value not in (None, 1, "1")}
-    if launch:
-        flag, value = next(iter(launch.items()))
+    for flag in ("gpus", "processes"):
+        value = flags.get(flag)
+        if value in (None, 1, "1"):
+            continue
         raise CornkitError(
             f"{flag}={value!r}: several processes are started by the command line; run `cornkit {name} ... --{flag} {value}` "
             "(from a notebook, as a child process), or leave it out to train here."

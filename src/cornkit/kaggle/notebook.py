@@ -78,7 +78,8 @@ def build_notebook(spec: KernelSpec) -> nbformat.NotebookNode:
     source = kit_source_zip()
     head_args: tuple[str, ...] = (spec.approach, "--data", "{DATA}", "--work", "{WORK}", recipe.model_flag, "{MODEL}")
     head_args += ("--pretrained", "{PRETRAINED}") if pretrained else ()
-    head_args += ("--gpus", "auto") if takes_gpus(spec.head) else ()
+    on_every_gpu = takes_gpus(spec.head)
+    head_args += ("--gpus", "auto") if on_every_gpu else ()
     template = Template((files("cornkit.kaggle") / TEMPLATE).read_text(encoding="utf-8"))
     text = template.substitute(
         TITLE=recipe.title,
@@ -95,7 +96,7 @@ def build_notebook(spec: KernelSpec) -> nbformat.NotebookNode:
         SUBMISSION_FILE=SUBMISSION_FILE,
         RUN_SUMMARY=RUN_SUMMARY,
     )
-    notebook = new_notebook(cells=template_cells(text, needs_open_clip=spec.needs_open_clip, takes_gpus=takes_gpus(spec.head)))
+    notebook = new_notebook(cells=template_cells(text, needs_open_clip=spec.needs_open_clip, takes_gpus=on_every_gpu))
     notebook.metadata.update(
         {
             "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
