@@ -15,8 +15,6 @@ drawn with torch seeded ``seed + v``, so the views are the same on every machine
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ import torch
 from ..atomic import atomic_dir, write_json
 from ..data.dataset import Dataset
 from ..errors import CornkitError
+from ..hashing import config_hash
 from .features import FEATURES_DIR, encode_images, feature_key
 from .model import ClipSpec, LoadedClip, check_spec, load_clip
 
@@ -67,8 +66,7 @@ def augmenting_transform(clip: LoadedClip) -> Any:
 
 def augmented_key(spec: ClipSpec, dataset: Dataset, n_views: int, seed: int) -> str:
     """Hash of the plain features' key, the number of views, the seed and the augmentation recipe."""
-    payload = json.dumps({"features": feature_key(spec, dataset), "views": n_views, "seed": seed, "recipe": RECIPE}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+    return config_hash({"features": feature_key(spec, dataset), "views": n_views, "seed": seed, "recipe": RECIPE})
 
 
 def _load(path: Path, key: str) -> AugmentedViews:

@@ -9,7 +9,6 @@ the same inputs loads them without loading any model.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -29,6 +28,7 @@ from ..data.dataset import Dataset
 from ..data.images import read_image
 from ..distributed import local_world_size, world_size
 from ..errors import CornkitError
+from ..hashing import config_hash
 from ..locks import locked
 from ..progress import progress
 from .model import ClipSpec, LoadedClip, check_spec, load_clip
@@ -87,8 +87,7 @@ def feature_key(spec: ClipSpec, dataset: Dataset) -> str:
     that does not keep mtimes (``cp`` without ``-p``) recomputes the features once.
     """
     images = {part: [_image_stamp(p, dataset.root) for p in dataset.image_paths(part)] for part in PARTS}
-    payload = json.dumps({"clip": spec.identity(), "images": images}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+    return config_hash({"clip": spec.identity(), "images": images})
 
 
 def _worker_error_message(error: Exception) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import hashlib
 import logging
 import pickle
 import sys
@@ -30,6 +29,7 @@ import torch
 
 from ..defaults import RANDOM_WEIGHTS
 from ..errors import CornkitError
+from ..hashing import ends_hash
 from ..hub import offline_error, require_hub
 
 TINY_MODEL = "cornkit-tiny-clip"
@@ -72,13 +72,7 @@ def checkpoint_identity(path: Path) -> dict[str, Any]:
 
     Hashing multi-GB checkpoints on every call would cost more than the cache saves.
     """
-    size = path.stat().st_size
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        digest.update(handle.read(1 << 20))
-        handle.seek(max(0, size - (1 << 20)))
-        digest.update(handle.read(1 << 20))
-    return {"file": path.name, "size": size, "sha256_ends": digest.hexdigest()[:16]}
+    return {"file": path.name, "size": path.stat().st_size, "sha256_ends": ends_hash(path)}
 
 
 @dataclass(frozen=True)

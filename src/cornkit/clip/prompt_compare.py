@@ -7,7 +7,6 @@ only learned to say "pure" is seen for what it is.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import torch
 from ..atomic import write_csv
 from ..data.dataset import Dataset
 from ..data.split import Split
+from ..hashing import files_hash
 from ..runs.metrics import classification_metrics
 from ..runs.plots import bar_chart_png
 from .features import extract_features
@@ -70,7 +70,7 @@ def compare_prompts(
             }
         )
     table = pd.DataFrame(rows).sort_values("val_accuracy", ascending=False, kind="stable").reset_index(drop=True)
-    file_hash = hashlib.sha256(prompt_file.path.read_bytes()).hexdigest()[:8]
+    file_hash = files_hash(prompt_file.path)
     out = Path(work) / PROMPTS_DIR / f"{features.key}-{file_hash}"
     majority = float(pd.Series(labels).value_counts(normalize=True).iloc[0])
     csv_path = write_csv(out / "comparison.csv", table)

@@ -9,7 +9,6 @@ row (as a spreadsheet shows it: the header is row 1) and the column, and what to
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import CornkitError
+from ..hashing import files_hash
 
 DEFAULT_ID_COLUMN = "seed_id"
 """It's Corn's id column; the synthetic set uses it too. Other competitions' ids are read from
@@ -168,13 +168,6 @@ def _check_images(root: Path, path: Path, frame: pd.DataFrame, column: str) -> N
             raise CornkitError(f"{where}: {relative!r} is not an image file (expected one of {sorted(IMAGE_SUFFIXES)}).")
 
 
-def _fingerprint(*paths: Path) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def find_competition_root(folder: Path) -> Path | None:
     """``folder`` or the one folder below it that holds ``train.csv``.
 
@@ -250,5 +243,5 @@ def load_dataset(data: str | Path, config: DataConfig | None = None, *, check_im
         sample_submission=sample,
         classes=classes,
         config=config,
-        fingerprint=_fingerprint(train_path, test_path),
+        fingerprint=files_hash(train_path, test_path),
     )

@@ -12,7 +12,6 @@ forced, because every Run scored on the old split would silently stop being comp
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from ..atomic import write_csv, write_json
 from ..defaults import DEFAULT_SEED
 from ..errors import CornkitError
+from ..hashing import files_hash
 from ..locks import locked
 from .dataset import Dataset
 
@@ -111,10 +111,6 @@ def _assign_folds(labels: pd.Series, valid_frac: float, folds: int | None, seed:
     return fold
 
 
-def _split_id(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-
-
 def make_split(
     dataset: Dataset,
     work: str | Path,
@@ -172,7 +168,7 @@ def _make_split_locked(
         }
     )
     write_csv(csv_path, frame)
-    write_json(json_path, {**params, "split_id": _split_id(csv_path)})
+    write_json(json_path, {**params, "split_id": files_hash(csv_path)})
     return load_split(work)
 
 
@@ -189,7 +185,7 @@ def _load_split_locked(work: Path, dataset: Dataset | None) -> Split:
     csv_path, json_path = work / SPLIT_CSV, work / SPLIT_JSON
     if not csv_path.exists() and not json_path.exists():
         raise CornkitError(f"no split in {work}: run `cornkit split --data DIR --work {work}` first.")
-    split_id = _split_id(csv_path) if csv_path.exists() else None
+    split_id = files_hash(csv_path) if csv_path.exists() else None
     try:
         params = json.loads(json_path.read_text())
     except (OSError, json.JSONDecodeError):

@@ -8,7 +8,6 @@ the same source gives the same notebook bytes), and turns the text into nbformat
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import json
 import zipfile
@@ -22,6 +21,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from .. import __version__
 from ..cli.heads import takes_gpus
+from ..hashing import bytes_hash
 
 if TYPE_CHECKING:
     from .kernels import KernelSpec
@@ -90,7 +90,7 @@ def build_notebook(spec: KernelSpec) -> nbformat.NotebookNode:
         HEAD=spec.approach,
         SETTINGS=f"MODEL = {_literal(model)}\n" + (f"PRETRAINED = {_literal(pretrained)}\n" if pretrained else ""),
         SOURCE_BYTES=len(source),
-        SOURCE_SHA=hashlib.sha256(source).hexdigest()[:16],
+        SOURCE_SHA=bytes_hash(source),
         SOURCE_B64=base64.b64encode(source).decode(),
         HEAD_ARGS=_python_args((*head_args, *spec.extra_args)),
         SUBMISSION_FILE=SUBMISSION_FILE,

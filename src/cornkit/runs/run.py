@@ -16,7 +16,6 @@ split always lands in the same folder; the folder is written whole or not at all
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import sys
@@ -32,6 +31,7 @@ from ..atomic import atomic_dir, write_csv, write_json
 from ..data.dataset import DEFAULT_ID_COLUMN
 from ..data.split import Split, ValidationRows
 from ..errors import CornkitError
+from ..hashing import config_hash
 from .checks import check_probabilities, probability_table
 from .metrics import classification_metrics
 
@@ -45,8 +45,7 @@ def _slug(text: str) -> str:
 
 def make_run_id(approach: str, model: str, config: dict[str, Any]) -> str:
     """``approach-model-hash``: readable, and stable for the same configuration."""
-    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    return f"{_slug(approach)}-{_slug(model)[:40]}-{digest}"
+    return f"{_slug(approach)}-{_slug(model)[:40]}-{config_hash(config)}"
 
 
 @dataclass

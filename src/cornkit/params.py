@@ -1,0 +1,359 @@
+"""Parameters declared once, as data: each field of a frozen dataclass carries its type, default, help and constraint.
+
+A head (or a command of the library) declares its parameters as a dataclass whose fields are
+made with :func:`param`. Everything else is derived from that one declaration:
+
+- :func:`build` makes the dataclass from Python values or from command-line text (``run_head``,
+  ``cornkit predict``, kernel variants), converts text, and checks every constraint; its errors
+  name the parameter both ways, ``--cv-folds (cv_folds=1): ...``, so they read well from the
+  command line and from a notebook;
+- :func:`add_arguments` derives the argparse flags; their converters run the same checks, so a
+  bad flag is one line at parse time;
+- :func:`as_config` gives the JSON-ready values a Run records, and :func:`to_argv` the command
+  line that makes the same parameters (the demo prints it, kernels run it).
+
+argparse is the standard library's: this module loads no code of cornkit's command line, so a
+notebook that builds a head's parameters stays as light as the head.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import math
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import MISSING, dataclass
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+from .defaults import DEFAULT_SEED
+from .errors import CornkitError
+
+AUTO = "auto"
+_KEY = "cornkit"
+P = TypeVar("P")
+
+
+class ParamError(CornkitError):
+    """A parameter value that its declaration refuses."""
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """What a field accepts, besides its type: a range, choices, the word ``auto``, or a check of its own.
+
+    ``check`` gets the typed value and raises ``ValueError`` with the reason. ``record=False``
+    keeps a field out of the Run's config (where a process runs, not what it computes).
+    ``flag`` overrides the derived flag name.
+    """
+
+    help: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] | None = None
+    auto: bool = False
+    check: Callable[[Any], None] | None = None
+    record: bool = True
+    flag: str | None = None
+
+
+def param(default: Any = MISSING, help: str = "", **constraint: Any) -> Any:
+    """A dataclass field with its help and constraint (``low``, ``high``, ``choices``, ``auto``, ``check``, ...)."""
+    metadata = {_KEY: Constraint(help=help, **constraint)}
+    if default is MISSING:
+        return dataclasses.field(metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def seed_param(what: str = "everything random") -> Any:
+    """The ``seed`` every random choice takes (a whole number numpy accepts)."""
+    return param(DEFAULT_SEED, f"seed of {what}", low=0, high=2**32 - 1)
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One declared field, resolved: its name, flag, Python type, default and constraint."""
+
+    name: str
+    kind: Any
+    optional: bool
+    default: Any
+    constraint: Constraint
+
+    @property
+    def flag(self) -> str:
+        if self.constraint.flag:
+            return self.constraint.flag
+        dashed = self.name.replace("_", "-")
+        return f"--no-{dashed}" if self.kind is bool and self.default is True else f"--{dashed}"
+
+    @property
+    def required(self) -> bool:
+        return self.default is MISSING
+
+    def label(self, value: Any = MISSING) -> str:
+        """``--cv-folds (cv_folds=1)``: the name on both sides of the API."""
+        shown = "" if value is MISSING else f"={value!r}" if isinstance(value, str) else f"={value}"
+        return f"{self.flag} ({self.name}{shown})"
+
+    def reason(self, value: Any) -> str | None:
+        """Why ``value`` (already of the right type) is refused, or None."""
+        if value is None:
+            return None if self.optional else "a value is required"
+        if value == AUTO and self.constraint.auto:
+            return None
+        values = value if isinstance(value, tuple) else (value,)
+        for item in values:
+            why = self._reason_one(item)
+            if why:
+                return why
+        if self.constraint.check is not None:
+            try:
+                self.constraint.check(value)
+            except ValueError as error:
+                return str(error)
+        return None
+
+    def _reason_one(self, item: Any) -> str | None:
+        c = self.constraint
+        if c.choices is not None and item not in c.choices:
+            return f"{item!r} is not one of {', '.join(c.choices)}"
+        if not isinstance(item, (int, float)) or isinstance(item, bool):
+            return None
+        if isinstance(item, float) and not math.isfinite(item):
+            return f"{item} is not a finite number"
+        too_low = c.low is not None and (item < c.low or (c.low_open and item == c.low))
+        too_high = c.high is not None and (item > c.high or (c.high_open and item == c.high))
+        if not (too_low or too_high):
+            return None
+        if self.kind is int and c.high is None and c.low is not None:
+            return f"{item} is too small: give a whole number of at least {c.low:g}"
+        low = "-inf" if c.low is None else f"{c.low:g}"
+        high = "inf" if c.high is None else f"{c.high:g}"
+        return f"{item:g} is outside {'(' if c.low_open else '['}{low}, {high}{')' if c.high_open else ']'}"
+
+
+def _resolve(hint: Any) -> tuple[Any, bool]:
+    """The base type of an annotation and whether it admits None (``int | None`` -> (int, True))."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        optional = len(rest) < len(args)
+        if len(rest) == 1:
+            return rest[0], optional
+        if set(rest) == {float, str}:
+            return float, optional  # a number or a word such as "auto" (the constraint names the word)
+        raise TypeError(f"unsupported parameter type {hint}")
+    return hint, False
+
+
+def parameters(cls: type) -> list[Parameter]:
+    """The declared fields of the parameter class ``cls``, in declaration order."""
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass of parameters")
+    hints = typing.get_type_hints(cls)
+    out = []
+    for field in dataclasses.fields(cls):
+        constraint = field.metadata.get(_KEY)
+        if constraint is None:
+            raise TypeError(f"{cls.__name__}.{field.name}: declare it with cornkit.params.param(...)")
+        kind, optional = _resolve(hints[field.name])
+        default = field.default if field.default is not MISSING else MISSING
+        out.append(Parameter(field.name, kind, optional, default, constraint))
+    return out
+
+
+def _from_text(p: Parameter, text: str) -> Any:
+    """The typed value of command-line ``text`` (ValueError with the reason)."""
+    stripped = text.strip()
+    if p.constraint.auto and stripped.lower() == AUTO:
+        return AUTO
+    if typing.get_origin(p.kind) is tuple:
+        (item_kind, _) = typing.get_args(p.kind)
+        return tuple(_scalar(item_kind, part) for part in stripped.split(","))
+    return _scalar(p.kind, stripped)
+
+
+def _scalar(kind: Any, text: str) -> Any:
+    if kind is bool:
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{text!r} is not true or false")
+    if kind is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a whole number") from None
+    if kind is float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise ValueError(f"{text!r} is not a finite number")
+        return value
+    if kind is Path:
+        return Path(text)
+    return text
+
+
+def convert(p: Parameter, value: Any) -> Any:
+    """``value`` (text or a Python value) as the parameter's type, checked; ParamError naming the parameter if not."""
+    try:
+        typed = _typed(p, value)
+    except ValueError as error:
+        raise ParamError(f"{p.label(value)}: {error}") from None
+    why = p.reason(typed)
+    if why:
+        raise ParamError(f"{p.label(value)}: {why}")
+    return typed
+
+
+def _typed(p: Parameter, value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str) and p.kind is not str:
+        return _from_text(p, value)
+    if typing.get_origin(p.kind) is tuple:
+        (item_kind, _) = typing.get_args(p.kind)
+        items = value if isinstance(value, (list, tuple)) else (value,)
+        return tuple(_typed_scalar(item_kind, v) for v in items)
+    return _typed_scalar(p.kind, value)
+
+
+def _typed_scalar(kind: Any, value: Any) -> Any:
+    if isinstance(value, str):
+        return _scalar(kind, value)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{value!r} is not true or false")
+        return value
+    if kind in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and isinstance(value, float) and not value.is_integer()):
+            raise ValueError(f"{value!r} is not {'a whole number' if kind is int else 'a number'}")
+        return kind(value)
+    if kind is Path:
+        return Path(value)
+    return value
+
+
+def build(cls: type[P], **values: Any) -> P:
+    """``cls`` from these values (text or typed), every constraint checked; unknown or missing names are refused by name."""
+    declared = {p.name: p for p in parameters(cls)}
+    unknown = sorted(set(values) - set(declared))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], list(declared), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ParamError(f"unknown parameter {unknown[0]!r}.{hint} Parameters: {', '.join(declared)}.")
+    missing = [p for p in declared.values() if p.required and values.get(p.name) is None]
+    if missing:
+        raise ParamError(f"{missing[0].label()} is required.")
+    typed = {name: convert(declared[name], value) for name, value in values.items()}
+    return cls(**typed)
+
+
+def replace(instance: P, **values: Any) -> P:
+    """A copy of ``instance`` with ``values`` changed, checked like :func:`build`."""
+    current = {p.name: getattr(instance, p.name) for p in parameters(type(instance))}
+    return build(type(instance), **{**current, **values})
+
+
+def as_config(instance: Any, names: Iterable[str] | None = None) -> dict[str, Any]:
+    """The recorded fields of ``instance`` (or only ``names``) as JSON-ready values: paths as text, tuples as lists."""
+    wanted = None if names is None else set(names)
+    out = {}
+    for p in parameters(type(instance)):
+        if not p.constraint.record or (wanted is not None and p.name not in wanted):
+            continue
+        value = getattr(instance, p.name)
+        out[p.name] = str(value) if isinstance(value, Path) else list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def _flag_value(value: Any) -> str:
+    return ",".join(str(v) for v in value) if isinstance(value, (tuple, list)) else str(value)
+
+
+def to_argv(cls: type, values: Mapping[str, Any]) -> list[str]:
+    """The flags that give ``values`` to a command whose parameters are ``cls`` (the inverse of parsing)."""
+    declared = {p.name: p for p in parameters(cls)}
+    argv: list[str] = []
+    for name, value in values.items():
+        p = declared[name]
+        if p.kind is bool:
+            if value != p.default:
+                argv.append(p.flag)
+        elif value is not None:
+            argv += [p.flag, _flag_value(value)]
+    return argv
+
+
+def _help(p: Parameter) -> str:
+    if p.kind is bool or p.default in (MISSING, None):
+        return p.constraint.help
+    return f"{p.constraint.help} (default {_flag_value(p.default)})"
+
+
+def _argparse_type(p: Parameter) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            typed = _from_text(p, text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        why = p.reason(typed)
+        if why:
+            raise argparse.ArgumentTypeError(why)
+        return typed
+
+    parse.__name__ = p.name  # argparse names the converter in some messages
+    return parse
+
+
+def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type, *, skip: Sequence[str] = ()) -> None:
+    """One flag per parameter of ``cls`` (except ``skip``): ``--cv-folds N``, ``--flip-tta``, ``--no-tta``."""
+    for p in parameters(cls):
+        if p.name in skip:
+            continue
+        if p.kind is bool:
+            action = "store_false" if p.default is True else "store_true"
+            parser.add_argument(p.flag, dest=p.name, action=action, help=_help(p))
+            continue
+        metavar = "{" + ",".join(p.constraint.choices) + "}" if p.constraint.choices else None
+        parser.add_argument(
+            p.flag,
+            dest=p.name,
+            type=_argparse_type(p),
+            default=None if p.required else p.default,
+            required=p.required,
+            metavar=metavar,
+            help=_help(p),
+        )
+
+
+def from_namespace(cls: type[P], namespace: argparse.Namespace) -> P:
+    """``cls`` from parsed flags (the fields ``namespace`` has; the rest keep their defaults)."""
+    names = {p.name for p in parameters(cls)}
+    return build(cls, **{name: value for name, value in vars(namespace).items() if name in names})
+
+
+class _RaisingParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise ParamError(f"{self.prog}: {message}")
+
+
+def parse_argv(cls: type, argv: Sequence[str], *, prog: str) -> dict[str, Any]:
+    """The parameters that the flags ``argv`` give (``["--cv-folds", "2"]`` -> ``{"cv_folds": 2}``); errors are ParamError."""
+    parser = _RaisingParser(prog=prog, add_help=False, argument_default=argparse.SUPPRESS)
+    for p in parameters(cls):
+        if p.kind is bool:
+            parser.add_argument(p.flag, dest=p.name, action="store_false" if p.default is True else "store_true")
+        else:
+            parser.add_argument(p.flag, dest=p.name, type=_argparse_type(p))
+    return dict(vars(parser.parse_args(list(argv))))
