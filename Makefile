@@ -1,6 +1,6 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Both create the virtualenv
 # and install cornkit into it first (once; again only when pyproject.toml changes).
-# `make lint` is the gate CI runs before the tests: ruff (lint + format check) and mypy.
+# `make lint` is the gate CI runs before the tests: ruff (lint + format check), mypy and the import layers (import-linter).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -24,6 +24,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(VENV)/.installed
 	$(BIN)/ruff check --fix src tests benchmarks

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 
 from cornkit.clip.text_classifier import ZeroShotClassifier
 from cornkit.data.split import Split
-from cornkit.heads.on_features import FeatureTask
+from cornkit.heads.on_features import FeatureTask, Fitted
 from cornkit.heads.registry import run_head
 from cornkit.runs.run import Run
 
@@ -63,21 +62,18 @@ def few_shot_task(shots: int, n_classes: int = 4, dim: int = 16, seed: int = 0) 
     text = unit(rng.normal(size=(n_classes, dim))).T
     classifier = ZeroShotClassifier(weights=text, column_class=np.arange(n_classes), combine="mean", logit_scale=100.0)
     classes = tuple(f"class{k}" for k in range(n_classes))
-    return FeatureTask(train, labels, evaluate, classes, 0, lambda: classifier)
+    task = FeatureTask(train, labels, classes, 0, lambda: classifier)
+    task.eval_features = evaluate  # type: ignore[attr-defined]  # the rows the tests score the fitted model on
+    return task
 
 
-def parsed_defaults(head: str, tmp_path: Path, **flags: object) -> argparse.Namespace:
-    """The head's flags as ``cornkit HEAD`` parses them with its defaults (what ``cornkit shots`` uses)."""
-    from cornkit.cli import build_parser
+def eval_probs(fitted: Fitted, task: FeatureTask) -> np.ndarray:
+    """The fitted model's probabilities of the task's evaluation rows."""
+    return fitted.model.predict_proba(task.eval_features)  # type: ignore[attr-defined]
 
-    argv: list[str] = [
-        head,
-        "--data",
-        str(tmp_path),
-        "--model",
-        str(CLIP["model"]),
-        "--pretrained",
-        str(CLIP["pretrained"]),
-        *[f"--{k.replace('_', '-')}={v}" for k, v in flags.items()],
-    ]
-    return build_parser().parse_args(argv)
+
+def head_params(head: str, **values: object):
+    """The head's parameters with its declared defaults and the tiny CLIP model (what ``cornkit shots`` builds)."""
+    from cornkit.heads.registry import get_head
+
+    return get_head(head).build_params(**CLIP, **values)

@@ -7,13 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from torch.utils.data import DataLoader, Dataset
 
 from cornkit.cli import main
-from cornkit.demo import demo_heads, run_demo
+from cornkit.data.dataset import load_dataset
+from cornkit.demo import DemoResult, demo_heads, run_demo
 from cornkit.errors import CornkitError, user_message
+from cornkit.kaggle.submission import write_submission
 
 CLIP = ["--model", "cornkit-tiny-clip", "--pretrained", "none", "--workers", "0"]
 
@@ -75,20 +78,48 @@ def test_console_entry_point_prints_no_traceback(corn_copy: Path, tmp_path: Path
     assert not (tmp_path / "w").exists()
 
 
-def test_demo_runs_the_whole_loop_and_is_idempotent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)  # a relative --out, as `make demo` gives it
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DemoResult, list[str]]:
+    """The demo, run once, from a relative --out as `make demo` gives it."""
+    root = tmp_path_factory.mktemp("demo")
     lines: list[str] = []
-    result = run_demo(Path("demo"), n_train=120, n_test=30, say=lines.append)
+    here = os.getcwd()
+    os.chdir(root)
+    try:
+        result = run_demo(Path("demo"), n_train=120, n_test=30, say=lines.append)
+    finally:
+        os.chdir(here)
+    return root / "demo", result, lines
+
+
+@pytest.mark.slow
+def test_demo_runs_the_whole_loop_and_submitting_again_adds_nothing(demo) -> None:
+    out, result, lines = demo
     assert list(result.table["approach"]) == [head.name for head in demo_heads()] + ["ensemble", "ensemble", "stack"]
     assert {"zeroshot", "probe", "gda", "tip", "convnext", "finetune"} <= set(result.table["approach"])
     assert "synthetic_test_accuracy (solution.csv)" in result.table.columns
     assert any("RANDOM weights" in line for line in lines)
-    submissions = sorted((tmp_path / "demo" / "submissions").glob("*.csv"))
+    submissions = sorted((out / "submissions").glob("*.csv"))
     assert [p.name for p in submissions if p.name != "ledger.csv"] == sorted(f"{r.run_id}.csv" for r in result.runs)
-    again = run_demo(tmp_path / "demo", n_train=120, n_test=30, say=lambda _: None)
-    assert again.table.equals(result.table)
-    ledger = pd.read_csv(tmp_path / "demo" / "submissions" / "ledger.csv")
-    assert len(ledger) == len(result.runs)
+    dataset = load_dataset(out / "data")
+    assert not any(write_submission(run, dataset, out / "submissions").created for run in result.runs)
+    assert len(pd.read_csv(out / "submissions" / "ledger.csv")) == len(result.runs)
+
+
+FINE_TUNES = {"convnext", "finetune"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("approach", ["zeroshot", "probe", "gda", "tip", "convnext", "finetune", "ensemble", "stack"])
+def test_predict_reproduces_each_demo_runs_test_probabilities(demo, approach: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`cornkit predict RUN --data DIR` on the Run's own test set: its fitted model gives its test_probs.csv again."""
+    out, result, _ = demo
+    run = next(r for r in result.runs if r.approach == approach)
+    assert main(["predict", run.run_id, "--data", str(out / "data"), "--work", str(out / "work")]) == 0
+    predicted = pd.read_csv(Path(_last_line(capsys)) / "test_probs.csv").set_index(run.id_column).loc[run.test_ids, list(run.classes)]
+    # Feature heads, ensembles and stacks: the same arithmetic on the same features. Fine-tunes: the exported learner, with
+    # TTA seeded as the Run seeded it; fastai's batch pipeline is the same, only float32 summation order may differ.
+    np.testing.assert_allclose(predicted.to_numpy(), run.test_probs, atol=1e-5 if approach in FINE_TUNES else 1e-6)
 
 
 class _BrokenImages(Dataset):

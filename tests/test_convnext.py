@@ -22,15 +22,23 @@ from cornkit.data.dataset import Dataset, load_dataset
 from cornkit.data.split import Split, make_split
 from cornkit.data.synth import make_synthetic_corn
 from cornkit.errors import CornkitError
+from cornkit.heads.convnext import APPROACH, ConvnextParams
 from cornkit.kaggle.submission import write_submission
-from cornkit.runs.run import load_run
-from cornkit.train.convnext import train_convnext
-from cornkit.train.data import mark_monitor_rows
+from cornkit.params import build
+from cornkit.runs.run import Run, load_run
+from cornkit.train import learner as learner_module
+from cornkit.train.data import class_weights, mark_monitor_rows
+from cornkit.train.finetune import train_finetune
 
 TINY = {"arch": "convnext_atto", "pretrained": "none", "size": 64, "batch_size": 16, "lr": 2e-3}
 LEARNS = {**TINY, "epochs": 10}  # measured 2026-11-26 (torch 2.14.1, fastai head): 0.625 validation accuracy against a 0.40 majority class
 QUICK = {**TINY, "epochs": 1, "tta": False}
 TINY_FLAGS = ["--arch", "convnext_atto", "--pretrained", "none", "--size", "64", "--batch-size", "16", "--lr", "2e-3"]
+
+
+def train_convnext(dataset: Dataset, split: Split, work: Path, cbs=(), **values) -> Run:
+    """``cornkit convnext`` from Python, with extra fastai callbacks: the preset's settings, trained."""
+    return train_finetune(dataset, split, work, build(ConvnextParams, **values).settings(), approach=APPROACH, cbs=cbs)
 
 
 @pytest.fixture(scope="session")
@@ -95,13 +103,12 @@ def test_exported_learner_predicts_the_run_classes(trained, dataset):
     assert label in dataset.classes and probs.shape == (len(dataset.classes),)
 
 
-def test_cli_repeats_the_run_with_the_same_seed(trained, corn, holdout, capsys):
-    _, work = holdout
-    code = main(["convnext", "--data", str(corn), "--work", str(work), *TINY_FLAGS, "--epochs", "10"])
-    assert code == 0
-    assert capsys.readouterr().out.strip().splitlines()[-1] == trained.run_id
-    again = load_run(trained.run_id, work)
-    np.testing.assert_allclose(again.val_probs, trained.val_probs, atol=1e-6)
+def test_the_cli_repeats_a_python_run_with_the_same_seed(dataset, corn, holdout, capsys):
+    split, work = holdout
+    first = train_convnext(dataset, split, work, **QUICK)
+    assert main(["convnext", "--data", str(corn), "--work", str(work), *TINY_FLAGS, "--epochs", "1", "--no-tta"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == first.run_id
+    np.testing.assert_allclose(load_run(first.run_id, work).val_probs, first.val_probs, atol=1e-6)
 
 
 def test_interrupted_training_keeps_the_saved_run(trained, dataset, holdout):
@@ -142,15 +149,38 @@ def test_local_checkpoint_file(dataset, holdout, tmp_path):
     assert run.config["pretrained"]["file"] == "convnext_atto.pth"
     not_a_checkpoint = tmp_path / "notes.pth"
     not_a_checkpoint.write_text("not weights")
-    with pytest.raises(CornkitError, match="not a timm checkpoint for convnext_atto"):
+    with pytest.raises(CornkitError, match=r"notes\.pth is not a checkpoint"):  # refused by the declaration, before any model is built
         train_convnext(dataset, split, work, **{**QUICK, "pretrained": not_a_checkpoint})
 
 
-@pytest.mark.parametrize("balance", ["oversample", "weighted"])
-def test_balance_options_make_runs(dataset, holdout, balance):
+class RecordTraining(Callback):
+    """Notes the loss's class weights and the labels of every training batch."""
+
+    def before_fit(self) -> None:
+        self.weight = self.learn.loss_func.weight
+        self.labels: list[int] = []
+
+    def before_batch(self) -> None:
+        if self.training:
+            self.labels += self.y.tolist()
+
+
+def test_balance_weights_the_loss_or_oversamples_rare_classes(dataset, holdout):
     split, work = holdout
-    run = train_convnext(dataset, split, work, **QUICK, balance=balance)
-    assert run.config["balance"] == balance and len(run.val) == len(split.valid_ids(0))
+    train_labels = pd.Series(split.labels_of(split.train_ids(0)))
+    natural = train_labels.value_counts(normalize=True).reindex(list(dataset.classes)).to_numpy()
+    rarest = int(np.argmin(natural))
+
+    plain, weighted, oversampled = RecordTraining(), RecordTraining(), RecordTraining()
+    train_convnext(dataset, split, work, cbs=[plain], **QUICK)
+    train_convnext(dataset, split, work, cbs=[weighted], **QUICK, balance="weighted")
+    train_convnext(dataset, split, work, cbs=[oversampled], **{**QUICK, "epochs": 3}, balance="oversample")
+    assert plain.weight is None and oversampled.weight is None
+    fit_labels = pd.Series(split.labels_of(split.train_ids(0))).loc[lambda s: s.index >= 0]  # the weights follow the rows that train
+    assert weighted.weight is not None and int(weighted.weight.argmax()) == rarest
+    assert weighted.weight.numpy() == pytest.approx(class_weights(fit_labels, dataset.classes), rel=0.35)  # the monitor rows are held out of the count
+    drawn = np.bincount(oversampled.labels, minlength=len(dataset.classes)) / len(oversampled.labels)
+    assert drawn[rarest] > 1.5 * natural[rarest]  # measured: the rarest class drawn about 1/4 of the time instead of ~1/10
 
 
 def test_kfold_is_out_of_fold_with_averaged_test(dataset, tmp_path):
@@ -165,10 +195,19 @@ def test_kfold_is_out_of_fold_with_averaged_test(dataset, tmp_path):
     assert sorted(p.name for p in both.path.glob("learner-*.pkl")) == ["learner-fold0.pkl", "learner-fold1.pkl"]
 
 
-def test_learning_rate_found_when_not_given(dataset, holdout):
+def test_the_learning_rate_is_fastais_suggestion_when_not_given_and_never_searched_when_given(dataset, holdout, monkeypatch):
     split, work = holdout
-    run = train_convnext(dataset, split, work, **{**QUICK, "lr": None, "size": 32})  # lr_find runs 100 batches whatever the set: small ones
-    assert run.config["lr"] is None and run.metrics["lr"][0] > 0
+    searched: list[object] = []
+
+    def suggestion(learn) -> float:
+        searched.append(learn)
+        return 0.0123
+
+    monkeypatch.setattr(learner_module, "find_lr", suggestion)
+    run = train_convnext(dataset, split, work, **{**QUICK, "lr": None})
+    assert len(searched) == 1 and run.config["lr"] is None and run.metrics["lr"] == [0.0123]
+    given = train_convnext(dataset, split, work, **QUICK)
+    assert len(searched) == 1 and given.metrics["lr"] == [2e-3]
 
 
 def test_the_best_epoch_is_chosen_on_training_rows_never_on_validation_rows(dataset, holdout):
@@ -178,7 +217,15 @@ def test_the_best_epoch_is_chosen_on_training_rows_never_on_validation_rows(data
     run = train_convnext(dataset, split, work, **QUICK, cbs=[seen])
     assert seen.ids and seen.ids <= set(split.train_ids(0))
     assert len(seen.ids) == round(0.1 * len(split.train_ids(0)))
-    assert run.config["monitor_frac"] == 0.1 and 0 <= run.metrics["monitor_accuracy"][0] <= 1
+    assert run.config["monitor_frac"] == 0.1
+    # the kept model is the best epoch's: its accuracy on the monitor rows is the recorded monitor accuracy
+    learn = load_learner(run.path / "learner-fold0.pkl")
+    train = dataset.train.set_index("seed_id")
+    rows = pd.DataFrame({"id": sorted(seen.ids), "path": [str(dataset.root / train.loc[i, "image"]) for i in sorted(seen.ids)]})
+    probs, _ = learn.get_preds(dl=learn.dls.test_dl(rows))
+    truth = [train.loc[i, "label"] for i in sorted(seen.ids)]
+    accuracy = float((np.asarray(learn.dls.vocab)[probs.argmax(dim=1).numpy()] == np.asarray(truth)).mean())
+    assert accuracy == pytest.approx(run.metrics["monitor_accuracy"][0], abs=1e-6)
 
 
 def test_without_monitor_rows_every_training_row_trains_and_the_last_epoch_is_kept(dataset, holdout):

@@ -35,10 +35,15 @@ def test_the_folder_a_kaggle_zip_unpacks_into_is_found(corn_dir: Path, tmp_path:
 
 
 def test_other_column_names_work_through_the_config(corn_copy: Path) -> None:
+    original = load_dataset(corn_copy)
     for name in ("train.csv", "test.csv", "sample_submission.csv"):
         _edit(corn_copy / name, lambda f: f.rename(columns={"seed_id": "id", "image": "path", "label": "target"}))
     dataset = load_dataset(corn_copy, DataConfig(id_column="id", image_column="path", label_column="target"))
-    assert len(dataset.train) > 0 and dataset.image_paths("test")[0].is_file()
+    assert dataset.id_column == "id"
+    assert dataset.ids("train") == original.ids("train") and dataset.ids("test") == original.ids("test")
+    assert dataset.train["target"].astype(str).tolist() == original.train["label"].astype(str).tolist()
+    assert dataset.image_paths("train") == original.image_paths("train") and dataset.image_paths("test") == original.image_paths("test")
+    assert dataset.classes == original.classes
 
 
 @pytest.mark.parametrize(

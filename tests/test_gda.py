@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.special import softmax
 
-from blend_checks import CLIP, assert_same_predictions, few_shot_task, parsed_defaults, run_on_relabelled_split, zeroshot_run
+from blend_checks import CLIP, assert_same_predictions, eval_probs, few_shot_task, head_params, run_on_relabelled_split, zeroshot_run
 from cornkit.data.dataset import load_dataset
 from cornkit.data.roboflow import import_roboflow
 from cornkit.data.split import make_split
@@ -88,20 +88,22 @@ def test_kfold_gda_scores_every_row_out_of_fold(kfold_work) -> None:
     assert np.allclose(run.test_probs.sum(axis=1), 1)
 
 
-def test_defaults_work_on_one_row_per_class_and_say_alpha_fell_back(tmp_path: Path) -> None:
-    fitted = fit_gda_task(few_shot_task(1), parsed_defaults("gda", tmp_path))
-    assert np.isfinite(fitted.probs).all() and np.allclose(fitted.probs.sum(axis=1), 1)
+def test_defaults_work_on_one_row_per_class_and_say_alpha_fell_back() -> None:
+    task = few_shot_task(1)
+    fitted = fit_gda_task(task, head_params("gda"))
+    probs = eval_probs(fitted, task)
+    assert np.isfinite(probs).all() and np.allclose(probs.sum(axis=1), 1)
     assert fitted.info["alpha_chosen_by"].startswith("fallback") and fitted.info["covariance"].startswith("isotropic")
-    two_shots = fit_gda_task(few_shot_task(2), parsed_defaults("gda", tmp_path))
+    two_shots = fit_gda_task(few_shot_task(2), head_params("gda"))
     assert two_shots.info["alpha_chosen_by"] == "cross-validation on the training rows (2 folds)"
 
 
-def test_a_class_without_training_rows_is_refused(tmp_path: Path) -> None:
+def test_a_class_without_training_rows_is_refused() -> None:
     task = few_shot_task(3)
     keep = task.train_labels != 2
-    missing = FeatureTask(task.train_features[keep], task.train_labels[keep], task.eval_features, task.classes, 0, lambda: task.zeroshot)
+    missing = FeatureTask(task.train_features[keep], task.train_labels[keep], task.classes, 0, lambda: task.zeroshot)
     with pytest.raises(CornkitError, match="class2"):
-        fit_gda_task(missing, parsed_defaults("gda", tmp_path))
+        fit_gda_task(missing, head_params("gda"))
 
 
 def test_gda_and_tip_make_valid_runs_on_a_roboflow_export(corn_dir: Path, tmp_path: Path) -> None:

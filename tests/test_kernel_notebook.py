@@ -56,7 +56,7 @@ def test_built_probe_notebook_runs_under_a_simulated_kaggle_layout(tmp_path: Pat
 
 
 def test_every_registered_head_builds_as_a_kernel(tmp_path: Path) -> None:
-    approaches = [name for name, head in all_heads().items() if head.kernel is not None]
+    approaches = list(all_heads())
     assert {"zeroshot", "probe", "convnext"} <= set(approaches)
     for approach in approaches:
         kernel = build_kernel(KernelSpec(approach=approach, user="cornkit-tester"), tmp_path)
@@ -66,25 +66,29 @@ def test_every_registered_head_builds_as_a_kernel(tmp_path: Path) -> None:
 WAITING_HEAD = '''
 """A head for the streaming test only: it prints a line, then waits for the file the test writes on seeing that line."""
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from cornkit.errors import CornkitError
 from cornkit.heads.registry import Head
+from cornkit.params import Params, param, seed_param
 
 
-def _add_arguments(parser):
-    parser.add_argument("--until", required=True)
+@dataclass(frozen=True, kw_only=True)
+class WaitParams(Params):
+    until: str = param(help="the file to wait for")
+    seed: int = seed_param()
 
 
 def _wait(ctx):
-    print("waiting for", ctx.args.until, flush=True)
-    until, deadline = Path(ctx.args.until), time.monotonic() + 120
+    print("waiting for", ctx.params.until, flush=True)
+    until, deadline = Path(ctx.params.until), time.monotonic() + 120
     while not until.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     raise CornkitError("saw the file while running" if until.exists() else "gave up: nobody saw the line while the command ran")
 
 
-HEAD = Head(name="waitforfile", help="streaming test", make_run=_wait, add_arguments=_add_arguments, inputs="images")
+HEAD = Head(name="waitforfile", help="streaming test", params=WaitParams, make_run=_wait, inputs="images", launchable=False)
 '''
 
 

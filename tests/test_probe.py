@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import joblib
 import numpy as np
 from scipy.special import softmax
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-from blend_checks import CLIP, assert_same_predictions, few_shot_task, parsed_defaults, run_on_relabelled_split, zeroshot_run
+from blend_checks import CLIP, assert_same_predictions, eval_probs, few_shot_task, head_params, run_on_relabelled_split, zeroshot_run
 from cornkit.clip.model import ClipSpec, load_clip
 from cornkit.clip.prompts import load_prompt_file
 from cornkit.clip.text_classifier import build_classifier
@@ -35,8 +34,8 @@ def test_probe_equals_scikit_learn_on_the_same_features(clip_work, tiny_clip: Cl
     assert np.allclose(run.val_probs, reference.predict_proba(features.rows("train", valid_ids))[:, order], atol=1e-6)
     assert np.allclose(run.test_probs, reference.predict_proba(features.test)[:, order], atol=1e-6)
 
-    saved = joblib.load(run.path / "probe.joblib")
-    assert np.allclose(saved[0].predict_proba(features.test)[:, order], run.test_probs)
+    (saved,) = run.saved_model().load("model.joblib")
+    assert np.allclose(saved.estimator.predict_proba(features.test)[:, order], run.test_probs)
 
 
 def test_probe_learns_the_synthetic_set_above_the_majority_rate(clip_work, tiny_clip: ClipSpec) -> None:
@@ -86,7 +85,8 @@ def test_alpha_blends_log_probabilities_and_auto_never_sees_validation_rows(clip
     assert [row["alpha"] for row in original.metrics["alpha_search"][0]] == [round(0.1 * k, 1) for k in range(11)]
 
     alpha = original.metrics["alpha"][0]
-    (probe,) = joblib.load(original.path / "probe.joblib")
+    (fitted,) = original.saved_model().load("model.joblib")
+    probe = fitted.estimator
     zeroshot = zeroshot_run(clip_work)
     valid = features.rows("train", split.valid_ids())
     expected = softmax((1 - alpha) * np.log(zeroshot.val_probs) + alpha * probe.predict_log_proba(valid), axis=1)
@@ -120,17 +120,18 @@ def test_fast_search_chooses_as_grid_search_does_on_a_separable_case() -> None:
     assert abs((fast.estimator.predict(features[400:]) == labels[400:]).mean() - grid_accuracy) <= 0.005
 
 
-def test_defaults_work_on_one_and_two_rows_per_class(tmp_path: Path) -> None:
-    one = fit_probe_task(few_shot_task(1), parsed_defaults("probe", tmp_path))
-    assert np.isfinite(one.probs).all() and one.info["chosen_C"] == 1.0 and one.info["cv_folds"] == 0
-    two = fit_probe_task(few_shot_task(2), parsed_defaults("probe", tmp_path, alpha="auto"))
+def test_defaults_work_on_one_and_two_rows_per_class() -> None:
+    task = few_shot_task(1)
+    one = fit_probe_task(task, head_params("probe"))
+    assert np.isfinite(eval_probs(one, task)).all() and one.info["chosen_C"] == 1.0 and one.info["cv_folds"] == 0
+    two = fit_probe_task(few_shot_task(2), head_params("probe", alpha="auto"))
     assert two.info["cv_folds"] == 2 and two.info["alpha_chosen_by"] == "cross-validation on the training rows (2 folds)"
-    auto_one = fit_probe_task(few_shot_task(1), parsed_defaults("probe", tmp_path, alpha="auto"))
+    auto_one = fit_probe_task(few_shot_task(1), head_params("probe", alpha="auto"))
     assert auto_one.info["alpha_chosen_by"].startswith("fallback") and auto_one.info["alpha"] == 0.5
 
 
-def test_alpha_zero_stays_finite_where_the_probe_is_certain(tmp_path: Path) -> None:
+def test_alpha_zero_stays_finite_where_the_probe_is_certain() -> None:
     task = few_shot_task(6)
     task.eval_features = task.eval_features * 200.0  # the probe's probabilities underflow to exactly 0 here
-    fitted = fit_probe_task(task, parsed_defaults("probe", tmp_path, alpha="0", cs="10000"))
-    np.testing.assert_allclose(fitted.probs, task.zeroshot.predict_proba(task.eval_features), atol=1e-12)
+    fitted = fit_probe_task(task, head_params("probe", alpha="0", cs="10000"))
+    np.testing.assert_allclose(eval_probs(fitted, task), task.zeroshot.predict_proba(task.eval_features), atol=1e-12)

@@ -17,8 +17,11 @@ import pandas as pd
 import pytest
 
 from cornkit.cli import build_parser, main
+from cornkit.data.dataset import load_dataset
+from cornkit.data.split import load_split
+from cornkit.demo import head_demo_argv, head_demo_params
 from cornkit.errors import CornkitError
-from cornkit.heads import Head, all_heads, get_head
+from cornkit.heads import FeatureHeadParams, Head, all_heads, get_head, run_head
 from cornkit.runs.run import load_run
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -66,7 +69,7 @@ def test_builtin_heads_are_found_in_rank_order() -> None:
 
 
 def test_the_readme_example_head_becomes_a_command_a_kernel_a_run_and_a_submission(plugin, corn_dir, tmp_path, capsys) -> None:
-    assert "prior" in all_heads() and all_heads()["prior"].fit_features is not None
+    assert "prior" in all_heads() and all_heads()["prior"].fit is not None
     assert "prior" in _choices([], "command")
     assert "prior" in _choices(["kernels", "build"], "approach")
 
@@ -104,6 +107,41 @@ def test_a_broken_plugin_is_skipped_with_a_warning(plugin, capsys) -> None:
 
 def test_a_head_gives_exactly_one_way_to_make_its_run() -> None:
     with pytest.raises(TypeError, match="exactly one"):
-        Head(name="nothing", help="makes nothing")
+        Head(name="nothing", help="makes nothing", params=FeatureHeadParams)
     with pytest.raises(CornkitError, match="no head called 'nope'"):
         get_head("nope")
+
+
+@pytest.mark.parametrize("name", list(all_heads()))
+def test_run_head_and_the_command_line_build_the_same_parameters(name, corn_dir, tmp_path, monkeypatch) -> None:
+    """From the same declarations: `cornkit NAME FLAGS` and `run_head(NAME, **params)` hand the head equal parameters."""
+    head = get_head(name)
+    seen: list[object] = []
+    monkeypatch.setattr(Head, "run", lambda self, ctx: seen.append(ctx.params) or _stop())
+    work = tmp_path / "work"
+    assert main(["split", "--data", str(corn_dir), "--work", str(work)]) == 0
+    values = head_demo_params(head)
+    with pytest.raises(_Stopped):
+        main(head_demo_argv(head, corn_dir, work))
+    dataset = load_dataset(corn_dir)
+    with pytest.raises(_Stopped):
+        run_head(name, dataset, load_split(work, dataset), work, **values)
+    assert len(seen) == 2 and seen[0] == seen[1]
+
+
+@pytest.mark.parametrize("name", [name for name, head in all_heads().items() if head.inputs == "features"])
+def test_run_head_and_the_command_line_write_the_same_run(name, clip_work, capsys) -> None:
+    dataset, split, work, _ = clip_work
+    head = get_head(name)
+    assert main(head_demo_argv(head, dataset.root, work)) == 0
+    from_cli = load_run(capsys.readouterr().out.strip().splitlines()[-1], work)
+    from_python = run_head(name, dataset, split, work, **head_demo_params(head))
+    assert from_python.run_id == from_cli.run_id and from_python.config == from_cli.config
+
+
+class _Stopped(Exception):
+    """Raised instead of making a Run: the parameters are what these tests compare."""
+
+
+def _stop() -> None:
+    raise _Stopped

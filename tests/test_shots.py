@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +12,8 @@ import pytest
 from cornkit.cli import main
 from cornkit.clip.model import ClipSpec
 from cornkit.errors import CornkitError
-from cornkit.heads.on_features import FeatureTask, Fitted
+from cornkit.heads.on_features import FeatureHeadParams, FeatureTask, Fitted
+from cornkit.params import param
 from cornkit.reports.shots import ShotData, draw_shots, few_shot_table, shots_report
 
 CLASSES = ("a", "b", "c")
@@ -34,11 +35,24 @@ def data() -> ShotData:
     )
 
 
+class NearestMean:
+    """The fitted spy: nearest class mean, recording the rows it is asked to predict."""
+
+    def __init__(self, means: np.ndarray, predicted: list[np.ndarray]) -> None:
+        self.means, self.predicted = means, predicted
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        self.predicted.append(features)
+        scores = -((features[:, None, :] - self.means[None]) ** 2).sum(axis=2)
+        return np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
+
+
 class Spy:
-    """A nearest-class-mean head that records every task it is given."""
+    """A nearest-class-mean head that records every task it is given and every row its models predict."""
 
     def __init__(self, refuse_below: int = 0) -> None:
         self.tasks: list[FeatureTask] = []
+        self.predicted: list[np.ndarray] = []
         self.refuse_below = refuse_below
 
     def __call__(self, task: FeatureTask) -> Fitted:
@@ -46,8 +60,12 @@ class Spy:
             raise CornkitError("too few rows for this head")
         self.tasks.append(task)
         means = np.stack([task.train_features[task.train_labels == k].mean(axis=0) for k in range(task.n_classes)])
-        scores = -((task.eval_features[:, None, :] - means[None]) ** 2).sum(axis=2)
-        return Fitted(np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True))
+        return Fitted(NearestMean(means, self.predicted))
+
+
+@dataclass(frozen=True, kw_only=True)
+class NearestParams(FeatureHeadParams):
+    unused: int = param(3, "a parameter of the plugin head's own")
 
 
 def _no_zeroshot():
@@ -58,8 +76,9 @@ def test_every_k_is_scored_on_the_same_full_validation_rows(data: ShotData) -> N
     spy = Spy()
     table, skipped = few_shot_table(data, {"spy": spy}, (1, 2, 4, "all"), 3, 42, _no_zeroshot)
     assert len(spy.tasks) == 3 * 3 + 1  # "all" once: every repeat would draw the same rows
-    for task in spy.tasks:
-        np.testing.assert_array_equal(task.eval_features, data.val_features)
+    assert len(spy.predicted) == len(spy.tasks)
+    for task, predicted in zip(spy.tasks, spy.predicted, strict=True):
+        np.testing.assert_array_equal(predicted, data.val_features)
         assert not (task.train_features[:, None, :] == data.val_features[None]).all(axis=2).any()  # no validation row among the shots
     assert set(table["n_val"]) == {len(data.val_labels)}
     assert skipped == []
@@ -92,7 +111,7 @@ def test_counts_above_the_rarest_class_and_failing_heads_are_skipped_and_said(da
 
 def test_report_writes_csv_png_and_answer_and_repeats_itself(clip_work) -> None:
     dataset, split, work, _ = clip_work
-    options = {"heads": ["probe"], "shots": (2, 4, "all"), "repeats": 2, "head_flags": {"probe": "--cv-folds 2 --cs 0.1,10"}, "workers": 0}
+    options = {"heads": ["probe"], "shots": (2, 4, "all"), "repeats": 2, "head_params": {"probe": {"cv_folds": 2, "cs": "0.1,10"}}, "workers": 0}
     report = shots_report(dataset, split, work, ClipSpec("cornkit-tiny-clip", "none"), **options)
     table = pd.read_csv(report.csv_path)
     assert list(table.columns) == ["head", "shots", "repeat", "n_train", "n_val", "val_accuracy"]
@@ -112,16 +131,13 @@ def test_any_registered_features_head_is_in_the_default_curve(clip_work, monkeyp
     from cornkit.heads import registry
     from cornkit.reports import shots as shots_module
 
-    def add_arguments(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--unused", type=int, default=3)
-
     spy = Spy()
-    extra = registry.Head(name="nearest", help="nearest class mean", fit_features=lambda task, args: spy(task), add_arguments=add_arguments)
+    extra = registry.Head(name="nearest", help="nearest class mean", params=NearestParams, fit=lambda task, params: spy(task))
     heads = {**registry.all_heads(), "nearest": extra}
     for module in (registry, cli_heads, shots_module):
         monkeypatch.setattr(module, "all_heads", lambda: heads)
     dataset, split, work, _ = clip_work
-    report = shots_report(dataset, split, work, ClipSpec("cornkit-tiny-clip", "none"), shots=(8,), repeats=1, head_flags={"probe": "--cv-folds 2"}, workers=0)
+    report = shots_report(dataset, split, work, ClipSpec("cornkit-tiny-clip", "none"), shots=(8,), repeats=1, head_params={"probe": {"cv_folds": 2}}, workers=0)
     assert {"zeroshot", "probe", "nearest"} <= set(report.table["head"])
     assert "convnext" not in set(report.table["head"])
     assert len(spy.tasks) == 1 and "nearest" in report.answer
@@ -136,7 +152,7 @@ def test_cli_refuses_bad_shots_and_image_heads(clip_work, capsys: pytest.Capture
     assert main([*common, "--heads", "convnext"]) == 2
     assert "convnext is not a head on CLIP features" in capsys.readouterr().err
     assert main([*common, "--heads", "probe", "--head-flags", "probe=--no-such-flag"]) == 2
-    assert "not valid flags of `cornkit probe`" in capsys.readouterr().err
+    assert "--head-flags probe: unrecognized arguments: --no-such-flag" in capsys.readouterr().err
 
 
 def test_cli_prints_the_answer_then_the_folder(clip_work, capsys: pytest.CaptureFixture[str]) -> None:

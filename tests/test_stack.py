@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import joblib
+from typing import ClassVar
+
 import numpy as np
 import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from conftest import validation_rows
 from cornkit.cli import main
 from cornkit.errors import CornkitError
-from cornkit.runs.crossfit import fold_splitter
 from cornkit.runs.run import Run, load_run, make_run, save_run
-from cornkit.runs.stack import meta_features, meta_model, stack_runs
+from cornkit.runs.stack import meta_features, stack_runs
 
 CLASSES = ("broken", "discolored", "pure", "silkcut")
 N_VAL, N_TEST = 160, 25
@@ -52,22 +56,50 @@ def test_a_stack_of_noise_is_scored_near_chance_although_it_fits_its_rows(truth)
     assert metrics["stack_gain_bootstrap_std"] > 0
 
 
-def test_each_validation_row_comes_from_a_model_fitted_without_it(truth):
+class RecordingMetaModel:
+    """A meta-model that remembers the rows it was fitted on and the rows it scored (rows are told apart by their features)."""
+
+    fits: ClassVar[list[set[bytes]]] = []
+    scored: ClassVar[list[tuple[set[bytes], list[bytes]]]] = []
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> RecordingMetaModel:
+        self.seen = {row.tobytes() for row in x}
+        self.classes_ = np.unique(y)
+        RecordingMetaModel.fits.append(self.seen)
+        return self
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        RecordingMetaModel.scored.append((self.seen, [row.tobytes() for row in x]))
+        return np.full((len(x), len(self.classes_)), 1 / len(self.classes_))
+
+
+def test_each_validation_row_is_scored_once_by_a_meta_model_that_never_saw_it(truth, monkeypatch):
+    """Whatever the folds: a leak (a row in its own fit) or a row scored twice or never would show here."""
+    import cornkit.runs.stack as stack_module
+
+    RecordingMetaModel.fits, RecordingMetaModel.scored = [], []
+    monkeypatch.setattr(stack_module, "meta_model", lambda name, seed=0: RecordingMetaModel())
     runs = [member(truth, 1.5, 1), member(truth, 0.5, 2)]
-    stack = stack_runs(runs)
-    x = meta_features(np.stack([r.val_probs for r in runs]))
-    for fit, held in fold_splitter(truth).split(truth, truth):
-        expected = meta_model("logreg").fit(x[fit], truth[fit]).predict_proba(x[held])
-        np.testing.assert_allclose(stack.run.val_probs[held], expected, atol=1e-9)
+    stack_runs(runs)
+    val_rows = {row.tobytes() for row in stack_module.meta_features(np.stack([r.val_probs for r in runs]))}
+    assert len(val_rows) == N_VAL
+    cross_fitted = [(seen, rows) for seen, rows in RecordingMetaModel.scored if seen != val_rows and set(rows) <= val_rows]
+    scored = [row for _, rows in cross_fitted for row in rows]
+    assert sorted(scored) == sorted(val_rows)  # every validation row exactly once
+    assert all(not (seen & set(rows)) for seen, rows in cross_fitted)  # never by a model fitted on it
+    assert val_rows in RecordingMetaModel.fits  # and the test rows' model saw every validation row
 
 
-def test_test_probabilities_come_from_the_model_fitted_on_all_validation_rows(truth):
+def _log_probs_side_by_side(runs: list[Run], part: str) -> np.ndarray:
+    """The README's meta-features, written out again: each member's clipped log-probabilities, members side by side."""
+    return np.hstack([np.log(np.clip(getattr(r, f"{part}_probs"), 1e-6, None)) for r in runs])
+
+
+def test_test_probabilities_come_from_a_logistic_regression_on_all_validation_rows(truth):
     runs = [member(truth, 1.5, 1), member(truth, 0.5, 2, approach="convnext")]
     stack = stack_runs(runs)
-    all_rows = meta_model("logreg").fit(meta_features(np.stack([r.val_probs for r in runs])), truth)
-    expected = all_rows.predict_proba(meta_features(np.stack([r.test_probs for r in runs])))
-    np.testing.assert_allclose(stack.run.test_probs, expected, atol=1e-9)
-    np.testing.assert_allclose(stack.model.predict_proba(meta_features(np.stack([r.test_probs for r in runs]))), expected)
+    reference = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)).fit(_log_probs_side_by_side(runs, "val"), truth)
+    np.testing.assert_allclose(stack.run.test_probs, reference.predict_proba(_log_probs_side_by_side(runs, "test")), atol=1e-6)
     assert stack.run.config["members"] == [r.run_id for r in runs]
     assert stack.run.model == "probe+convnext"
 
@@ -83,11 +115,14 @@ def test_a_stack_learns_what_a_mean_cannot(truth):
     assert "more than noise" in metrics["stack_summary"]
 
 
-def test_gradient_boosting_meta_model_makes_a_valid_run(truth):
-    stack = stack_runs([member(truth, 1.5, 1), member(truth, 1.0, 2)], "hgb")
-    assert stack.run.config["meta"] == "hgb"
-    np.testing.assert_allclose(stack.run.test_probs.sum(axis=1), 1.0)
-    assert stack.run.metrics["val_accuracy"] > 0.5
+def test_gradient_boosting_learns_the_mapping_too_and_is_the_model_kept(truth, tmp_path):
+    weak = member(truth, 1.0, 1)
+    shifted = member((truth + 1) % len(CLASSES), 4.0, 2)
+    shifted.val["label"] = weak.val["label"]
+    stack = stack_runs([weak, shifted], "hgb")
+    assert stack.run.metrics["val_accuracy"] > 0.85  # trees learn the class permutation as well
+    stack.save(tmp_path)
+    assert isinstance(stack.run.saved_model().load("stack.joblib"), HistGradientBoostingClassifier)
 
 
 def test_refuses_runs_from_different_splits_and_lone_runs(truth):
@@ -108,7 +143,7 @@ def test_cli_stack_writes_a_run_with_its_meta_model(truth, tmp_path, capsys):
     out = capsys.readouterr().out.strip().splitlines()
     assert "equal-weight mean" in out[-2]
     written = load_run(out[-1], tmp_path)
-    model = joblib.load(written.path / "stack.joblib")
+    model = written.saved_model().load("stack.joblib")
     np.testing.assert_allclose(model.predict_proba(meta_features(np.stack([r.test_probs for r in runs]))), written.test_probs, atol=1e-7)
     assert main(["stack", runs[0].run_id, "--work", str(tmp_path)]) == 2
     assert "at least two Runs" in capsys.readouterr().err

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pytest
 from scipy.special import softmax
 
 import cornkit.clip.augmented as augmented
-from blend_checks import CLIP, assert_same_predictions, few_shot_task, parsed_defaults, run_on_relabelled_split, zeroshot_run
+from blend_checks import CLIP, assert_same_predictions, eval_probs, few_shot_task, head_params, run_on_relabelled_split, zeroshot_run
 from cornkit.errors import CornkitError
 from cornkit.heads.on_features import FeatureTask
 from cornkit.heads.registry import run_head
@@ -48,10 +47,10 @@ def test_alpha_zero_is_the_zeroshot_run(clip_work) -> None:
 def test_tip_f_fine_tunes_the_keys(clip_work) -> None:
     dataset, split, work, features = clip_work
     run = run_head("tip", dataset, split, work, **CLIP, alpha="1", beta="1", epochs=3, lr="0.01")
-    (saved,) = joblib.load(run.path / "tip.joblib")
+    (saved,) = run.saved_model().load("model.joblib")
     initial = _unit(features.rows("train", split.train_ids()))
-    assert saved["keys"].shape == initial.shape
-    assert np.abs(saved["keys"] - initial).max() > 1e-3
+    assert saved.keys.shape == initial.shape
+    assert np.abs(saved.keys - initial).max() > 1e-3
     assert run.metrics["epochs"] == [3]
 
 
@@ -90,22 +89,24 @@ def test_kfold_tip_scores_every_row_out_of_fold(kfold_work) -> None:
     assert len(run.metrics["beta"]) == 3
 
 
-def test_defaults_work_on_one_row_per_class_and_say_alpha_fell_back(tmp_path: Path) -> None:
-    fitted = fit_tip_task(few_shot_task(1), parsed_defaults("tip", tmp_path))
-    assert np.isfinite(fitted.probs).all() and np.allclose(fitted.probs.sum(axis=1), 1)
+def test_defaults_work_on_one_row_per_class_and_say_alpha_fell_back() -> None:
+    task = few_shot_task(1)
+    fitted = fit_tip_task(task, head_params("tip"))
+    probs = eval_probs(fitted, task)
+    assert np.isfinite(probs).all() and np.allclose(probs.sum(axis=1), 1)
     assert fitted.info["alpha_chosen_by"].startswith("fallback") and (fitted.info["alpha"], fitted.info["beta"]) == (1.0, 1.0)
-    tuned = fit_tip_task(few_shot_task(2), parsed_defaults("tip", tmp_path, epochs=2))
+    tuned = fit_tip_task(few_shot_task(2), head_params("tip", epochs=2))
     assert tuned.info["alpha_chosen_by"] == "cross-validation on the training rows (2 folds)" and tuned.info["epochs"] in (0, 1, 2)
 
 
-def test_a_class_without_training_rows_is_refused(tmp_path: Path) -> None:
+def test_a_class_without_training_rows_is_refused() -> None:
     task = few_shot_task(3)
     keep = task.train_labels != 1
-    missing = FeatureTask(task.train_features[keep], task.train_labels[keep], task.eval_features, task.classes, 0, lambda: task.zeroshot)
+    missing = FeatureTask(task.train_features[keep], task.train_labels[keep], task.classes, 0, lambda: task.zeroshot)
     with pytest.raises(CornkitError, match="class1"):
-        fit_tip_task(missing, parsed_defaults("tip", tmp_path))
+        fit_tip_task(missing, head_params("tip"))
 
 
 def test_augmented_views_need_a_task_with_images(tmp_path: Path) -> None:
     with pytest.raises(CornkitError, match="--augment-views"):
-        fit_tip_task(few_shot_task(2), parsed_defaults("tip", tmp_path, augment_views=2))
+        fit_tip_task(few_shot_task(2), head_params("tip", augment_views=2))

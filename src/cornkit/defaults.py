@@ -13,6 +13,9 @@ KAGGLE_INPUT = Path("/kaggle/input")
 DEFAULT_SEED = 42
 """The one seed of everything that draws random numbers (splits, folds, probes, fine-tunes,
 weight searches, random weights, the synthetic set); every Run records the seed it used."""
+DEFAULT_CLIP_MODEL = "ViT-H-14"
+DEFAULT_CLIP_PRETRAINED = "laion2b_s32b_b79k"
+"""The CLIP model of the study the kit grew from (its linear probe scored 0.726 private LB): the kernels' default."""
 RANDOM_WEIGHTS = "none"
 TIMM_HUB = "hub"
 CONVNEXT_ARCH = "convnext_small.fb_in22k"

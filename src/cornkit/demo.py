@@ -15,29 +15,32 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from . import params
 from .atomic import write_text
 from .clip.model import TINY_MODEL, ClipSpec
-from .clip.prompt_compare import compare_prompts
 from .clip.prompts import load_prompt_file
-from .data.dataset import Dataset, load_dataset
-from .data.split import Split, make_split
+from .data.dataset import load_dataset
+from .data.split import make_split
 from .data.synth import make_synthetic_corn
-from .defaults import DEFAULT_SEED
-from .heads.registry import Head, HeadContext, all_heads
+from .defaults import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED, DEFAULT_SEED
+from .heads.registry import Head, all_heads, run_head
 from .kaggle.submission import write_submission
+from .reports.prompts import compare_prompts
 from .runs.ensemble import ensemble_runs
 from .runs.run import Run, save_run
 from .runs.scoring import score_run, solution_accuracy
 from .runs.stack import stack_runs
 
 REAL_USE = (
-    "Real use: `cornkit download`, then e.g. `cornkit probe --data corn --model ViT-H-14 "
-    "--pretrained laion2b_s32b_b79k` (or --pretrained /kaggle/input/.../open_clip_pytorch_model.bin offline)."
+    f"Real use: `cornkit download`, then e.g. `cornkit probe --data corn --model {DEFAULT_CLIP_MODEL} "
+    f"--pretrained {DEFAULT_CLIP_PRETRAINED}` (or --pretrained /kaggle/input/.../open_clip_pytorch_model.bin offline)."
 )
-CLIP_DEMO_ARGS = ("--model", TINY_MODEL, "--pretrained", "none", "--workers", "0")
+CLIP_DEMO = {"model": TINY_MODEL, "pretrained": "none", "workers": 0}
+"""The tiny CLIP model with random weights, for every head on features in the demo (offline, minutes on a CPU)."""
 
 
 @dataclass(frozen=True)
@@ -55,21 +58,17 @@ def _step(title: str, say: Callable[[str], None]) -> None:
 
 def demo_heads() -> list[Head]:
     """The registered heads the demo runs, in rank order."""
-    return [head for head in all_heads().values() if head.demo_args is not None]
+    return [head for head in all_heads().values() if head.demo is not None]
+
+
+def head_demo_params(head: Head) -> dict[str, Any]:
+    """The parameters ``cornkit demo`` runs ``head`` with (the CLI tests run the same)."""
+    return {**(CLIP_DEMO if head.inputs == "features" else {}), **(head.demo or {})}
 
 
 def head_demo_argv(head: Head, data: Path, work: Path) -> list[str]:
-    """The command line ``cornkit demo`` runs ``head`` with (the CLI tests run the same)."""
-    clip_args = CLIP_DEMO_ARGS if head.inputs == "features" else ()
-    return [head.name, "--data", str(data), "--work", str(work), *clip_args, *(head.demo_args or ())]
-
-
-def run_head_demo(head: Head, dataset: Dataset, split: Split, data: Path, work: Path) -> Run:
-    """Make ``head``'s Run with its demo flags, parsed by the real ``cornkit`` parser."""
-    from .cli import build_parser
-
-    args = build_parser().parse_args(head_demo_argv(head, data, work))
-    return head.run(HeadContext(dataset=dataset, split=split, work=work, args=args))
+    """The command line that makes the same Run as the demo's ``head`` step."""
+    return [head.name, "--data", str(data), "--work", str(work), *params.to_argv(head.params, head_demo_params(head))]
 
 
 def summary_table(runs: list[Run], solution_csv: Path | None) -> pd.DataFrame:
@@ -118,7 +117,7 @@ def run_demo(out: str | Path = "demo", *, n_train: int = 800, n_test: int = 200,
     for head in demo_heads():
         _step(f"{head.name}: {head.help}", say)
         say("$ cornkit " + " ".join(head_demo_argv(head, data, work)))
-        run = run_head_demo(head, dataset, split, data, work)
+        run = run_head(head.name, dataset, split, work, **head_demo_params(head))
         if head.describe is not None:
             say(head.describe(run))
         say(f"{run.run_id}: validation accuracy {run.metrics['val_accuracy']:.4f}")

@@ -47,7 +47,8 @@ class Constraint:
 
     ``check`` gets the typed value and raises ``ValueError`` with the reason. ``record=False``
     keeps a field out of the Run's config (where a process runs, not what it computes).
-    ``flag`` overrides the derived flag name.
+    ``flag`` overrides the derived flag name; ``shown_default`` the default as help shows it
+    (empty: the help text already says it).
     """
 
     help: str
@@ -60,6 +61,7 @@ class Constraint:
     check: Callable[[Any], None] | None = None
     record: bool = True
     flag: str | None = None
+    shown_default: str | None = None
 
 
 def param(default: Any = MISSING, help: str = "", **constraint: Any) -> Any:
@@ -68,6 +70,33 @@ def param(default: Any = MISSING, help: str = "", **constraint: Any) -> Any:
     if default is MISSING:
         return dataclasses.field(metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
+
+
+def same_as(cls: type, name: str, *, default: Any = MISSING, help: str | None = None) -> Any:
+    """The declaration of ``cls.name`` again (help, constraint; the default unless given): a preset shares its parameters, never copies them."""
+    original = {f.name: f for f in dataclasses.fields(cls)}[name]
+    constraint: Constraint = original.metadata[_KEY]
+    if help is not None:
+        constraint = dataclasses.replace(constraint, help=help)
+    value = original.default if default is MISSING else default
+    return dataclasses.field(default=value, metadata={_KEY: constraint})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Params:
+    """Base of every parameter class: a value built directly in Python is checked against its declaration too."""
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+def validate(instance: Any) -> None:
+    """Check every field of ``instance`` against its declaration (values already typed); ParamError naming the first bad one."""
+    for p in parameters(type(instance)):
+        value = getattr(instance, p.name)
+        why = p.reason(value)
+        if why:
+            raise ParamError(f"{p.label(value)}: {why}")
 
 
 def seed_param(what: str = "everything random") -> Any:
@@ -131,8 +160,12 @@ class Parameter:
         too_high = c.high is not None and (item > c.high or (c.high_open and item == c.high))
         if not (too_low or too_high):
             return None
-        if self.kind is int and c.high is None and c.low is not None:
-            return f"{item} is too small: give a whole number of at least {c.low:g}"
+        if self.kind is int and c.low is not None:
+            if c.high is None:
+                return f"{item} is too small: give a whole number of at least {int(c.low)}"
+            return f"{item} is outside {int(c.low)}..{int(c.high)}"
+        if c.high is None and c.low is not None and c.low_open:
+            return f"{item:g} must be greater than {c.low:g}"
         low = "-inf" if c.low is None else f"{c.low:g}"
         high = "inf" if c.high is None else f"{c.high:g}"
         return f"{item:g} is outside {'(' if c.low_open else '['}{low}, {high}{')' if c.high_open else ']'}"
@@ -229,6 +262,10 @@ def _typed(p: Parameter, value: Any) -> Any:
 
 
 def _typed_scalar(kind: Any, value: Any) -> Any:
+    if kind is str:
+        if not isinstance(value, (str, Path)):
+            raise ValueError(f"{value!r} is not text")
+        return str(value)
     if isinstance(value, str):
         return _scalar(kind, value)
     if kind is bool:
@@ -296,9 +333,10 @@ def to_argv(cls: type, values: Mapping[str, Any]) -> list[str]:
 
 
 def _help(p: Parameter) -> str:
-    if p.kind is bool or p.default in (MISSING, None):
+    shown = p.constraint.shown_default
+    if p.kind is bool or p.default is MISSING or p.default is None or shown == "":
         return p.constraint.help
-    return f"{p.constraint.help} (default {_flag_value(p.default)})"
+    return f"{p.constraint.help} (default {shown or _flag_value(p.default)})"
 
 
 def _argparse_type(p: Parameter) -> Callable[[str], Any]:

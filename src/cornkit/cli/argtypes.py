@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
-from pathlib import Path
 from typing import NoReturn
 
 
@@ -85,47 +84,6 @@ def int_in(low: int, high: int) -> Callable[[str], int]:
 seed = int_in(0, 2**32 - 1)
 non_negative_float = float_in(0.0, math.inf)
 """A number >= 0 (``--wait 0``: look once)."""
-
-CHECKPOINT_MAGIC = (b"PK\x03\x04",)  # torch.save's zip format (also TorchScript)
-PICKLE_PROTOCOLS = range(2, 6)
-
-
-def looks_like_checkpoint(path: Path) -> bool:
-    """True for a file in a weights format torch, timm or open_clip can read: zip, pickle or safetensors.
-
-    Only the first bytes are read, so a multi-GB file costs nothing; a text file, an image or an
-    HTML error page saved under a checkpoint's name is told apart at once.
-    """
-    with path.open("rb") as handle:
-        head = handle.read(9)
-    if head.startswith(CHECKPOINT_MAGIC) or (len(head) >= 2 and head[0] == 0x80 and head[1] in PICKLE_PROTOCOLS):
-        return True
-    if len(head) == 9:  # safetensors: little-endian header length, then the JSON header
-        header_length = int.from_bytes(head[:8], "little")
-        return head[8:9] == b"{" and 0 < header_length < path.stat().st_size
-    return False
-
-
-def pretrained(text: str) -> str:
-    """``--pretrained``: a tag or keyword passes through; an existing file must be a checkpoint."""
-    path = Path(text)
-    if path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a folder; give the checkpoint file inside it")
-    if path.is_file() and not looks_like_checkpoint(path):
-        raise argparse.ArgumentTypeError(f"{text} is not a checkpoint (not a torch, pickle or safetensors file); give the weights file")
-    return text
-
-
-def device(text: str) -> str:
-    """``--device``: cpu, cuda or cuda:N; CUDA is refused here, by name, on a machine without it."""
-    from ..clip.model import resolve_device  # torch loads only when --device is given
-    from ..errors import CornkitError
-
-    try:
-        resolve_device(text)
-    except CornkitError as error:
-        raise argparse.ArgumentTypeError(str(error).removeprefix(f"--device {text}: ")) from None
-    return text
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -1,18 +1,20 @@
-"""One subcommand per registered head (:mod:`cornkit.heads.registry`), all built the same way.
+"""One subcommand per registered head (:mod:`cornkit.heads.registry`), its flags derived from the head's parameters.
 
-Every head gets ``--data``, ``--classes``, ``--work`` and ``--seed``; heads on CLIP features
-also get the CLIP and prompt flags. The head's own flags are remembered (``head_flags``) so
-that their values go into the Run's config. The handler loads the data and the saved split, lets the head make
-its Run, and prints its validation accuracy and, last, its run id.
+Every head gets ``--data``, ``--classes`` and ``--work``, then one flag per field of its
+parameter class (:func:`cornkit.params.add_arguments`: the same declarations, defaults and checks
+as ``run_head``), and ``--gpus``/``--processes`` when its work splits over processes. The handler
+loads the data and the saved split, lets the head make its Run, and prints its validation
+accuracy and, last, its run id.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from .. import params
 from ..heads.registry import Head, HeadContext, all_heads
-from .clip import add_clip_args, add_prompt_args
-from .common import add_data_args, add_seed_arg, dataset_from_args
+from .common import add_data_args, dataset_from_args
+from .launch import add_launch_args
 
 
 def run_head(head: Head, args: argparse.Namespace) -> None:
@@ -20,7 +22,8 @@ def run_head(head: Head, args: argparse.Namespace) -> None:
     from ..data.split import load_split
 
     dataset = dataset_from_args(args)
-    run = head.run(HeadContext(dataset=dataset, split=load_split(args.work, dataset), work=args.work, args=args))
+    context = HeadContext(dataset=dataset, split=load_split(args.work, dataset), work=args.work, params=params.from_namespace(head.params, args))
+    run = head.run(context)
     if head.describe is not None:
         print(head.describe(run))
     print(f"{run.approach} Run ({run.model}): validation accuracy {run.metrics['val_accuracy']:.4f} on {run.metrics['n_val']} rows")
@@ -30,21 +33,12 @@ def run_head(head: Head, args: argparse.Namespace) -> None:
 def add_head_parser(subparsers: argparse._SubParsersAction, head: Head) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(head.name, help=head.help, description=head.help)
     add_data_args(parser)
-    add_seed_arg(parser)
-    if head.inputs == "features":
-        add_clip_args(parser)
-        add_prompt_args(parser)
-    shared = {action.dest for action in parser._actions}
-    head.add_arguments(parser)
-    own = tuple(action.dest for action in parser._actions if action.dest not in shared)
-    parser.set_defaults(handler=lambda args: run_head(head, args), head_flags=own)
+    params.add_arguments(parser, head.params)
+    if head.launchable:
+        work = "feature extraction" if head.inputs == "features" else "data-parallel training (DDP; --batch-size is per process)"
+        add_launch_args(parser, work)
+    parser.set_defaults(handler=lambda args: run_head(head, args))
     return parser
-
-
-def takes_gpus(head: Head) -> bool:
-    """Whether the head's command runs on several GPUs (``--gpus``): heads on CLIP features and fine-tunes do, a plugin may not."""
-    parser = add_head_parser(argparse.ArgumentParser(add_help=False).add_subparsers(), head)
-    return "--gpus" in parser._option_string_actions
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -162,7 +162,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = kernels.add_subparsers(dest="kernels_command", required=True, metavar="ACTION")
 
     def add_kernel_args(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("approach", choices=[h.name for h in all_heads().values() if h.kernel], help="which approach (registered head) the kernel runs")
+        parser.add_argument("approach", choices=list(all_heads()), help="which approach (registered head) the kernel runs")
         parser.add_argument("--kernels", type=Path, default=Path("kernels"), help="folder of kernel folders (default: ./kernels)")
 
     build = actions.add_parser("build", help="write kernels/APPROACH/ (kernel-metadata.json and the notebook)")

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+from typing import Any
 
+from .. import params
+from ..clip.params import ClipParams
 from ..defaults import DUPES_THRESHOLD, SHOTS, SHOTS_REPEATS
+from ..heads.on_features import FeatureHeadParams
 from .argtypes import float_in, positive_int
-from .clip import add_clip_args, add_prompt_args
-from .common import add_data_args, add_seed_arg, dataset_from_args
+from .clip import add_clip_args
+from .common import add_data_args, dataset_from_args
+from .launch import add_launch_args
 
 ALL_SHOTS = "all"
 
@@ -25,16 +31,19 @@ def head_flags(text: str) -> tuple[str, str]:
     return name.strip(), flags
 
 
-def _clip_options(args: argparse.Namespace) -> dict:
-    return {"device": args.device, "batch_size": args.batch_size, "workers": args.workers}
+def head_params(flags: list[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+    """``--head-flags probe='--cv-folds 2'`` as each head's own parameters, checked by its declaration."""
+    from ..heads.registry import get_head
+
+    return {name: params.parse_argv(get_head(name).params, shlex.split(text), prog=f"--head-flags {name}") for name, text in flags}
 
 
 def _shots(args: argparse.Namespace) -> None:
-    from ..clip.model import ClipSpec
     from ..data.split import load_split
     from ..reports.shots import shots_report
 
     dataset = dataset_from_args(args)
+    shared = params.from_namespace(FeatureHeadParams, args)
     split = load_split(args.work, dataset)
     if split.n_folds > 1:
         print(f"{split.n_folds}-fold split: the curve is scored on fold 0's {len(split.valid_ids(0))} validation rows.")
@@ -42,15 +51,15 @@ def _shots(args: argparse.Namespace) -> None:
         dataset,
         split,
         args.work,
-        ClipSpec(args.model, args.pretrained, flip_tta=args.flip_tta),
+        shared.clip_spec(),
         heads=[h.strip() for h in args.heads.split(",")] if args.heads else None,
         shots=args.shots,
         repeats=args.repeats,
-        seed=args.seed,
-        head_flags=dict(args.head_flags or ()),
-        prompts=args.prompts,
-        prompt_set=args.prompt_set,
-        **_clip_options(args),
+        seed=shared.seed,
+        head_params=head_params(args.head_flags or []),
+        prompts=shared.prompts,
+        prompt_set=shared.prompt_set,
+        **{"device": shared.device, "batch_size": shared.batch_size, "workers": shared.workers},
     )
     summary = report.table.groupby(["head", "shots"], sort=False)["val_accuracy"].agg(["mean", "std", "count"]).round(4)
     print(summary.to_string())
@@ -62,12 +71,11 @@ def _shots(args: argparse.Namespace) -> None:
 
 def _dupes(args: argparse.Namespace) -> None:
     from ..clip.features import extract_features
-    from ..clip.model import ClipSpec
     from ..reports.dupes import dupes_report
 
     dataset = dataset_from_args(args)
-    spec = ClipSpec(args.model, args.pretrained, flip_tta=args.flip_tta)
-    features = extract_features(dataset, args.work, spec, device=args.device, batch_size=args.batch_size, num_workers=args.workers)
+    clip = params.from_namespace(ClipParams, args)
+    features = extract_features(dataset, args.work, clip.clip_spec(), **clip.extraction_options())
     report = dupes_report(dataset, features, args.work, args.threshold)
     if len(report.pairs):
         print(report.pairs.head(10).to_string(index=False))
@@ -81,9 +89,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "shots", help="few-shot curve: validation accuracy of each head on k labelled images per class (how many labels beat zero-shot?)"
     )
     add_data_args(shots)
-    add_clip_args(shots)
-    add_prompt_args(shots)
-    add_seed_arg(shots, "the k-shot draws and the heads")
+    params.add_arguments(shots, FeatureHeadParams)
+    add_launch_args(shots, "feature extraction")
     shots.add_argument("--shots", type=shot_counts, default=shot_counts(SHOTS), help=f"labelled training images per class to try (default {SHOTS})")
     shots.add_argument("--repeats", type=positive_int, default=SHOTS_REPEATS, help=f"seeded draws per shot count (default {SHOTS_REPEATS})")
     shots.add_argument("--heads", help="comma-separated heads on features (default: every registered one; zero-shot is always the reference)")

@@ -1,12 +1,15 @@
-"""Commands that read Runs, whichever head made them: runs, score, ensemble, stack."""
+"""Commands that read Runs, whichever head made them: runs, score, predict, ensemble, stack."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .. import params
 from ..defaults import STACK_META_MODELS
 from ..errors import CornkitError
+from ..heads.predict import PredictParams
 from . import argtypes
 from .common import add_data_args, add_seed_arg, add_work_arg, dataset_from_args
 
@@ -33,6 +36,27 @@ def _score(args: argparse.Namespace) -> None:
     print(f"confusion matrix: {report.confusion_path}")
     print(f"misclassified images: {report.misclassified_path}")
     print(run.path)
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from ..hashing import config_hash
+    from ..heads.predict import Images, PredictParams, predict_run
+    from ..kaggle.predictions import PREDICTIONS_DIR, write_predictions
+    from ..runs.run import load_run
+
+    if (args.data is None) == (args.images is None):
+        raise CornkitError("give --data DIR (a competition folder: its test set) or --images DIR (a folder of images), not both.")
+    run = load_run(args.run, args.work)
+    model = run.saved_model()  # a Run without a usable model is refused before any image is read
+    images = Images.folder(args.images) if args.images is not None else Images.test_set(dataset_from_args(args))
+    probs = predict_run(run, images, args.work, params.from_namespace(PredictParams, args), model)
+    source = str(args.images.resolve()) if args.images is not None else images.dataset.fingerprint if images.dataset else ""
+    out = args.out or args.work / PREDICTIONS_DIR / f"{run.run_id}-{config_hash(source)}"
+    written = write_predictions(run, images, probs, out)
+    print(f"{len(images.ids)} images predicted with Run {run.run_id} ({run.approach}): {written.probs_path.name}, {written.submission_path.name}")
+    if written.max_difference is not None:
+        print(f"the Run's own test set: largest difference from its test_probs.csv {written.max_difference:.2e}")
+    print(out)
 
 
 def parse_weights(text: str | None) -> list[float] | str | None:
@@ -94,6 +118,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_data_args(score)
     score.add_argument("--max-images", type=argtypes.non_negative_int, default=24, help="misclassified images to show")
     score.set_defaults(handler=_score)
+
+    predict = subparsers.add_parser(
+        "predict", help="predict with a saved Run's fitted model: a competition's test set (--data) or a folder of images (--images)"
+    )
+    predict.add_argument("run", help="run id (or a unique prefix) or Run folder")
+    add_data_args(predict, required=False)
+    predict.add_argument("--images", type=Path, help="a folder of images to predict instead of a competition's test set")
+    predict.add_argument("--out", type=Path, help="folder for test_probs.csv and submission.csv (default: WORK/predictions/RUN-HASH)")
+    params.add_arguments(predict, PredictParams)
+    predict.set_defaults(handler=_predict)
 
     ensemble = subparsers.add_parser("ensemble", help="average Runs made on the same split into one Run")
     ensemble.add_argument("runs", nargs="+", metavar="RUN", help="run ids or Run folders")

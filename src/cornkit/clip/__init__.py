@@ -2,5 +2,5 @@
 
 ``model`` loads a model from a tag, a checkpoint file or random weights; ``features`` caches
 image embeddings; ``prompts`` reads prompt files; ``text_classifier`` turns a prompt set into
-zero-shot classifier weights; ``prompt_compare`` scores every prompt set on the split.
+zero-shot classifier weights; ``params`` declares the parameters of every command on features.
 """

@@ -202,6 +202,14 @@ def _load_cached(path: Path, key: str) -> FeatureSet | None:
     return FeatureSet(path=path, key=key, meta=meta, **arrays)
 
 
+def cached_features(dataset: Dataset, work: str | Path, spec: ClipSpec) -> FeatureSet | None:
+    """The cached features of ``dataset`` under ``spec`` in ``work``, or None when the cache does not hold them (nothing is computed)."""
+    key = feature_key(spec, dataset)
+    path = Path(work) / FEATURES_DIR / key
+    with locked(path, f"read features from {path}"):
+        return _load_cached(path, key)
+
+
 def extract_features(
     dataset: Dataset,
     work: str | Path,

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import train_test_split
 
 from ..atomic import write_csv, write_json
 from ..defaults import DEFAULT_SEED
@@ -29,6 +29,7 @@ from ..errors import CornkitError
 from ..hashing import files_hash
 from ..locks import locked
 from .dataset import Dataset
+from .folds import stratified_folds
 
 SPLIT_CSV = "split.csv"
 SPLIT_JSON = "split.json"
@@ -95,8 +96,13 @@ def _assign_folds(labels: pd.Series, valid_frac: float, folds: int | None, seed:
     fold = np.full(len(labels), HOLDOUT_TRAIN_FOLD, dtype=int)
     positions = np.arange(len(labels))
     if folds:
-        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-        for k, (_, valid) in enumerate(splitter.split(positions, labels)):
+        rarest = labels.value_counts()
+        if rarest.min() < folds:
+            raise CornkitError(
+                f"--folds {folds}: class {rarest.idxmin()!r} has {rarest.min()} row(s), so some folds would validate on none of it; "
+                f"give --folds {max(2, int(rarest.min()))} or fewer (or a holdout split with --valid-frac)."
+            )
+        for k, (_, valid) in enumerate(stratified_folds(labels.to_numpy(), folds, seed)):
             fold[valid] = k
     else:
         n_valid, n_classes = math.ceil(valid_frac * len(labels)), labels.nunique()

@@ -4,10 +4,11 @@
 ``on_features`` runs a head on cached CLIP features over the split's folds. What a new head
 needs is exported here::
 
-    from cornkit.heads import FeatureTask, Fitted, Head, KernelRecipe
+    from cornkit.heads import FeatureHeadParams, FeatureTask, Fitted, Head
+    from cornkit.params import param
 """
 
-from .on_features import FeatureTask, Fitted
-from .registry import Head, HeadContext, KernelRecipe, all_heads, get_head, run_head
+from .on_features import FeatureHeadParams, FeatureTask, Fitted
+from .registry import Head, HeadContext, all_heads, get_head, run_head
 
-__all__ = ["FeatureTask", "Fitted", "Head", "HeadContext", "KernelRecipe", "all_heads", "get_head", "run_head"]
+__all__ = ["FeatureHeadParams", "FeatureTask", "Fitted", "Head", "HeadContext", "all_heads", "get_head", "run_head"]

@@ -17,17 +17,15 @@ Two ways of mixing, as in the papers:
 
 from __future__ import annotations
 
-import argparse
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
-from ..cli.argtypes import float_in
+from ..data.folds import Folds, capped_folds
+from ..params import param
 
-AUTO = "auto"
 MAX_CV_FOLDS = 5
 Mode = Literal["add", "interpolate"]
 Alpha = float | str
@@ -35,24 +33,14 @@ Candidate = tuple[dict[str, float], np.ndarray]
 """A setting of a head's other parameters (``{"beta": 2.0}``, or ``{}``) and its out-of-fold term of every training row."""
 
 
-def alpha_flag(high: float = math.inf) -> Callable[[str], Alpha]:
-    """argparse type for ``--alpha``: ``auto``, or a number in ``[0, high]``."""
-    number = float_in(0.0, high)
-
-    def parse(text: str) -> Alpha:
-        return AUTO if text.strip().lower() == AUTO else number(text)
-
-    parse.__name__ = f"'auto' or {number.__name__}"
-    return parse
-
-
-def add_alpha_argument(parser: argparse.ArgumentParser, *, default: Alpha, high: float = math.inf, meaning: str) -> None:
-    """The shared ``--alpha`` flag; ``meaning`` says what α weighs for this head."""
-    parser.add_argument(
-        "--alpha",
-        type=alpha_flag(high),
-        default=default,
-        help=f"{meaning}; 0 reproduces the zero-shot Run, 'auto' chooses by cross-validation on the training rows (default {default})",
+def alpha_param(default: Alpha, meaning: str, high: float | None = None) -> Any:
+    """The shared ``alpha`` parameter (``--alpha``): 'auto' or a number from 0 (up to ``high``); ``meaning`` says what α weighs here."""
+    return param(
+        default,
+        f"{meaning}; 0 reproduces the zero-shot Run, 'auto' chooses by cross-validation on the training rows",
+        low=0.0,
+        high=high,
+        auto=True,
     )
 
 
@@ -65,16 +53,9 @@ def blend(zeroshot_logits: np.ndarray, head_term: np.ndarray, alpha: float, mode
     return (1.0 - alpha) * log_softmax(zeroshot_logits, axis=1) + alpha * log_softmax(head_term, axis=1)
 
 
-def cv_splits(labels: np.ndarray, seed: int, max_folds: int = MAX_CV_FOLDS) -> list[tuple[np.ndarray, np.ndarray]] | None:
+def cv_splits(labels: np.ndarray, seed: int, max_folds: int = MAX_CV_FOLDS) -> Folds | None:
     """Stratified folds of the training rows (at most ``max_folds``, at most the smallest class's count); ``None`` if a class has one row."""
-    from sklearn.model_selection import StratifiedKFold
-
-    smallest = int(np.unique(labels, return_counts=True)[1].min()) if len(labels) else 0
-    n_splits = min(max_folds, smallest)
-    if n_splits < 2:
-        return None
-    splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    return list(splitter.split(np.zeros(len(labels)), labels))
+    return capped_folds(labels, max_folds, seed)
 
 
 def out_of_fold(

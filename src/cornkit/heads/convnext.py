@@ -1,79 +1,81 @@
-"""``cornkit convnext``: ``finetune`` with a ConvNeXt from timm and the plain fastai recipe (flags and kernel recipe here).
+"""``cornkit convnext``: ``finetune`` with a ConvNeXt from timm and the plain fastai recipe, as a preset.
 
-Any timm backbone works through ``--arch``; ConvNeXt is the default because the seed's study
-and the winners built on it. The training is :func:`cornkit.train.convnext.train_convnext`;
-every import of fastai or timm waits until a Run is made.
+Its parameters are a few of :class:`~cornkit.train.settings.FinetuneSettings`' (the same
+declarations, :func:`cornkit.params.same_as`; ``size`` defaults to 224 px) plus ``arch`` and
+``freeze_epochs``; :meth:`ConvnextParams.settings` lays them over :data:`CONVNEXT_RECIPE`, the
+fine-tune settings the command has always meant: fastai's pooled head, no label smoothing,
+mixup, EMA, layer decay or stochastic depth, the body at a tenth of the head's rate. Random
+weights (``pretrained="none"``) have nothing worth keeping frozen or protecting with a lower
+body rate, so then every layer trains at the full rate from the start. Any timm backbone works
+through ``arch``; ConvNeXt is the default because the seed's study and the winners built on it.
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..cli.argtypes import int_at_least, non_negative_int, pretrained
-from ..defaults import CONVNEXT_ARCH, TIMM_HUB
-from .finetune import add_training_arguments
-from .registry import Head, HeadContext, KernelRecipe
+from ..defaults import CONVNEXT_ARCH, RANDOM_WEIGHTS, TIMM_HUB
+from ..params import Params, param, same_as
+from ..train.settings import FinetuneSettings
+from .registry import Head, HeadContext
 
 if TYPE_CHECKING:
     from ..runs.run import Run
 
 APPROACH = "convnext"
+CONVNEXT_RECIPE = FinetuneSettings(head="fastai", label_smoothing=0.0, drop_path=0.0)
+"""The plain fastai recipe: what ``cornkit convnext`` changes in the fine-tune defaults."""
+SHARED = ("size", "epochs", "batch_size", "lr", "balance", "tta", "fold", "monitor_frac", "patience", "device", "seed")
 
 
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--arch", default=CONVNEXT_ARCH, help=f"timm model name, with or without a pretrained tag (default {CONVNEXT_ARCH})")
-    parser.add_argument(
-        "--pretrained",
-        default=TIMM_HUB,
-        type=pretrained,
-        help="'hub' (timm weights from the Hugging Face hub), a timm checkpoint file, or 'none' (random weights, tests only)",
+@dataclass(frozen=True, kw_only=True)
+class ConvnextParams(Params):
+    """The ``convnext`` command's parameters; every shared one is the fine-tune's own declaration."""
+
+    arch: str = param(CONVNEXT_ARCH, "timm model name, with or without a pretrained tag")
+    pretrained: str = same_as(
+        FinetuneSettings, "pretrained", default=TIMM_HUB, help="'hub' (timm weights from the Hugging Face hub), a timm checkpoint file, or 'none'"
     )
-    parser.add_argument("--freeze-epochs", type=non_negative_int, default=1, help="epochs with the backbone frozen first (pretrained weights only; default 1)")
-    parser.add_argument("--size", type=int_at_least(32), default=224, help="square input size in pixels (default 224)")
-    add_training_arguments(parser)
+    freeze_epochs: int = param(1, "epochs with the backbone frozen first (pretrained weights only)", low=0)
+    size: int | None = same_as(FinetuneSettings, "size", default=224)
+    epochs: int = same_as(FinetuneSettings, "epochs")
+    batch_size: int = same_as(FinetuneSettings, "batch_size")
+    lr: float | None = same_as(FinetuneSettings, "lr")
+    balance: str = same_as(FinetuneSettings, "balance")
+    tta: bool = same_as(FinetuneSettings, "tta")
+    fold: int | None = same_as(FinetuneSettings, "fold")
+    monitor_frac: float = same_as(FinetuneSettings, "monitor_frac")
+    patience: int | None = same_as(FinetuneSettings, "patience")
+    device: str | None = same_as(FinetuneSettings, "device")
+    seed: int = same_as(FinetuneSettings, "seed")
+
+    def settings(self) -> FinetuneSettings:
+        """The fine-tune settings of these parameters: :data:`CONVNEXT_RECIPE` with them laid over it."""
+        random = self.pretrained.lower() == RANDOM_WEIGHTS
+        return dataclasses.replace(
+            CONVNEXT_RECIPE,
+            backbone=f"timm:{self.arch}",
+            pretrained=self.pretrained,
+            lp_epochs=0 if random else self.freeze_epochs,
+            body_lr_mult=1.0 if random else CONVNEXT_RECIPE.body_lr_mult,
+            **{name: getattr(self, name) for name in SHARED},
+        )
 
 
 def _make_run(ctx: HeadContext) -> Run:
-    from ..train.convnext import train_convnext
+    from ..train.finetune import train_finetune
 
-    args = ctx.args
-    return train_convnext(
-        ctx.dataset,
-        ctx.split,
-        ctx.work,
-        arch=args.arch,
-        pretrained=args.pretrained,
-        epochs=args.epochs,
-        freeze_epochs=args.freeze_epochs,
-        size=args.size,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        balance=args.balance,
-        tta=not args.no_tta,
-        seed=ctx.seed,
-        fold=args.fold,
-        patience=args.patience,
-        monitor_frac=args.monitor_frac,
-        device=args.device,
-    )
+    return train_finetune(ctx.dataset, ctx.split, ctx.work, ctx.params.settings(), approach=APPROACH)
 
 
 HEAD = Head(
     name=APPROACH,
     help="fine-tune a timm backbone (ConvNeXt by default) with the plain fastai recipe (a Run; `finetune` has the full recipe)",
+    params=ConvnextParams,
     make_run=_make_run,
-    add_arguments=_add_arguments,
     inputs="images",
-    kernel=KernelRecipe(
-        title="cornkit ConvNeXt baseline",
-        explanation=(
-            "A ConvNeXt from timm, pretrained on ImageNet, fine-tuned with fastai on the training "
-            "rows; predictions with test-time augmentation. The baseline the winners improved on."
-        ),
-        model=CONVNEXT_ARCH,
-        model_flag="--arch",
-    ),
-    demo_args=("--arch", "convnext_atto", "--pretrained", "none", "--epochs", "2", "--size", "64", "--batch-size", "16", "--lr", "2e-3"),
+    demo={"arch": "convnext_atto", "pretrained": "none", "epochs": 2, "size": 64, "batch_size": 16, "lr": 2e-3},
     rank=50,
 )

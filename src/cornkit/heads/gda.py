@@ -22,18 +22,19 @@ mean) and records it.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import CornkitError
-from .blend import AUTO, AlphaChoice, add_alpha_argument, choose_alpha, cv_splits, fallback_alpha, fixed_alpha, out_of_fold
-from .on_features import FeatureTask, Fitted, check_every_class_present
-from .registry import Head, KernelRecipe
+from ..params import AUTO
+from .blend import AlphaChoice, alpha_param, choose_alpha, cv_splits, fallback_alpha, fixed_alpha, out_of_fold
+from .on_features import FeatureHeadParams, FeatureTask, Fitted, check_every_class_present
+from .registry import Head
 
 if TYPE_CHECKING:
+    from ..clip.text_classifier import ZeroShotClassifier
     from ..runs.run import Run
 
 ALPHAS: tuple[float, ...] = (0.0, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0)
@@ -76,8 +77,27 @@ def fit_gda(features: np.ndarray, labels: np.ndarray, n_classes: int) -> Gaussia
     return GaussianDiscriminant(weights=weights, bias=bias, shrinkage=shrinkage, covariance=kind)
 
 
+@dataclass(frozen=True, kw_only=True)
+class GdaParams(FeatureHeadParams):
+    alpha: float | str = alpha_param(AUTO, "weight of the GDA logits added to the zero-shot logits")
+
+
+@dataclass(frozen=True)
+class GdaModel:
+    """The fitted head: zero-shot logits plus α times the GDA logits."""
+
+    zeroshot: ZeroShotClassifier
+    gda: GaussianDiscriminant
+    alpha: float
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        from scipy.special import softmax
+
+        return softmax(self.zeroshot.logits(features) + self.alpha * self.gda.logits(features), axis=1)
+
+
 def choose_gda_alpha(task: FeatureTask, alpha: float | str) -> AlphaChoice:
-    """``--alpha`` as given, or chosen on out-of-fold GDA logits of the training rows."""
+    """``alpha`` as given, or chosen on out-of-fold GDA logits of the training rows."""
     if alpha != AUTO:
         return fixed_alpha(float(alpha))
     splits = cv_splits(task.train_labels, task.seed)
@@ -88,20 +108,13 @@ def choose_gda_alpha(task: FeatureTask, alpha: float | str) -> AlphaChoice:
     return choose_alpha(task.zeroshot.logits(x), y, [({}, terms)], ALPHAS, "add", len(splits))
 
 
-def fit_gda_task(task: FeatureTask, args: argparse.Namespace) -> Fitted:
+def fit_gda_task(task: FeatureTask, params: GdaParams) -> Fitted:
     """GDA on one fold's training rows, added to zero-shot with the chosen α."""
     check_every_class_present(task.train_labels, task.classes, "the training rows")
-    from scipy.special import softmax
-
     model = fit_gda(task.train_features, task.train_labels, task.n_classes)
-    choice = choose_gda_alpha(task, args.alpha)
-    logits = task.zeroshot.logits(task.eval_features) + choice.alpha * model.logits(task.eval_features)
+    choice = choose_gda_alpha(task, params.alpha)
     info = {**choice.info(), "shrinkage": model.shrinkage, "covariance": model.covariance}
-    return Fitted(softmax(logits, axis=1), info, {"gda": model, "alpha": choice.alpha})
-
-
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_alpha_argument(parser, default=AUTO, meaning="weight of the GDA logits added to the zero-shot logits")
+    return Fitted(GdaModel(task.zeroshot, model, choice.alpha), info)
 
 
 def _describe(run: Run) -> str:
@@ -111,18 +124,8 @@ def _describe(run: Run) -> str:
 HEAD = Head(
     name="gda",
     help="Gaussian discriminant analysis on CLIP features added to zero-shot (training-free, Wang et al. ICLR 2024)",
-    fit_features=fit_gda_task,
-    add_arguments=_add_arguments,
-    kernel=KernelRecipe(
-        title="cornkit CLIP GDA",
-        explanation=(
-            "CLIP image features for every photo, cached; each class is modelled as a Gaussian "
-            "with a shared, shrunk covariance, and the resulting linear classifier (no training) "
-            "is added to CLIP's zero-shot prediction with a weight chosen on the training rows."
-        ),
-        model="ViT-H-14",
-        pretrained="laion2b_s32b_b79k",
-    ),
+    params=GdaParams,
+    fit=fit_gda_task,
     rank=30,
     describe=_describe,
 )

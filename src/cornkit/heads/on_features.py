@@ -1,25 +1,27 @@
-"""Heads on cached CLIP features share one shape: fit on some rows, predict others.
+"""Heads on cached CLIP features share one shape: fit a model on some rows, let it predict any others.
 
-A features head declares ``fit_features(task, args) -> Fitted`` on its :class:`~cornkit.heads.registry.Head`.
-:func:`features_run` runs it on every fold of the saved split (training rows in, validation
-and test rows out), so out-of-fold validation with a k-fold split, averaged test
-probabilities, the Run's config and metrics are written once for every such head; ``cornkit
-shots`` runs the same function on k-shot subsets. A task's zero-shot classifier (for heads
-that start from or mix with zero-shot) is built only when a head asks for it, and once: a probe
-that never mixes never loads the CLIP model, it reads cached features only.
+A features head declares ``fit(task, params) -> Fitted`` on its :class:`~cornkit.heads.registry.Head`:
+the returned model has ``predict_proba(features)`` (scikit-learn's convention) and is saved with
+the Run, so ``cornkit predict`` can apply it to images it has never seen. :func:`features_run`
+runs ``fit`` on every fold of the saved split (training rows in, validation and test rows
+predicted) through the one fold runner (:mod:`cornkit.runs.folds`); ``cornkit shots`` runs the
+same function on k-shot subsets. A task's zero-shot classifier (for heads that start from or
+mix with zero-shot) is built only when a head asks for it, and once: a probe that never mixes
+never loads the CLIP model, it reads cached features only.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from ..clip.params import ClipParams, PromptParams
 from ..errors import CornkitError
+from ..params import seed_param
 
 if TYPE_CHECKING:
     from ..clip.augmented import AugmentedViews
@@ -27,15 +29,29 @@ if TYPE_CHECKING:
     from ..runs.run import Run
     from .registry import HeadContext
 
+FEATURE_MODEL_FILE = "model.joblib"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeatureHeadParams(PromptParams, ClipParams):
+    """What every head on CLIP features takes: the CLIP model and how it runs, the prompt set, the seed."""
+
+    seed: int = seed_param()
+
+
+class FeatureModel(Protocol):
+    """A fitted features head: class probabilities (rows sum to 1) of L2-normalised CLIP features."""
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray: ...
+
 
 class FeatureTask:
-    """One fit: training features with class indices, the rows to predict, and (on demand) the zero-shot classifier."""
+    """One fit: training features with class indices, and (on demand) the zero-shot classifier and augmented views."""
 
     def __init__(
         self,
         train_features: np.ndarray,
         train_labels: np.ndarray,
-        eval_features: np.ndarray,
         classes: tuple[str, ...],
         seed: int,
         zeroshot_source: Callable[[], ZeroShotClassifier],
@@ -44,7 +60,6 @@ class FeatureTask:
     ) -> None:
         self.train_features = train_features
         self.train_labels = train_labels
-        self.eval_features = eval_features
         self.classes = classes
         self.seed = seed
         self._zeroshot_source = zeroshot_source
@@ -63,24 +78,23 @@ class FeatureTask:
     def augmented_views(self, n_views: int) -> np.ndarray:
         """``n_views`` augmented embeddings of each training row, shape ``(n_views, n_train, dim)`` (cached; see :mod:`cornkit.clip.augmented`)."""
         if self._views_source is None or self.train_ids is None:
-            raise CornkitError("augmented views need the training images: this task has features only; drop --augment-views.")
+            raise CornkitError("augmented views need the training images: this task has features only; give augment_views=0 (--augment-views 0).")
         return self._views_source(n_views).rows(self.train_ids)
 
 
 @dataclass
 class Fitted:
-    """A head's answer for one task: probabilities of the eval rows, facts for the metrics, what to save."""
+    """A head's answer for one task: the fitted model (it predicts any rows) and facts for the Run's metrics."""
 
-    probs: np.ndarray
+    model: FeatureModel
     info: dict[str, Any] = field(default_factory=dict)
-    artifact: Any = None
 
 
-FitFeatures = Callable[[FeatureTask, argparse.Namespace], Fitted]
+FitFeatures = Callable[[FeatureTask, Any], Fitted]
 
 
 class ZeroShotSource:
-    """Builds the zero-shot classifier of ``--model``/``--pretrained``/``--prompts``/``--prompt-set`` once, and remembers whether it was used."""
+    """Builds the zero-shot classifier of the task's CLIP model and prompt set once, and remembers whether it was used."""
 
     def __init__(self, ctx: HeadContext) -> None:
         self.ctx = ctx
@@ -93,9 +107,10 @@ class ZeroShotSource:
             from ..clip.prompts import load_prompt_file
             from ..clip.text_classifier import build_classifier
 
-            prompt_set = load_prompt_file(self.ctx.args.prompts, self.ctx.dataset.classes).get(self.ctx.args.prompt_set)
+            params: FeatureHeadParams = self.ctx.params
+            prompt_set = load_prompt_file(params.prompts, self.ctx.dataset.classes).get(params.prompt_set)
             self.prompts_config = prompt_set.as_config()
-            self._classifier = build_classifier(load_clip(self.ctx.clip_spec, self.ctx.args.device), prompt_set, self.ctx.dataset.classes)
+            self._classifier = build_classifier(load_clip(params.clip_spec(), params.device), prompt_set, self.ctx.dataset.classes)
         return self._classifier
 
 
@@ -115,57 +130,58 @@ def check_every_class_present(labels: np.ndarray, classes: tuple[str, ...], wher
 def _augmented_views(ctx: HeadContext, n_views: int) -> AugmentedViews:
     from ..clip.augmented import extract_augmented_views
 
-    return extract_augmented_views(ctx.dataset, ctx.work, ctx.clip_spec, n_views, seed=ctx.seed, **ctx.clip_options)
+    params: FeatureHeadParams = ctx.params
+    return extract_augmented_views(ctx.dataset, ctx.work, params.clip_spec(), n_views, seed=ctx.seed, **params.extraction_options())
+
+
+def clip_details(params: FeatureHeadParams) -> dict[str, Any]:
+    """What a saved features model needs to embed new images: the CLIP model, weights as given, and their identity."""
+    spec = params.clip_spec()
+    return {"clip": {"model": spec.model, "pretrained": spec.pretrained, "flip_tta": spec.flip_tta}, "identity": spec.identity()}
 
 
 def features_run(ctx: HeadContext, fit: FitFeatures, *, approach: str, config: dict[str, Any]) -> Run:
-    """Fit ``fit`` on each fold's training rows, predict its validation rows and the test rows, save the Run.
+    """Fit ``fit`` on each fold's training rows, predict its validation rows and the test rows, save the Run with its fold models.
 
     Validation probabilities are out-of-fold with a k-fold split; test probabilities are the
-    mean over folds. Each ``Fitted.info`` key becomes a metric with one value per fold, and the
-    artifacts (if any) are saved with the Run as ``<approach>.joblib``.
+    mean over folds (as ``cornkit predict`` computes them from the saved fold models). Each
+    ``Fitted.info`` key becomes a metric with one value per fold.
     """
-    from ..runs.run import make_run, save_run
+    from ..runs.folds import FoldOutput, run_folds, run_from_folds
+    from ..runs.model import RunModel
+    from ..runs.run import save_run
 
+    params: FeatureHeadParams = ctx.params
     features = ctx.features()
     split, classes = ctx.split, ctx.dataset.classes
     zeroshot = ZeroShotSource(ctx)
     views = functools.cache(functools.partial(_augmented_views, ctx))
-    val_probs: dict[int, np.ndarray] = {}
-    test_probs = np.zeros((len(features.test_ids), len(classes)))
-    infos, artifacts = [], []
-    for fold in range(split.n_folds):
+    models: list[FeatureModel] = []
+
+    def fit_fold(fold: int) -> FoldOutput:
         train_ids, valid_ids = split.train_ids(fold), split.valid_ids(fold)
         labels = class_indices(split.labels_of(train_ids), classes)
         check_every_class_present(labels, classes, f"the training rows of fold {fold}")
         valid_features = features.rows("train", valid_ids)
-        eval_features = np.vstack([valid_features, features.test])
-        task = FeatureTask(features.rows("train", train_ids), labels, eval_features, classes, ctx.seed, zeroshot, train_ids=train_ids, views_source=views)
-        fitted = fit(task, ctx.args)
-        val_probs.update(zip(valid_ids.tolist(), fitted.probs[: len(valid_ids)], strict=True))
-        test_probs += fitted.probs[len(valid_ids) :] / split.n_folds
-        infos.append(fitted.info)
-        artifacts.append(fitted.artifact)
-    run_config = {"clip": ctx.clip_spec.identity(), "random_weights": ctx.clip_spec.is_random, "features": features.key, **config}
+        task = FeatureTask(features.rows("train", train_ids), labels, classes, ctx.seed, zeroshot, train_ids=train_ids, views_source=views)
+        fitted = fit(task, params)
+        models.append(fitted.model)
+        return FoldOutput(valid_ids, fitted.model.predict_proba(valid_features), fitted.model.predict_proba(features.test), fitted.info)
+
+    outputs = run_folds(split, range(split.n_folds), fit_fold)
+    run_config = {"clip": params.clip_spec().identity(), "random_weights": params.clip_spec().is_random, "features": features.key, **config}
     if zeroshot.prompts_config is not None:
         run_config["prompts"] = zeroshot.prompts_config
-    run = make_run(
+    run = run_from_folds(
         approach=approach,
-        model=ctx.clip_spec.label,
+        model=params.clip_spec().label,
         classes=classes,
         split=split,
-        val_probs=np.stack([val_probs[int(i)] for i in split.evaluation_ids()]),
+        outputs=outputs,
         test_ids=features.test_ids,
-        test_probs=test_probs,
         config=run_config,
         seed=ctx.seed,
     )
-    for key in infos[0]:
-        run.metrics[key] = [info[key] for info in infos]
-    if any(a is not None for a in artifacts):
-        import joblib
-
-        save_run(run, ctx.work, write_artifacts=lambda folder: joblib.dump(artifacts, folder / f"{approach}.joblib"))
-    else:
-        save_run(run, ctx.work)
+    run.fitted = RunModel(kind="features", details=clip_details(params), objects={FEATURE_MODEL_FILE: models})
+    save_run(run, ctx.work)
     return run

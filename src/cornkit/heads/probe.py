@@ -8,10 +8,10 @@ with warm starts (each C starts from the previous C's solution) instead of solvi
 from zero; the chosen C is then fitted on all training rows, as the grid search's refit did
 (``benchmarks/probe.py`` measures the difference). With a k-fold split there is one probe per
 fold (see :func:`~cornkit.heads.on_features.features_run`). The fitted estimators are saved
-with the Run (``probe.joblib``).
+with the Run (``model.joblib``; ``cornkit predict`` applies them to new images).
 
-``--alpha`` blends the probe with zero-shot in log-probability space (:mod:`cornkit.heads.blend`);
-the default 1 is the probe alone and never loads the CLIP model. ``--init zeroshot`` starts the
+``alpha`` (``--alpha``) blends the probe with zero-shot in log-probability space (:mod:`cornkit.heads.blend`);
+the default 1 is the probe alone and never loads the CLIP model. ``init="zeroshot"`` starts the
 final fit from the zero-shot text classifier (class text embeddings times the logit scale):
 the L2-regularised objective is convex, so the start changes the solution only within the
 solver's tolerance; it saves iterations when the text classifier is already good. To keep the
@@ -25,19 +25,20 @@ which imports every head to build its parser, stays quick.
 
 from __future__ import annotations
 
-import argparse
 import inspect
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..cli.argtypes import int_at_least, positive_floats
+from ..data.folds import smallest_class
 from ..defaults import DEFAULT_SEED
-from .blend import AUTO, AlphaChoice, add_alpha_argument, choose_alpha, cv_splits, fallback_alpha, fixed_alpha
-from .on_features import FeatureTask, Fitted, check_every_class_present
-from .registry import Head, KernelRecipe
+from ..params import AUTO, param
+from .blend import AlphaChoice, alpha_param, choose_alpha, cv_splits, fallback_alpha, fixed_alpha
+from .on_features import FeatureHeadParams, FeatureTask, Fitted, check_every_class_present
+from .registry import Head
 
 if TYPE_CHECKING:
     from sklearn.linear_model import LogisticRegression
@@ -115,6 +116,12 @@ def fit_probe(
 
     y = np.asarray(labels)
     splits = cv_splits(y, seed, max_folds=cv_folds)
+    if splits is not None and len(splits) < cv_folds:
+        print(
+            f"note: cv_folds={cv_folds} (--cv-folds) is more than the rarest class's {smallest_class(y)} training rows; "
+            f"C is cross-validated on {len(splits)} folds (recorded as cv_folds in metrics.json).",
+            file=sys.stderr,
+        )
     C, accuracy = (FALLBACK_C, None) if splits is None else choose_c(features, y, splits, cs, class_weight)
     estimator = LogisticRegression(C=C, max_iter=MAX_ITER, class_weight=class_weight, warm_start=init_coef is not None)
     if init_coef is not None:
@@ -156,34 +163,50 @@ def choose_probe_alpha(task: FeatureTask, fit: ProbeFit, alpha: float | str, cla
     return choose_alpha(task.zeroshot.logits(x), y, [({}, held_out)], ALPHAS, "interpolate", len(fit.splits))
 
 
-def fit_probe_task(task: FeatureTask, args: argparse.Namespace) -> Fitted:
-    """The probe of one fold: C chosen on its training rows, blended with zero-shot by ``--alpha``, probabilities of its eval rows."""
-    check_every_class_present(task.train_labels, task.classes, "the training rows")
-    from scipy.special import softmax
-
-    from .blend import blend
-
-    init = zeroshot_coef(task.zeroshot) if args.init == "zeroshot" else None
-    fit = fit_probe(task.train_features, task.train_labels, cs=args.cs, class_weight=args.class_weight, cv_folds=args.cv_folds, seed=task.seed, init_coef=init)
-    choice = choose_probe_alpha(task, fit, args.alpha, args.class_weight)
-    if choice.alpha == 1.0:
-        probs = np.zeros((len(task.eval_features), task.n_classes))
-        probs[:, fit.estimator.classes_] = fit.estimator.predict_proba(task.eval_features)
-    else:
-        logits = blend(task.zeroshot.logits(task.eval_features), _log_probs(fit.estimator, task.eval_features, task.n_classes), choice.alpha, "interpolate")
-        probs = softmax(logits, axis=1)
-    info = {"chosen_C": fit.C, "cv_accuracy": fit.cv_accuracy, "cv_folds": fit.cv_folds, **choice.info()}
-    return Fitted(probs, info, fit.estimator)
-
-
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cs", type=positive_floats, default=DEFAULT_CS, help="comma-separated C values to search (default: 15 values from 1e-3 to 1e4)")
-    parser.add_argument("--class-weight", choices=["balanced"], help="weight classes inversely to their frequency")
-    parser.add_argument("--cv-folds", type=int_at_least(2), default=5, help="cross-validation folds on the training rows that choose C (default 5)")
-    add_alpha_argument(parser, default=1.0, high=1.0, meaning="weight of the probe's log-probabilities against zero-shot's, (1-alpha) zero-shot + alpha probe")
-    parser.add_argument(
-        "--init", choices=["zeros", "zeroshot"], default="zeros", help="start the final fit from zeros or from the zero-shot text classifier (default zeros)"
+@dataclass(frozen=True, kw_only=True)
+class ProbeParams(FeatureHeadParams):
+    cs: tuple[float, ...] = param(
+        DEFAULT_CS, "comma-separated C values to search (default: 15 values from 1e-3 to 1e4)", low=0.0, low_open=True, shown_default=""
     )
+    class_weight: str | None = param(None, "weight classes inversely to their frequency", choices=("balanced",))
+    cv_folds: int = param(5, "cross-validation folds on the training rows that choose C", low=2)
+    alpha: float | str = alpha_param(1.0, "weight of the probe's log-probabilities against zero-shot's, (1-alpha) zero-shot + alpha probe", high=1.0)
+    init: str = param("zeros", "start the final fit from zeros or from the zero-shot text classifier", choices=("zeros", "zeroshot"))
+
+
+@dataclass(frozen=True)
+class ProbeModel:
+    """The fitted head: the probe's probabilities, or their blend with zero-shot's in log-probability space (α < 1)."""
+
+    estimator: LogisticRegression
+    n_classes: int
+    alpha: float
+    zeroshot: ZeroShotClassifier | None
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        if self.zeroshot is None:
+            probs = np.zeros((len(features), self.n_classes))
+            probs[:, self.estimator.classes_] = self.estimator.predict_proba(features)
+            return probs
+        from scipy.special import softmax
+
+        from .blend import blend
+
+        logits = blend(self.zeroshot.logits(features), _log_probs(self.estimator, features, self.n_classes), self.alpha, "interpolate")
+        return softmax(logits, axis=1)
+
+
+def fit_probe_task(task: FeatureTask, params: ProbeParams) -> Fitted:
+    """The probe of one fold: C chosen on its training rows, blended with zero-shot by ``alpha``."""
+    check_every_class_present(task.train_labels, task.classes, "the training rows")
+    init = zeroshot_coef(task.zeroshot) if params.init == "zeroshot" else None
+    fit = fit_probe(
+        task.train_features, task.train_labels, cs=params.cs, class_weight=params.class_weight, cv_folds=params.cv_folds, seed=task.seed, init_coef=init
+    )
+    choice = choose_probe_alpha(task, fit, params.alpha, params.class_weight)
+    info = {"chosen_C": fit.C, "cv_accuracy": fit.cv_accuracy, "cv_folds": fit.cv_folds, **choice.info()}
+    zeroshot = None if choice.alpha == 1.0 else task.zeroshot
+    return Fitted(ProbeModel(fit.estimator, task.n_classes, choice.alpha, zeroshot), info)
 
 
 def _describe(run: Run) -> str:
@@ -196,18 +219,8 @@ def _describe(run: Run) -> str:
 HEAD = Head(
     name="probe",
     help="linear-probe Run: logistic regression on CLIP features, C by cross-validation (--alpha: blended with zero-shot)",
-    fit_features=fit_probe_task,
-    add_arguments=_add_arguments,
-    kernel=KernelRecipe(
-        title="cornkit CLIP linear probe",
-        explanation=(
-            "CLIP image features for every photo, cached, then a logistic regression fitted on the "
-            "training rows, its regularisation chosen by cross-validation: the strongest CLIP "
-            "approach on this competition for the cost of one feature pass."
-        ),
-        model="ViT-H-14",
-        pretrained="laion2b_s32b_b79k",
-    ),
+    params=ProbeParams,
+    fit=fit_probe_task,
     rank=20,
     describe=_describe,
 )

@@ -1,9 +1,10 @@
 """The head registry: every approach that ends in a Run is declared once, as a :class:`Head`.
 
-A head names its approach, its help line, its flags, the function that makes its Run and its
-Kaggle kernel recipe. The ``cornkit`` subcommands, the ``kernels build`` choices and recipes,
-the demo's list of approaches and the CLI tests are all derived from the registry, so adding
-a head is one module that defines ``HEAD`` (plus its tests and a README line).
+A head is a name, a help line, its parameters (a frozen dataclass declared with
+:mod:`cornkit.params`) and how it fits: ``fit`` for a head on cached CLIP features, ``make_run``
+for anything else (a fine-tune). The ``cornkit`` subcommands and their flags, ``run_head``, the
+``kernels build`` choices, the demo and the CLI tests all derive from these declarations, so
+adding a head is one module that defines ``HEAD`` (plus its tests and a README line).
 
 Heads are found in two ways, merged by name:
 
@@ -21,22 +22,23 @@ level): the CLI imports them all to build its parser, and ``cornkit --help`` mus
 
 from __future__ import annotations
 
-import argparse
 import functools
 import importlib
 import pkgutil
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from .. import params as declared
 from ..errors import CornkitError
+from .on_features import FeatureHeadParams
 
 if TYPE_CHECKING:
     from ..clip.features import FeatureSet
-    from ..clip.model import ClipSpec, LoadedClip
+    from ..clip.model import LoadedClip
     from ..data.dataset import Dataset
     from ..data.split import Split
     from ..runs.run import Run
@@ -46,107 +48,79 @@ ENTRY_POINT_GROUP = "cornkit.heads"
 Inputs = Literal["features", "images"]
 
 
-@dataclass(frozen=True)
-class KernelRecipe:
-    """How a head runs as a Kaggle kernel: what the notebook says and which model it uses by default.
-
-    ``model_flag`` is the flag that takes ``model`` (``--model`` for CLIP heads, ``--arch`` or
-    ``--backbone`` for fine-tunes); ``pretrained`` is passed as ``--pretrained`` when set.
-    """
-
-    title: str
-    explanation: str
-    model: str
-    pretrained: str | None = None
-    model_flag: str = "--model"
-    enable_gpu: bool = True
-
-
 @dataclass
 class HeadContext:
-    """What a head gets to make its Run: the checked data, the saved split, the work folder, its flags."""
+    """What a head gets to make its Run: the checked data, the saved split, the work folder, its typed parameters."""
 
     dataset: Dataset
     split: Split
     work: Path
-    args: argparse.Namespace
+    params: Any
 
     @property
     def seed(self) -> int:
-        return int(self.args.seed)
-
-    @property
-    def clip_spec(self) -> ClipSpec:
-        """The CLIP model and weights named by ``--model``/``--pretrained``/``--flip-tta``."""
-        from ..clip.model import ClipSpec
-
-        return ClipSpec(self.args.model, self.args.pretrained, flip_tta=self.args.flip_tta)
-
-    @property
-    def clip_options(self) -> dict[str, Any]:
-        """``--device``, ``--batch-size`` and ``--workers`` as keyword arguments of the feature extractor."""
-        return {"device": self.args.device, "batch_size": self.args.batch_size, "num_workers": self.args.workers}
-
-    def head_options(self) -> dict[str, Any]:
-        """The head's own flags and their values (JSON-ready), for the Run's config."""
-        names = getattr(self.args, "head_flags", ())
-        return {name: str(value) if isinstance(value, Path) else value for name, value in sorted(vars(self.args).items()) if name in names}
+        return int(self.params.seed)
 
     def features(self, clip: LoadedClip | None = None) -> FeatureSet:
-        """The cached CLIP features of every image (extracted on the first call)."""
+        """The cached CLIP features of every image (extracted on the first call); features heads only."""
         from ..clip.features import extract_features
 
-        return extract_features(self.dataset, self.work, self.clip_spec, clip=clip, **self.clip_options)
-
-
-def _no_arguments(parser: argparse.ArgumentParser) -> None:
-    """A head without flags of its own."""
+        params: FeatureHeadParams = self.params
+        return extract_features(self.dataset, self.work, params.clip_spec(), clip=clip, **params.extraction_options())
 
 
 @dataclass(frozen=True)
 class Head:
     """One approach that ends in a Run, declared once.
 
-    A head gives either ``fit_features`` (a head on cached CLIP features: fit on training
-    rows, predict others; :func:`~cornkit.heads.on_features.features_run` turns it into a Run on
-    every fold, and ``cornkit shots`` into a few-shot curve) or ``make_run`` (anything else,
-    e.g. a fine-tune that reads images). Its own flags (``add_arguments``) are recorded in the
-    Run's config.
+    ``params`` is the dataclass of every parameter the head takes besides the data and work
+    folders. A head on cached CLIP features (``inputs="features"``) gives ``fit``: fit on one
+    fold's training rows and return a fitted model (:class:`~cornkit.heads.on_features.Fitted`);
+    its params subclass :class:`~cornkit.heads.on_features.FeatureHeadParams` (the CLIP model,
+    prompts and seed), and the fields it adds are its own, recorded in the Run's config. Any
+    other head (``inputs="images"``, a fine-tune) gives ``make_run``.
 
-    ``inputs="features"`` heads work on cached CLIP features: the CLI gives them the CLIP
-    flags (``--model``, ``--pretrained``, ``--flip-tta``, ``--device``, ``--batch-size``,
-    ``--workers``) and the prompt flags (``--prompts``, ``--prompt-set``) of the zero-shot
-    classifier they may start from. ``inputs="images"`` heads (fine-tunes) read images and
-    declare all their flags. Every head gets ``--data``, ``--classes``, ``--work`` and ``--seed``.
-
-    ``demo_args`` are the head's own flags in ``cornkit demo`` (and in the CLI tests, which run
-    every registered head); ``None`` keeps a head out of the demo. ``rank`` orders heads in
-    help, the demo and its table. ``describe`` adds one line about a fresh Run to the output.
+    ``demo`` are parameter values for ``cornkit demo`` and the CLI tests (``None`` keeps the head
+    out of the demo); ``launchable`` says whether its command splits over several processes
+    (``--gpus``/``--processes``); ``rank`` orders heads in help, the demo and its table;
+    ``describe`` adds one line about a fresh Run to the output.
     """
 
     name: str
     help: str
+    params: type
+    fit: FitFeatures | None = None
     make_run: Callable[[HeadContext], Run] | None = None
-    fit_features: FitFeatures | None = None
-    add_arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
     inputs: Inputs = "features"
-    kernel: KernelRecipe | None = None
-    demo_args: tuple[str, ...] | None = ()
+    demo: Mapping[str, Any] | None = field(default_factory=dict, compare=False)
+    launchable: bool = True
     rank: int = 100
     describe: Callable[[Run], str] | None = None
 
     def __post_init__(self) -> None:
-        if (self.make_run is None) == (self.fit_features is None):
-            raise TypeError(f"head {self.name!r}: give exactly one of make_run and fit_features")
+        if (self.make_run is None) == (self.fit is None):
+            raise TypeError(f"head {self.name!r}: give exactly one of make_run and fit")
+        if self.fit is not None and not issubclass(self.params, FeatureHeadParams):
+            raise TypeError(f"head {self.name!r}: a head on features takes parameters that subclass FeatureHeadParams")
+        declared.parameters(self.params)  # every field declared with param(), or a TypeError now rather than at the first run
 
     @property
     def origin(self) -> str:
         """The module that declares this head (named when two heads clash)."""
-        return str((self.make_run or self.fit_features).__module__)
+        return str((self.make_run or self.fit).__module__)
 
     @property
     def needs_open_clip(self) -> bool:
         return self.inputs == "features"
+
+    def own_parameters(self) -> list[str]:
+        """The parameters this head adds to the shared CLIP/prompt/seed ones (all of them for a head on images)."""
+        shared = {p.name for p in declared.parameters(FeatureHeadParams)} if self.inputs == "features" else set()
+        return [p.name for p in declared.parameters(self.params) if p.name not in shared]
+
+    def build_params(self, **values: Any) -> Any:
+        """The head's parameters from keyword values (text or typed), every constraint checked."""
+        return declared.build(self.params, **values)
 
     def run(self, ctx: HeadContext) -> Run:
         """Make, save and return this head's Run."""
@@ -154,8 +128,8 @@ class Head:
             return self.make_run(ctx)
         from .on_features import features_run
 
-        assert self.fit_features is not None
-        return features_run(ctx, self.fit_features, approach=self.name, config=ctx.head_options())
+        assert self.fit is not None
+        return features_run(ctx, self.fit, approach=self.name, config=declared.as_config(ctx.params, self.own_parameters()))
 
 
 def _builtin_heads() -> list[Head]:
@@ -210,31 +184,24 @@ def get_head(name: str) -> Head:
     return heads[name]
 
 
-def run_head(name: str, dataset: Dataset, split: Split, work: str | Path, **flags: Any) -> Run:
-    """Make a head's Run from Python with the flags of its command (``cs="0.1,1"``, ``flip_tta=True``).
+LAUNCH_OPTIONS = ("gpus", "processes")
+"""Options of the command line only: several processes are started by ``cornkit HEAD --gpus``, not from Python."""
 
-    The flags go through the very parser ``cornkit NAME`` uses, so a notebook gets the same
-    defaults, checks and Run (and run id) as the command line. Several processes are started
-    by the command line only (``gpus``/``processes`` are refused here): a notebook runs
+
+def run_head(name: str, dataset: Dataset, split: Split, work: str | Path, **params: Any) -> Run:
+    """Make a head's Run from Python with its parameters as keyword arguments (``cs="0.1,1"`` or ``cs=(0.1, 1)``).
+
+    The parameters are built and checked from the head's declaration, as ``cornkit NAME`` builds
+    them from its flags, so a notebook gets the same defaults, checks and Run (and run id) as
+    the command line. Several processes are started by the command line only: a notebook runs
     ``cornkit NAME ... --gpus auto`` as a child process, as the kernel notebooks do.
     """
-    from ..cli import build_parser
-
-    for flag in ("gpus", "processes"):
-        value = flags.get(flag)
-        if value in (None, 1, "1"):
-            continue
-        raise CornkitError(
-            f"{flag}={value!r}: several processes are started by the command line; run `cornkit {name} ... --{flag} {value}` "
-            "(from a notebook, as a child process), or leave it out to train here."
-        )
-
-    argv = [name, "--data", str(dataset.root), "--work", str(work)]
-    for key, value in flags.items():
-        flag = "--" + key.replace("_", "-")
-        if value is True:
-            argv.append(flag)
-        elif value is not None and value is not False:  # not `not in (None, False)`: 0 == False would drop alpha=0
-            argv += [flag, str(value)]
-    args = build_parser().parse_args(argv)
-    return get_head(name).run(HeadContext(dataset=dataset, split=split, work=Path(work), args=args))
+    for option in LAUNCH_OPTIONS:
+        value = params.pop(option, None)
+        if value not in (None, 1, "1"):
+            raise CornkitError(
+                f"{option}={value!r}: several processes are started by the command line; run `cornkit {name} ... --{option} {value}` "
+                "(from a notebook, as a child process), or leave it out to train here."
+            )
+    head = get_head(name)
+    return head.run(HeadContext(dataset=dataset, split=split, work=Path(work), params=head.build_params(**params)))

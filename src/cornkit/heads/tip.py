@@ -26,19 +26,20 @@ epoch is scored on the held-out fold); the paper searched them on a validation s
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..cli.argtypes import non_negative_int, positive_float
-from .blend import AUTO, Alpha, AlphaChoice, add_alpha_argument, choose_alpha, cv_splits, fallback_alpha, fixed_alpha
-from .on_features import FeatureTask, Fitted, check_every_class_present
-from .registry import Head, KernelRecipe
+from ..params import AUTO, param
+from .blend import AlphaChoice, alpha_param, choose_alpha, cv_splits, fallback_alpha, fixed_alpha
+from .on_features import FeatureHeadParams, FeatureTask, Fitted, check_every_class_present
+from .registry import Head
 from .tip_cache import cache_keys, cache_logits, fine_tune_keys, one_hot
 
 if TYPE_CHECKING:
+    from ..clip.text_classifier import ZeroShotClassifier
     from ..runs.run import Run
 
 ALPHAS: tuple[float, ...] = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0)
@@ -48,12 +49,31 @@ INIT_ALPHA = INIT_BETA = 1.0
 PAPER_LOGIT_SCALE = 100.0
 
 
-def beta_flag(text: str) -> Alpha:
-    """argparse type for ``--beta``: ``auto`` or a number > 0."""
-    return AUTO if text.strip().lower() == AUTO else positive_float(text)
+@dataclass(frozen=True, kw_only=True)
+class TipParams(FeatureHeadParams):
+    alpha: float | str = alpha_param(AUTO, "weight of the cache logits added to the zero-shot logits (the paper's alpha)")
+    beta: float | str = param(AUTO, "sharpness of the cache's affinity exp(-beta(1-cos)); 'auto' chooses on training folds", low=0.0, low_open=True, auto=True)
+    epochs: int = param(0, "Tip-Adapter-F: epochs of fine-tuning the cache keys (0: training-free Tip-Adapter)", low=0)
+    lr: float = param(1e-3, "AdamW learning rate of Tip-Adapter-F (the paper's)", low=0.0, low_open=True)
+    augment_views: int = param(0, "augmented views per training image in the cache (the paper uses 10; cached)", low=0)
 
 
-beta_flag.__name__ = "'auto' or a number > 0"
+@dataclass(frozen=True)
+class TipModel:
+    """The fitted head: zero-shot logits plus α times the (scaled) cache logits of the keys."""
+
+    zeroshot: ZeroShotClassifier
+    keys: np.ndarray
+    values: np.ndarray
+    alpha: float
+    beta: float
+    cache_scale: float
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        from scipy.special import softmax
+
+        (cache,) = cache_logits(features, self.keys, self.values, (self.beta,))
+        return softmax(self.zeroshot.logits(features) + self.alpha * self.cache_scale * cache, axis=1)
 
 
 def _views_of(views: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
@@ -77,21 +97,21 @@ def _held_out_scorer(
     return score
 
 
-def choose_tip(task: FeatureTask, args: argparse.Namespace, views: np.ndarray | None, scale: float) -> tuple[AlphaChoice, float, int]:
+def choose_tip(task: FeatureTask, params: TipParams, views: np.ndarray | None, scale: float) -> tuple[AlphaChoice, float, int]:
     """α, β and the epoch count: as given, or chosen on out-of-fold cache logits of the training rows."""
     x, y = task.train_features, task.train_labels
-    alphas = ALPHAS if args.alpha == AUTO else (float(args.alpha),)
-    betas = BETAS if args.beta == AUTO else (float(args.beta),)
-    fixed_beta = INIT_BETA if args.beta == AUTO else float(args.beta)
-    if args.alpha != AUTO and args.beta != AUTO:
-        return fixed_alpha(alphas[0], {"beta": fixed_beta}), fixed_beta, args.epochs
+    alphas = ALPHAS if params.alpha == AUTO else (float(params.alpha),)
+    betas = BETAS if params.beta == AUTO else (float(params.beta),)
+    fixed_beta = INIT_BETA if params.beta == AUTO else float(params.beta)
+    if params.alpha != AUTO and params.beta != AUTO:
+        return fixed_alpha(alphas[0], {"beta": fixed_beta}), fixed_beta, params.epochs
     splits = cv_splits(y, task.seed)
     if splits is None:
-        choice = fallback_alpha(INIT_ALPHA if args.alpha == AUTO else alphas[0], {"beta": fixed_beta})
-        return choice, fixed_beta, args.epochs
+        choice = fallback_alpha(INIT_ALPHA if params.alpha == AUTO else alphas[0], {"beta": fixed_beta})
+        return choice, fixed_beta, params.epochs
     zeroshot = task.zeroshot.logits(x)
-    train_alpha = INIT_ALPHA if args.alpha == AUTO else alphas[0]
-    tuned_epochs = args.epochs if train_alpha > 0 else 0
+    train_alpha = INIT_ALPHA if params.alpha == AUTO else alphas[0]
+    tuned_epochs = params.epochs if train_alpha > 0 else 0
     terms = {(epoch, beta): np.zeros((len(y), task.n_classes)) for epoch in range(tuned_epochs + 1) for beta in betas}
     for fit, held in splits:
         values = one_hot(y[fit], task.n_classes)
@@ -109,53 +129,34 @@ def choose_tip(task: FeatureTask, args: argparse.Namespace, views: np.ndarray | 
                 alpha=train_alpha * scale,
                 beta=fixed_beta,
                 epochs=tuned_epochs,
-                lr=args.lr,
+                lr=params.lr,
                 seed=task.seed,
                 after_epoch=score_held,
             )
-    candidates = [({"epochs": epoch, "beta": beta} if args.epochs else {"beta": beta}, term) for (epoch, beta), term in terms.items()]
+    candidates = [({"epochs": epoch, "beta": beta} if params.epochs else {"beta": beta}, term) for (epoch, beta), term in terms.items()]
     choice = choose_alpha(zeroshot, y, candidates, alphas, "add", len(splits))
     return choice, choice.params["beta"], int(choice.params.get("epochs", 0))
 
 
-def fit_tip_task(task: FeatureTask, args: argparse.Namespace) -> Fitted:
+def fit_tip_task(task: FeatureTask, params: TipParams) -> Fitted:
     """The cache of one fold's training rows (fine-tuned with ``--epochs``), added to zero-shot."""
     check_every_class_present(task.train_labels, task.classes, "the training rows")
-    from scipy.special import softmax
-
-    views = task.augmented_views(args.augment_views) if args.augment_views else None
+    views = task.augmented_views(params.augment_views) if params.augment_views else None
     x, y = task.train_features, task.train_labels
     scale = task.zeroshot.logit_scale / PAPER_LOGIT_SCALE
-    choice, beta, epochs = choose_tip(task, args, views, scale)
+    choice, beta, epochs = choose_tip(task, params, views, scale)
     values = one_hot(y, task.n_classes)
     keys = cache_keys(x, views)
     if epochs and choice.alpha > 0:
         # tuned as in the search: at the paper's starting α and β unless they were given
-        train_alpha = INIT_ALPHA if args.alpha == AUTO else choice.alpha
-        train_beta = INIT_BETA if args.beta == AUTO else beta
+        train_alpha = INIT_ALPHA if params.alpha == AUTO else choice.alpha
+        train_beta = INIT_BETA if params.beta == AUTO else beta
         inputs = _epoch_inputs(x, views)
         keys = fine_tune_keys(
-            keys, values, inputs, task.zeroshot.logits(x), y, alpha=train_alpha * scale, beta=train_beta, epochs=epochs, lr=args.lr, seed=task.seed
+            keys, values, inputs, task.zeroshot.logits(x), y, alpha=train_alpha * scale, beta=train_beta, epochs=epochs, lr=params.lr, seed=task.seed
         )
-    (cache,) = cache_logits(task.eval_features, keys, values, (beta,))
-    logits = task.zeroshot.logits(task.eval_features) + choice.alpha * scale * cache
     info = {**choice.info(), "beta": beta, "epochs": epochs}
-    artifact = {"keys": keys, "values": values, "alpha": choice.alpha, "beta": beta, "cache_scale": scale}
-    return Fitted(softmax(logits, axis=1), info, artifact)
-
-
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_alpha_argument(parser, default=AUTO, meaning="weight of the cache logits added to the zero-shot logits (the paper's alpha)")
-    parser.add_argument(
-        "--beta", type=beta_flag, default=AUTO, help="sharpness of the cache's affinity exp(-beta(1-cos)); 'auto' chooses on training folds (default auto)"
-    )
-    parser.add_argument(
-        "--epochs", type=non_negative_int, default=0, help="Tip-Adapter-F: epochs of fine-tuning the cache keys (default 0: training-free Tip-Adapter)"
-    )
-    parser.add_argument("--lr", type=positive_float, default=1e-3, help="AdamW learning rate of Tip-Adapter-F (default 1e-3, the paper's)")
-    parser.add_argument(
-        "--augment-views", type=non_negative_int, default=0, help="augmented views per training image in the cache (the paper uses 10; cached; default 0)"
-    )
+    return Fitted(TipModel(task.zeroshot, keys, values, choice.alpha, beta, scale), info)
 
 
 def _describe(run: Run) -> str:
@@ -166,19 +167,9 @@ def _describe(run: Run) -> str:
 HEAD = Head(
     name="tip",
     help="Tip-Adapter: a cache of the training features added to zero-shot (--epochs N: Tip-Adapter-F), Zhang et al. ECCV 2022",
-    fit_features=fit_tip_task,
-    add_arguments=_add_arguments,
-    kernel=KernelRecipe(
-        title="cornkit CLIP Tip-Adapter",
-        explanation=(
-            "CLIP image features for every photo, cached; the training photos form a key-value "
-            "cache whose soft votes (how alike a photo is to each training photo) are added to "
-            "CLIP's zero-shot prediction, with weights chosen on the training rows."
-        ),
-        model="ViT-H-14",
-        pretrained="laion2b_s32b_b79k",
-    ),
-    demo_args=("--epochs", "2"),
+    params=TipParams,
+    fit=fit_tip_task,
+    demo={"epochs": 2},
     rank=40,
     describe=_describe,
 )

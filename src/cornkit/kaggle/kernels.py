@@ -36,10 +36,11 @@ from ..atomic import atomic_dir, write_json, write_text
 from ..data.dataset import Dataset
 from ..defaults import COMPETITION, RANDOM_WEIGHTS, TIMM_HUB
 from ..errors import CornkitError
-from ..heads.registry import Head, KernelRecipe, all_heads, get_head
+from ..heads.registry import Head, get_head
 from .accelerators import check_accelerator
 from .client import KaggleSession, kaggle_call
 from .notebook import RUN_SUMMARY, SUBMISSION_FILE, build_notebook
+from .recipes import KernelRecipe, recipe_for
 from .submission import Submission, record_submission, validate_for_dataset
 
 METADATA_FILE = "kernel-metadata.json"
@@ -74,11 +75,8 @@ class KernelSpec:
 
     @property
     def recipe(self) -> KernelRecipe:
-        """The head's kernel recipe (a registered head without one cannot be built as a kernel)."""
-        if self.head.kernel is None:
-            with_recipe = [h.name for h in all_heads().values() if h.kernel]
-            raise CornkitError(f"head {self.approach!r} has no kernel recipe: choose one of {', '.join(with_recipe)}.")
-        return self.head.kernel
+        """The head's kernel recipe (:mod:`cornkit.kaggle.recipes`)."""
+        return recipe_for(self.head)
 
 
 def kernel_slug(title: str) -> str:

@@ -24,7 +24,7 @@ from ..atomic import write_csv, write_text
 from ..defaults import COMPETITION
 from ..errors import CornkitError
 from ..locks import locked
-from ..runs.plots import val_vs_lb_png
+from ..plots import val_vs_lb_png
 from ..runs.run import list_runs
 from .client import KaggleSession, connect, kaggle_call
 from .submission import LEDGER, read_ledger

@@ -20,7 +20,6 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from .. import __version__
-from ..cli.heads import takes_gpus
 from ..hashing import bytes_hash
 
 if TYPE_CHECKING:
@@ -76,9 +75,10 @@ def build_notebook(spec: KernelSpec) -> nbformat.NotebookNode:
     model = spec.model or recipe.model
     pretrained = spec.pretrained or recipe.pretrained
     source = kit_source_zip()
-    head_args: tuple[str, ...] = (spec.approach, "--data", "{DATA}", "--work", "{WORK}", recipe.model_flag, "{MODEL}")
+    head_args: tuple[str, ...] = (spec.approach, "--data", "{DATA}", "--work", "{WORK}")
+    head_args += (recipe.model_flag, "{MODEL}") if recipe.model_flag else ()
     head_args += ("--pretrained", "{PRETRAINED}") if pretrained else ()
-    on_every_gpu = takes_gpus(spec.head)
+    on_every_gpu = spec.head.launchable
     head_args += ("--gpus", "auto") if on_every_gpu else ()
     template = Template((files("cornkit.kaggle") / TEMPLATE).read_text(encoding="utf-8"))
     text = template.substitute(

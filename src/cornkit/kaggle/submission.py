@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..atomic import atomic_path, write_csv
@@ -83,21 +84,26 @@ def validate_for_dataset(frame: pd.DataFrame, dataset: Dataset, source: str) -> 
 
 def build_submission(run: Run, dataset: Dataset) -> pd.DataFrame:
     """The submission table of ``run``: the sample's ids in its order, the predicted class of each."""
-    id_col, label_col = dataset.id_column, dataset.config.label_column
     if set(run.classes) != set(dataset.classes):
         raise CornkitError(f"Run {run.run_id} predicts classes {list(run.classes)}, but {dataset.root} has {list(dataset.classes)}: wrong --data?")
-    predicted = pd.Series(run.test_predictions(), index=run.test_ids)
+    return submission_frame(run.test_ids, run.test_predictions(), dataset, f"Run {run.run_id}")
+
+
+def submission_frame(ids: np.ndarray, labels: np.ndarray, dataset: Dataset, source: str) -> pd.DataFrame:
+    """The sample submission's ids in its order, each with its predicted class from (``ids``, ``labels``); checked."""
+    id_col, label_col = dataset.id_column, dataset.config.label_column
+    predicted = pd.Series(labels, index=ids)
     sample = dataset.sample_submission
     missing = sorted(set(sample[id_col]) - set(predicted.index))
     if missing:
         raise CornkitError(
-            f"Run {run.run_id} has no test prediction for {len(missing)} id(s) of sample_submission.csv (e.g. {missing[0]}): "
+            f"{source} has no test prediction for {len(missing)} id(s) of sample_submission.csv (e.g. {missing[0]}): "
             "it was made from other test data; make it again with this --data."
         )
     frame = sample[[id_col]].copy()
     frame[label_col] = predicted.reindex(sample[id_col]).to_numpy()
     frame = frame[list(sample.columns)]
-    validate_for_dataset(frame, dataset, f"submission of {run.run_id}")
+    validate_for_dataset(frame, dataset, f"submission of {source}")
     return frame
 
 

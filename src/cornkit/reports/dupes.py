@@ -26,9 +26,10 @@ import pandas as pd
 from ..atomic import atomic_dir, write_csv, write_json
 from ..clip.features import FeatureSet
 from ..data.dataset import Dataset
+from ..data.images import read_image
 from ..defaults import DUPES_THRESHOLD
 from ..errors import CornkitError
-from ..runs.plots import contact_sheet_png
+from ..plots import contact_sheet_png
 from .folder import report_folder
 
 BLOCK_ROWS = 1024
@@ -154,7 +155,14 @@ def _sheet(pairs: pd.DataFrame, dataset: Dataset, path: Path, threshold: float) 
         label_b = row["label_b"] or "label unknown"
         captions += [f"{row['part_a']} {row['id_a']}: {row['label_a']}", f"{row['part_b']} {row['id_b']}: {label_b} ({row['similarity']:.3f})"]
     title = f"near-duplicates (similarity >= {threshold:g}): {len(shown)} of {len(pairs)} pairs, each pair side by side"
-    return contact_sheet_png(images, captions, path, title, columns=4, empty=f"no pair of images above similarity {threshold:g}")
+    return contact_sheet_png(
+        [read_image(p, "near-duplicate contact sheet") for p in images],
+        captions,
+        path,
+        title,
+        columns=4,
+        empty=f"no pair of images above similarity {threshold:g}",
+    )
 
 
 def dupes_report(dataset: Dataset, features: FeatureSet, work: str | Path, threshold: float = DUPES_THRESHOLD) -> DupesReport:

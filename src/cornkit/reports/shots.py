@@ -6,8 +6,8 @@ same, full validation split. The validation rows never change with k and never c
 the k shots: carving validation out of the few shots (CLIP_benchmark issue #125) scores each
 k on different, tiny validation sets, and the curve measures the split's noise instead.
 
-Any registered head with ``fit_features`` takes part, with its default flags parsed by the
-real ``cornkit`` parser (as ``cornkit HEAD`` would run it), plus any flags given per head.
+Any registered head with ``fit`` takes part, with its declared defaults (as ``cornkit HEAD``
+would run it), plus any parameters given per head.
 Zero-shot uses no labels: it is fitted once and drawn as a flat line, the bar every other
 head must clear. A head that cannot fit at some k (e.g. cross-validation folds needing more
 rows than k) is skipped there, and the reason recorded.
@@ -18,8 +18,6 @@ This is a report, not a Run (no test probabilities), so it lives with ``dupes`` 
 
 from __future__ import annotations
 
-import argparse
-import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +34,8 @@ from ..defaults import DEFAULT_SEED, SHOTS_REPEATS
 from ..errors import CornkitError
 from ..heads.on_features import FeatureTask, Fitted, ZeroShotSource, class_indices
 from ..heads.registry import Head, HeadContext, all_heads, get_head
-from ..runs.plots import few_shot_png
+from ..params import as_config
+from ..plots import few_shot_png
 from .folder import report_folder
 
 if TYPE_CHECKING:
@@ -53,7 +52,7 @@ COLUMNS = ("head", "shots", "repeat", "n_train", "n_val", "val_accuracy")
 
 def feature_heads() -> list[str]:
     """Every registered head that fits on cached features, in rank order (the default ``--heads``)."""
-    return [name for name, head in all_heads().items() if head.fit_features is not None]
+    return [name for name, head in all_heads().items() if head.fit is not None]
 
 
 def draw_shots(labels: np.ndarray, k: int, seed: int, repeat: int) -> np.ndarray:
@@ -108,13 +107,13 @@ def few_shot_table(
     rows = []
     for name, fit in fits.items():
         if name == REFERENCE:
-            task = FeatureTask(data.train_features[:0], data.train_labels[:0], data.val_features, data.classes, seed, zeroshot)
+            task = FeatureTask(data.train_features[:0], data.train_labels[:0], data.classes, seed, zeroshot)
             rows.append(_row(name, 0, 0, task, fit(task), data))
             continue
         for k in plan:
             for repeat in range(1 if k == ALL else repeats):
                 chosen = np.arange(len(data.train_labels)) if k == ALL else draw_shots(data.train_labels, int(k), seed, repeat)
-                task = FeatureTask(data.train_features[chosen], data.train_labels[chosen], data.val_features, data.classes, seed, zeroshot)
+                task = FeatureTask(data.train_features[chosen], data.train_labels[chosen], data.classes, seed, zeroshot)
                 try:
                     rows.append(_row(name, k, repeat, task, fit(task), data))
                 except CornkitError as error:
@@ -130,7 +129,7 @@ def _row(head: str, k: Shot, repeat: int, task: FeatureTask, fitted: Fitted, dat
         "repeat": repeat,
         "n_train": len(task.train_labels),
         "n_val": len(data.val_labels),
-        "val_accuracy": float((fitted.probs.argmax(axis=1) == data.val_labels).mean()),
+        "val_accuracy": float((fitted.model.predict_proba(data.val_features).argmax(axis=1) == data.val_labels).mean()),
     }
 
 
@@ -191,52 +190,24 @@ class ShotsReport:
         return self.folder / "shots.png"
 
 
-def parse_head_args(names: Sequence[str], shared: Sequence[str], head_flags: Mapping[str, str]) -> dict[str, argparse.Namespace]:
-    """Each head's flags as ``cornkit HEAD`` parses them: its defaults, the shared flags, and its ``head_flags`` (a command-line string)."""
-    from ..cli import build_parser
-
-    unknown = sorted(set(head_flags) - set(names))
+def head_parameters(names: Sequence[str], shared: Mapping[str, Any], head_params: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Each head's parameters as ``run_head`` builds them: its defaults, the ``shared`` CLIP/prompt/seed values, its own ``head_params``."""
+    unknown = sorted(set(head_params) - set(names))
     if unknown:
         raise CornkitError(f"--head-flags names {unknown[0]!r}, which is not among the heads fitted ({', '.join(names)}).")
-    parser = build_parser()
-    parsed = {}
+    built = {}
     for name in names:
         head: Head = get_head(name)
-        if head.fit_features is None:
+        if head.fit is None:
             raise CornkitError(f"--heads {name}: {name} is not a head on CLIP features; choose from {', '.join(feature_heads())}.")
-        own = shlex.split(head_flags.get(name, ""))
-        try:
-            parsed[name] = parser.parse_args([name, *shared, *own])
-        except SystemExit:  # argparse has printed which flag it refused
-            raise CornkitError(f"--head-flags {name}={' '.join(own)!r}: not valid flags of `cornkit {name}` (see `cornkit {name} --help`).") from None
-    return parsed
+        built[name] = head.build_params(**shared, **head_params.get(name, {}))
+    return built
 
 
-def shared_argv(
-    dataset: Dataset,
-    work: str | Path,
-    spec: ClipSpec,
-    *,
-    seed: int,
-    prompts: Path | None = None,
-    prompt_set: str | None = None,
-    device: str | None = None,
-    batch_size: int = 64,
-    workers: int | None = None,
-) -> list[str]:
-    """The flags every head of the curve shares, as ``cornkit HEAD`` takes them."""
-    argv = ["--data", str(dataset.root), "--work", str(work), "--classes", ",".join(dataset.classes), "--seed", str(seed)]
-    argv += ["--model", spec.model, "--pretrained", spec.pretrained, "--batch-size", str(batch_size)]
-    for flag, value in (("--device", device), ("--workers", workers), ("--prompts", prompts), ("--prompt-set", prompt_set)):
-        if value is not None:
-            argv += [flag, str(value)]
-    return argv + (["--flip-tta"] if spec.flip_tta else [])
-
-
-def _bind(head: Head, args: argparse.Namespace) -> FitTask:
-    assert head.fit_features is not None
-    fit_features = head.fit_features
-    return lambda task: fit_features(task, args)
+def _bind(head: Head, params: Any) -> FitTask:
+    assert head.fit is not None
+    fit = head.fit
+    return lambda task: fit(task, params)
 
 
 def shots_report(
@@ -249,19 +220,21 @@ def shots_report(
     shots: Sequence[Shot] = (1, 2, 4, 8, 16, ALL),
     repeats: int = SHOTS_REPEATS,
     seed: int = DEFAULT_SEED,
-    head_flags: Mapping[str, str] | None = None,
+    head_params: Mapping[str, Mapping[str, Any]] | None = None,
     **clip_options: Any,
 ) -> ShotsReport:
     """Fit ``heads`` (default: every head on features) at each shot count and write ``WORK/reports/shots-<hash>/``.
 
     The validation rows are those of fold 0 of ``split`` (the holdout rows of a holdout split).
-    ``clip_options`` are ``prompts``, ``prompt_set``, ``device``, ``batch_size`` and ``workers``.
+    ``clip_options`` are ``prompts``, ``prompt_set``, ``device``, ``batch_size`` and ``workers``;
+    ``head_params`` a head's own parameters by head name (``{"probe": {"cv_folds": 2}}``).
     """
     if repeats < 1:
         raise CornkitError(f"--repeats {repeats}: give at least 1.")
     names = list(dict.fromkeys([REFERENCE, *(heads if heads is not None else feature_heads())]))
-    parsed = parse_head_args(names, shared_argv(dataset, work, spec, seed=seed, **clip_options), head_flags or {})
-    contexts = {name: HeadContext(dataset=dataset, split=split, work=Path(work), args=args) for name, args in parsed.items()}
+    shared = {"model": spec.model, "pretrained": spec.pretrained, "flip_tta": spec.flip_tta, "seed": seed, **clip_options}
+    built = head_parameters(names, shared, head_params or {})
+    contexts = {name: HeadContext(dataset=dataset, split=split, work=Path(work), params=params) for name, params in built.items()}
     features = contexts[REFERENCE].features()
     zeroshot = ZeroShotSource(contexts[REFERENCE])
     classes = dataset.classes
@@ -273,14 +246,14 @@ def shots_report(
         val_labels=class_indices(split.labels_of(valid_ids), classes),
         classes=classes,
     )
-    fits = {name: _bind(get_head(name), parsed[name]) for name in names}
+    fits = {name: _bind(get_head(name), built[name]) for name in names}
     table, skipped = few_shot_table(data, fits, shots, repeats, seed, zeroshot)
     config = {
         "features": features.key,
         "clip": spec.identity(),
         "split_id": split.split_id,
         "fold": 0,
-        "heads": {name: ctx.head_options() for name, ctx in contexts.items()},
+        "heads": {name: as_config(built[name], get_head(name).own_parameters()) for name in names},
         "shots": [str(k) for k in shots],
         "repeats": repeats,
         "seed": seed,

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from sklearn.model_selection import KFold, StratifiedKFold
 
+from ..data.folds import crossfit_folds
 from ..defaults import DEFAULT_SEED
 from ..errors import CornkitError
 
@@ -26,21 +26,12 @@ FitPredict = Callable[[np.ndarray, np.ndarray], np.ndarray]
 probabilities of the rows ``held_rows``, shape (len(held_rows), classes)."""
 
 
-def fold_splitter(labels: np.ndarray, folds: int = CV_FOLDS, seed: int = DEFAULT_SEED) -> StratifiedKFold | KFold:
-    """Stratified folds when every class present has two rows, else plain folds (never more folds than rows allow)."""
-    counts = np.unique(labels, return_counts=True)[1]
-    smallest = int(counts.min())
-    if smallest >= 2:
-        return StratifiedKFold(n_splits=min(folds, smallest), shuffle=True, random_state=seed)
-    return KFold(n_splits=min(folds, len(labels)), shuffle=True, random_state=seed)
-
-
 def cross_fit(fit_predict: FitPredict, labels: np.ndarray, n_classes: int, *, folds: int = CV_FOLDS, seed: int = DEFAULT_SEED) -> np.ndarray:
     """Every row's probabilities from a ``fit_predict`` that never saw it: (rows, ``n_classes``)."""
     if len(labels) < 2:
         raise CornkitError("cross-fitting needs at least two validation rows: one to choose on and one to score.")
     out = np.full((len(labels), n_classes), np.nan)
-    for fit, held in fold_splitter(labels, folds, seed).split(labels, labels):
+    for fit, held in crossfit_folds(labels, folds, seed):
         out[held] = fit_predict(fit, held)
     return out
 

@@ -25,6 +25,7 @@ from ..defaults import DEFAULT_SEED
 from ..errors import CornkitError
 from .crossfit import bootstrap_std, cross_fit, noise_verdict
 from .members import aligned_probs, check_compatible, class_positions
+from .model import RunModel
 from .run import Run, make_run
 
 APPROACH = "ensemble"
@@ -177,6 +178,7 @@ def ensemble_runs(runs: Sequence[Run], weights: Sequence[float] | str | None = N
         config=config,
         seed=DEFAULT_SEED,
     )
+    run.fitted = RunModel(kind="ensemble", details={"members": config["members"], "weights": [float(w) for w in used]})
     run.metrics["weights"] = dict(zip(config["members"], (float(w) for w in used), strict=True))
     run.metrics["member_val_accuracy"] = {r.run_id: float(r.metrics.get("val_accuracy", float("nan"))) for r in runs}
     if report is not None:

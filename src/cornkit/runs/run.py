@@ -8,7 +8,8 @@ configuration that made it and its metrics. On disk it is ``WORK/runs/<run-id>/`
 - ``test_probs.csv``: the id column, one column per class;
 - ``metrics.json``: at least ``val_accuracy``;
 - ``config.json``: everything needed to make it again (approach, model, split id, seed, ...);
-- whatever the approach adds (a fitted probe, an exported learner).
+- ``model.json`` and the fitted model it lists (:mod:`cornkit.runs.model`), which ``cornkit predict`` loads;
+- whatever the approach adds (a WiSE-FT curve, ...).
 
 The run id is ``<approach>-<model>-<hash of config>``, so the same configuration on the same
 split always lands in the same folder; the folder is written whole or not at all.
@@ -34,6 +35,7 @@ from ..errors import CornkitError
 from ..hashing import config_hash
 from .checks import check_probabilities, probability_table
 from .metrics import classification_metrics
+from .model import RunModel, SavedModel, read_model, write_model
 
 RUNS_DIR = "runs"
 LABEL_COLUMN = "label"
@@ -59,6 +61,8 @@ class Run:
     config: dict[str, Any]
     metrics: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    fitted: RunModel | None = field(default=None, repr=False)
+    """The fitted model that made the test probabilities, on its way to disk (saved with the Run; :mod:`cornkit.runs.model`)."""
 
     @property
     def approach(self) -> str:
@@ -80,6 +84,12 @@ class Run:
     @property
     def test_ids(self) -> np.ndarray:
         return self.test[self.id_column].to_numpy()
+
+    def saved_model(self) -> SavedModel:
+        """The fitted model saved with this Run, checked (format, classes, file hashes) before anything is loaded."""
+        if self.path is None:
+            raise CornkitError(f"Run {self.run_id} is not saved yet: save it before loading its model.")
+        return read_model(self.path, self.run_id, self.classes)
 
     def validation_rows(self) -> ValidationRows:
         """The rows this Run reports on, for a Run made from it (an ensemble, a stack)."""
@@ -154,7 +164,7 @@ def make_run(
 
 
 def save_run(run: Run, work: str | Path, write_artifacts: Callable[[Path], None] | None = None) -> Path:
-    """Write ``run`` to ``WORK/runs/<run-id>/`` in one piece; ``write_artifacts`` adds files to it.
+    """Write ``run`` to ``WORK/runs/<run-id>/`` in one piece, with its fitted model; ``write_artifacts`` adds files to it.
 
     The probabilities are checked again here, so a Run assembled without :func:`make_run` (or
     changed after it) is not written either.
@@ -167,6 +177,8 @@ def save_run(run: Run, work: str | Path, write_artifacts: Callable[[Path], None]
         write_csv(folder / "test_probs.csv", run.test)
         write_json(folder / "config.json", run.config)
         write_json(folder / "metrics.json", run.metrics)
+        if run.fitted is not None:
+            write_model(folder, run.fitted, run.classes)
         if write_artifacts is not None:
             write_artifacts(folder)
     run.path = target

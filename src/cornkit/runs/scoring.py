@@ -16,10 +16,11 @@ import pandas as pd
 
 from ..atomic import write_text
 from ..data.dataset import Dataset
+from ..data.images import read_image
 from ..defaults import DEFAULT_SEED
 from ..errors import CornkitError
+from ..plots import confusion_png, contact_sheet_png
 from .metrics import confusion, report_text
-from .plots import confusion_png, contact_sheet_png
 from .run import Run
 
 
@@ -61,7 +62,7 @@ def score_run(run: Run, dataset: Dataset, *, max_images: int = 24, seed: int = D
     if missing:
         raise CornkitError(f"Run {run.run_id} has validation ids not in {dataset.root / 'train.csv'} (e.g. {missing[0]}): wrong --data?")
     misclassified_path = contact_sheet_png(
-        [image_of[int(ids[i])] for i in shown],
+        [read_image(image_of[int(ids[i])], "misclassified contact sheet") for i in shown],
         [f"{ids[i]}\ntrue {labels[i]}\npred {predictions[i]}" for i in shown],
         run.path / "misclassified.png",
         f"{len(wrong)} of {len(labels)} validation images misclassified (showing {len(shown)})",

@@ -26,9 +26,11 @@ from ..defaults import DEFAULT_SEED, STACK_META_MODELS
 from ..errors import CornkitError
 from .crossfit import bootstrap_std, cross_fit, noise_verdict
 from .members import aligned_probs, check_compatible, class_positions
+from .model import RunModel
 from .run import Run, make_run, save_run
 
 APPROACH = "stack"
+STACK_MODEL_FILE = "stack.joblib"
 LOG_FLOOR = 1e-6
 """Probabilities are clipped here before the log, so a member's confident 0 stays a finite feature."""
 
@@ -100,10 +102,8 @@ class Stack:
     report: StackReport
 
     def save(self, work: str | Path) -> Path:
-        """Save the Run with the meta-model beside it (``stack.joblib``)."""
-        import joblib
-
-        return save_run(self.run, work, write_artifacts=lambda folder: joblib.dump(self.model, folder / f"{APPROACH}.joblib"))
+        """Save the Run with the meta-model beside it (``stack.joblib``, listed in ``model.json``)."""
+        return save_run(self.run, work)
 
 
 def stack_runs(runs: Sequence[Run], meta: str = "logreg", seed: int = DEFAULT_SEED) -> Stack:
@@ -144,6 +144,7 @@ def stack_runs(runs: Sequence[Run], meta: str = "logreg", seed: int = DEFAULT_SE
         seed=seed,
     )
     run.metrics["member_val_accuracy"] = {r.run_id: float(r.metrics.get("val_accuracy", float("nan"))) for r in runs}
+    run.fitted = RunModel(kind="stack", details={"members": [r.run_id for r in runs], "meta": meta}, objects={STACK_MODEL_FILE: model})
     run.metrics.update(report.as_metrics())
     run.metrics["stack_summary"] = report.summary()
     return Stack(run=run, model=model, report=report)

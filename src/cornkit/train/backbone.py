@@ -100,14 +100,14 @@ def _create(settings: FinetuneSettings, create: Callable[..., Any], **options: A
     """Call a timm model factory with ``drop_path`` and the weights of ``settings``, turning its failures into what to do."""
     options["drop_path_rate"] = settings.drop_path
     if settings.is_file:
-        options["pretrained_cfg_overlay"] = {"file": str(Path(settings.pretrained).resolve())}
+        options["pretrained_cfg_overlay"] = {"file": str(Path(settings.weights).resolve())}
     try:
         return create(settings.arch, pretrained=not settings.is_random, **options)
     except TypeError as error:
         raise CornkitError(f"--drop-path: {settings.arch} takes no drop_path_rate ({error}); leave --drop-path 0.") from error
     except (OSError, RuntimeError, ValueError) as error:
         if settings.is_file:
-            raise CornkitError(f"--pretrained {settings.pretrained}: not a timm checkpoint for {settings.arch} ({error}).") from error
+            raise CornkitError(f"--pretrained {settings.weights}: not a timm checkpoint for {settings.arch} ({error}).") from error
         if settings.is_hub:
             raise offline_error(f"timm weights of {settings.arch}", timm_weights_hint(settings.arch), error) from error
         raise

@@ -73,7 +73,7 @@ def add_drop_path(visual: nn.Module, rate: float) -> None:
 
 def clip_backbone(settings: FinetuneSettings, classes: Sequence[str]) -> Backbone:
     """The tower of ``clip:MODEL`` with the zero-shot head of the chosen prompt set, and open_clip's eval transform."""
-    clip = load_clip(ClipSpec(settings.arch, settings.pretrained), device="cpu")
+    clip = load_clip(ClipSpec(settings.arch, settings.weights), device="cpu")
     prompt_set = load_prompt_file(Path(settings.prompts) if settings.prompts else None, tuple(classes)).get(settings.prompt_set)
     zeroshot = build_classifier(clip, prompt_set, classes)
     head = torch.as_tensor((zeroshot.weights * zeroshot.logit_scale).T, dtype=torch.float32)
@@ -95,7 +95,7 @@ def clip_backbone(settings: FinetuneSettings, classes: Sequence[str]) -> Backbon
         group_names=groups,
         lr_scales=scales,
         preprocess=clip.preprocess,
-        info={"prompts": prompt_set.as_config()},
+        info={"prompts": prompt_set.as_config(), "preprocess_cfg": dict(cfg)},
     )
 
 

@@ -30,10 +30,11 @@ records ``processes`` and the ``global_batch_size`` they add up to.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 from fastai.callback.core import Callback
 
@@ -42,14 +43,28 @@ from ..atomic import SCRATCH_PREFIX, scratch_dir
 from ..clip.model import default_device
 from ..data.dataset import Dataset
 from ..data.split import Split
+from ..plots import wise_png
+from ..runs.folds import FoldOutput, run_from_folds
+from ..runs.model import RunModel
 from ..runs.run import Run, save_run
 from .backbone import announce_weights
-from .folds import FoldResult, check_images, folds_to_train, late_images, run_from_folds, train_fold
+from .folds import FoldResult, check_images, folds_to_train, late_images, train_fold
 from .ranks import FoldJob, check_images_on_every_rank
 from .settings import FinetuneSettings, check_settings
-from .wise import wise_png
 
 APPROACH = "finetune"
+
+
+def learner_details(settings: FinetuneSettings, results: Sequence[FoldResult]) -> dict[str, Any]:
+    """What ``cornkit predict`` needs besides the exported learners: their files in fold order, TTA, batch size, seed, and a
+    CLIP tower's open_clip preprocessing (its eval transform is not inside the fastai learner)."""
+    return {
+        "learners": [r.learner_file.name for r in results],
+        "tta": settings.tta,
+        "batch_size": settings.batch_size,
+        "seed": settings.seed,
+        "clip_preprocess": results[0].clip_preprocess,
+    }
 
 
 def train_finetune(
@@ -65,9 +80,11 @@ def train_finetune(
     """Fine-tune ``settings.backbone`` on the split's training rows and save a Run with its exported learner(s).
 
     ``settings.lr=None`` runs fastai's ``lr_find`` (its "valley" suggestion). ``cbs`` are extra
-    fastai callbacks (loggers, say) for the training; ``approach`` names the Run's approach.
+    fastai callbacks (loggers, say) for the training; ``approach`` names the Run's approach;
+    ``device`` overrides ``settings.device``.
     """
     check_settings(settings)
+    device = device if device is not None else settings.device
     folds = folds_to_train(split, settings.fold)
     announce_weights(settings)
     world = distributed.world_size()
@@ -96,16 +113,23 @@ def train_finetune(
 
             prompts = load_prompt_file(Path(settings.prompts) if settings.prompts else None, dataset.classes).get(settings.prompt_set)
             config["prompts"] = prompts.as_config()
-        run = run_from_folds(dataset, split, settings, results, approach, config)
-        run.metrics["lr"] = [r.lr for r in results]
-        run.metrics["monitor_accuracy"] = [r.monitor_accuracy for r in results]
+        outputs = [FoldOutput(r.val_ids, r.val_probs, r.test_probs, {"lr": r.lr, "monitor_accuracy": r.monitor_accuracy}) for r in results]
+        run = run_from_folds(
+            approach=approach,
+            model=settings.model_label,
+            classes=dataset.classes,
+            split=split,
+            outputs=outputs,
+            test_ids=np.asarray(dataset.ids("test")),
+            config=config,
+            seed=settings.seed,
+        )
         curves = [r.wise for r in results if r.wise is not None]
         if curves:
             run.metrics["wise"] = curves
+        run.fitted = RunModel(kind="learners", details=learner_details(settings, results), files={r.learner_file.name: r.learner_file for r in results})
 
         def write_artifacts(folder: Path) -> None:
-            for result in results:
-                shutil.move(result.learner_file, folder / result.learner_file.name)
             if curves and "alphas" in curves[0]:
                 wise_png(curves, folder / "wise.png")
 

@@ -1,4 +1,7 @@
-"""One model per fold: train a fold, check the images read late, and assemble the folds into one Run."""
+"""One model per fold: train a fold and predict its validation rows and the test set; check the images read late.
+
+The folds are assembled into one Run by the one fold runner, :mod:`cornkit.runs.folds`.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +20,9 @@ from fastai.torch_core import set_seed
 from .. import distributed
 from ..data.dataset import Dataset
 from ..data.images import read_image
-from ..data.split import Split, ValidationRows
+from ..data.split import Split
 from ..errors import CornkitError
 from ..progress import progress
-from ..runs.run import Run, make_run
 from .backbone import Backbone, make_backbone
 from .data import fold_frame, make_dataloaders, mark_monitor_rows
 from .ddp import fastai_alone
@@ -41,6 +43,8 @@ class FoldResult:
     lr: float
     monitor_accuracy: float | None
     wise: dict[str, Any] | None = field(default=None)
+    clip_preprocess: dict[str, Any] | None = field(default=None)
+    """A CLIP tower's open_clip preprocessing config (its eval transform is not inside the exported learner)."""
 
 
 def oom_error(settings: FinetuneSettings, error: BaseException) -> CornkitError:
@@ -127,7 +131,9 @@ def train_fold(
         lr, monitor_accuracy = fit_learner(learn, backbone, settings, len(dataset.classes), extra_cbs)
         if zeroshot is not None:
             wise = _wise(learn, backbone, zeroshot, fit_rows[fit_rows["is_valid"]], dataset.classes, settings, device)
+        set_seed(settings.seed, reproducible=True)
         val_probs = _predict(learn, backbone, valid, settings, device, settings.tta)
+        set_seed(settings.seed, reproducible=True)  # as `cornkit predict` seeds it: the same TTA draws on the test images
         test_probs = _predict(learn, backbone, test_frame, settings, device, settings.tta)
     except torch.cuda.OutOfMemoryError as error:
         raise oom_error(settings, error) from error
@@ -145,6 +151,7 @@ def train_fold(
         lr=lr,
         monitor_accuracy=monitor_accuracy,
         wise=wise,
+        clip_preprocess=backbone.info.get("preprocess_cfg"),
     )
 
 
@@ -173,22 +180,3 @@ def folds_to_train(split: Split, fold: int | None) -> list[int]:
     if not 0 <= fold < split.n_folds:
         raise CornkitError(f"--fold {fold}: this split has folds 0..{split.n_folds - 1}; leave --fold out to train them all.")
     return [fold]
-
-
-def run_from_folds(dataset: Dataset, split: Split, settings: FinetuneSettings, folds: list[FoldResult], approach: str, config: dict[str, Any]) -> Run:
-    """Out-of-fold validation probabilities (in split order) and the mean test probabilities."""
-    val_ids = np.concatenate([f.val_ids for f in folds])
-    in_split_order = split.evaluation_ids()[np.isin(split.evaluation_ids(), val_ids)]
-    position = pd.Index(val_ids).get_indexer(in_split_order)
-    rows = ValidationRows(ids=in_split_order, labels=split.labels_of(in_split_order), split_id=split.split_id, id_column=split.id_column)
-    return make_run(
-        approach=approach,
-        model=settings.model_label,
-        classes=dataset.classes,
-        split=rows,
-        val_probs=np.concatenate([f.val_probs for f in folds])[position],
-        test_ids=dataset.ids("test"),
-        test_probs=np.mean([f.test_probs for f in folds], axis=0),
-        config=config,
-        seed=settings.seed,
-    )

@@ -25,6 +25,12 @@ def bars_wanted() -> bool:
     return sys.stdout.isatty()
 
 
+def epoch_line(epoch: int, n_epochs: int, phase: str, loss: float, accuracy: float | None, seconds: float) -> str:
+    """``epoch 2/5 (all layers): train loss 0.8123, monitor accuracy 0.7100, 12.3 s`` (no accuracy without monitor rows)."""
+    monitor = f", monitor accuracy {accuracy:.4f}" if accuracy is not None else ""
+    return f"epoch {epoch}/{n_epochs} ({phase}): train loss {loss:.4f}{monitor}, {seconds:.1f} s"
+
+
 class EpochLines(Callback):
     """One line per epoch on standard output, flushed at once: ``epoch 2/5 (ft): train loss 0.8123, monitor accuracy 0.7100, 12.3 s``."""
 
@@ -43,9 +49,8 @@ class EpochLines(Callback):
         names = list(recorder.metric_names[1:])
         values = dict(zip(names, self.learn.final_record, strict=False))
         accuracy = values.get("accuracy")
-        monitor = f", monitor accuracy {float(accuracy):.4f}" if accuracy is not None else ""
         seconds = time.monotonic() - self.started
-        print(f"epoch {self.epoch + 1}/{self.n_epoch} ({self.phase}): train loss {loss:.4f}{monitor}, {seconds:.1f} s", flush=True)
+        print(epoch_line(self.epoch + 1, self.n_epoch, self.phase, loss, None if accuracy is None else float(accuracy), seconds), flush=True)
 
 
 @contextlib.contextmanager

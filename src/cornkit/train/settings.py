@@ -1,4 +1,7 @@
-"""What decides a fine-tuned model, written once as one dataclass, and the checks that run before any image is read.
+"""What decides a fine-tuned model, declared once as one dataclass, and the checks that run before any image is read.
+
+The declaration is light (no torch or timm at import): the command line derives the
+``finetune`` flags from it.
 
 A backbone is named ``timm:NAME`` (any timm model, with or without a pretrained tag) or
 ``clip:MODEL`` (the image tower of an open_clip model); a bare name is a timm model, as
@@ -8,15 +11,14 @@ A backbone is named ``timm:NAME`` (any timm model, with or without a pretrained 
 from __future__ import annotations
 
 import difflib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import timm
-
-from ..clip.model import checkpoint_identity
+from ..clip.params import check_device, check_pretrained
 from ..defaults import BALANCE_MODES, CONVNEXT_ARCH, RANDOM_WEIGHTS, TIMM_HUB
 from ..errors import CornkitError
+from ..params import AUTO, Params, as_config, param, seed_param
 
 TINY_ARCH = "convnext_atto"
 SCHEDULES = ("one-cycle", "cosine")
@@ -34,9 +36,10 @@ def split_backbone(backbone: str) -> tuple[str, str]:
     return "timm", backbone
 
 
-@dataclass(frozen=True)
-class FinetuneSettings:
-    """Everything that decides the trained models; it becomes the Run's config (and id).
+@dataclass(frozen=True, kw_only=True)
+class FinetuneSettings(Params):
+    """Everything that decides the trained models, declared once: the ``cornkit finetune`` flags, ``run_head("finetune", ...)``
+    and the Run's config (and id) all come from these fields.
 
     The recipe: ``lp_epochs`` with only the classifier head training (linear probing; with a
     CLIP tower the head starts as the zero-shot text classifier), then ``epochs`` of the whole
@@ -44,42 +47,54 @@ class FinetuneSettings:
     ``body_lr_mult`` times the head's rate and each block below the top at ``llrd`` times the
     one above; ``mixup``/``cutmix`` (Beta parameters, 0 = off) applied with ``mix_prob``;
     ``label_smoothing``; ``head`` ``"timm"`` (the model's own classifier) or ``"fastai"``
-    (fastai's pooled head with batch norm and dropout); ``ema`` (decay of an exponential moving average of the weights, which
-    are then the ones evaluated and exported; ``None`` = off); ``accum`` batches per optimizer
-    step; ``drop_path`` (stochastic depth). ``wise`` (CLIP only): ``None`` keeps the fine-tuned
-    weights, a number α in [0, 1] or ``"auto"`` interpolates them with the zero-shot ones.
+    (fastai's pooled head with batch norm and dropout); ``ema`` (decay of an exponential moving
+    average of the weights, which are then the ones evaluated and exported; ``None`` = off);
+    ``accum`` batches per optimizer step; ``drop_path`` (stochastic depth). ``wise`` (CLIP
+    only): ``None`` keeps the fine-tuned weights, a number α in [0, 1] or ``"auto"`` interpolates
+    them with the zero-shot ones. ``device`` says where it runs and is not recorded.
     """
 
-    backbone: str = f"timm:{CONVNEXT_ARCH}"
-    pretrained: str = TIMM_HUB
-    head: str = "timm"
-    epochs: int = 5
-    lp_epochs: int = 1
-    size: int | None = None
-    batch_size: int = 32
-    lr: float | None = None
-    body_lr_mult: float = 0.1
-    schedule: str = "one-cycle"
-    warmup: float = 0.25
-    mixup: float = 0.0
-    cutmix: float = 0.0
-    mix_prob: float = 1.0
-    label_smoothing: float = 0.1
-    ema: float | None = None
-    llrd: float = 1.0
-    accum: int = 1
-    drop_path: float = 0.0
-    wise: str | None = None
-    prompts: str | None = None
-    prompt_set: str | None = None
-    balance: str = "none"
-    tta: bool = True
-    seed: int = 42
-    fold: int | None = None
-    patience: int | None = None
-    monitor_frac: float = 0.1
-    max_lighting: float = 0.1
-    max_warp: float = 0.1
+    backbone: str = param(f"timm:{CONVNEXT_ARCH}", "timm:NAME (any timm model) or clip:MODEL (an open_clip image tower)")
+    pretrained: str | None = param(
+        None,
+        "timm: 'hub' (default), a checkpoint file or 'none'; clip: an open_clip tag (e.g. laion2b_s34b_b88k), a checkpoint file or 'none'",
+        check=check_pretrained,
+    )
+    size: int | None = param(None, "square input size in pixels (default: the backbone's; a CLIP tower's is fixed)", low=32)
+    head: str = param("timm", "classifier: the timm model's own, or fastai's pooled head (batch norm, dropout)", choices=HEADS)
+    epochs: int = param(5, "epochs of the whole network", low=1)
+    batch_size: int = param(32, "images per batch (per process)", low=1)
+    lr: float | None = param(None, "peak learning rate of the head (default: fastai's lr_find suggestion)", low=0.0, low_open=True)
+    balance: str = param("none", "class imbalance: oversample rare classes or weight the loss", choices=BALANCE_MODES)
+    tta: bool = param(True, "predict with test-time augmentation (--no-tta: without)")
+    fold: int | None = param(None, "train only this fold of a k-fold split (default: every fold)", low=0)
+    monitor_frac: float = param(
+        0.1, "share of the training rows that pick the best epoch (0: all rows train, the last epoch is kept)", low=0.0, high=0.5, high_open=True
+    )
+    patience: int | None = param(None, "stop after this many epochs without a better accuracy on the monitor rows", low=1)
+    device: str | None = param(None, "cpu, cuda, cuda:1, ... (default: cuda if available)", check=check_device, record=False)
+    lp_epochs: int = param(1, "epochs training only the classifier head first (linear probing)", low=0)
+    body_lr_mult: float = param(0.1, "the body's learning rate as a share of the head's", low=0.0, high=1.0, low_open=True)
+    llrd: float = param(1.0, "layer-wise lr decay per block below the top, e.g. 0.75 (1: off)", low=0.0, high=1.0, low_open=True)
+    schedule: str = param("one-cycle", "learning-rate schedule", choices=SCHEDULES)
+    warmup: float = param(0.25, "share of each phase's steps spent warming up", low=0.0, high=1.0, high_open=True)
+    mixup: float = param(0.0, "mixup Beta α, e.g. 0.2 (0: off)", low=0.0, high=100.0)
+    cutmix: float = param(0.0, "cutmix Beta α, e.g. 1.0 (0: off)", low=0.0, high=100.0)
+    mix_prob: float = param(1.0, "probability that a batch is mixed", low=0.0, high=1.0)
+    label_smoothing: float = param(0.1, "label smoothing ε", low=0.0, high=1.0, high_open=True)
+    ema: float | None = param(
+        None, "decay of an EMA of the weights, e.g. 0.999; the EMA weights are evaluated and exported", low=0.0, high=1.0, low_open=True, high_open=True
+    )
+    accum: int = param(1, "batches per optimizer step (gradient accumulation)", low=1)
+    drop_path: float = param(0.1, "stochastic depth rate of the last block", low=0.0, high=1.0, high_open=True)
+    wise: float | str | None = param(
+        None, "CLIP only: 'auto' (α chosen on the monitor rows) or α in [0, 1]: WiSE-FT interpolation with the zero-shot weights", low=0.0, high=1.0, auto=True
+    )
+    prompts: str | None = param(None, "CLIP only: TOML prompt file or Roboflow _tokenization.txt for the zero-shot head (default: the kit's corn prompts)")
+    prompt_set: str | None = param(None, "CLIP only: set name in the prompt file (default: the file's default)")
+    max_lighting: float = param(0.1, "strength of the random brightness and contrast changes", low=0.0, high=1.0, high_open=True)
+    max_warp: float = param(0.1, "strength of the random perspective warp", low=0.0, high=1.0, high_open=True)
+    seed: int = seed_param()
 
     @property
     def kind(self) -> str:
@@ -95,16 +110,25 @@ class FinetuneSettings:
         return self.kind == "clip"
 
     @property
+    def weights(self) -> str:
+        """``pretrained``, with a timm backbone's default (the hub) filled in; a CLIP tower must name its weights."""
+        if self.pretrained is not None:
+            return self.pretrained
+        if self.is_clip:
+            raise CornkitError(f"--backbone {self.backbone}: give --pretrained, an open_clip tag (e.g. openai), a checkpoint file, or 'none'.")
+        return TIMM_HUB
+
+    @property
     def is_random(self) -> bool:
-        return self.pretrained.lower() == RANDOM_WEIGHTS
+        return self.weights.lower() == RANDOM_WEIGHTS
 
     @property
     def is_hub(self) -> bool:
-        return self.pretrained.lower() == TIMM_HUB
+        return self.weights.lower() == TIMM_HUB
 
     @property
     def is_file(self) -> bool:
-        return not self.is_random and not self.is_hub and Path(self.pretrained).is_file()
+        return not self.is_random and not self.is_hub and Path(self.weights).is_file()
 
     @property
     def mixes(self) -> bool:
@@ -115,11 +139,11 @@ class FinetuneSettings:
         """The Run's ``model``: the timm name, or ``MODEL/TAG`` for a CLIP tower."""
         if not self.is_clip:
             return self.arch
-        return f"{self.arch}/{Path(self.pretrained).name if self.is_file else self.pretrained}"
+        return f"{self.arch}/{Path(self.weights).name if self.is_file else self.weights}"
 
     def run_config(self) -> dict[str, Any]:
-        """The Run's config: every setting, with the weights' identity instead of their path."""
-        config = asdict(self)
+        """The Run's config: every recorded setting, with the weights' identity instead of their path."""
+        config = as_config(self)
         config["pretrained"] = self.weights_identity()
         config["arch"] = self.arch
         return config
@@ -127,12 +151,16 @@ class FinetuneSettings:
     def weights_identity(self) -> Any:
         """``hub``, ``none``, an open_clip tag or the identity of the checkpoint file (so a new file is a new Run)."""
         if self.is_file:
-            return checkpoint_identity(Path(self.pretrained))
-        return self.pretrained.lower() if self.is_random or self.is_hub else self.pretrained
+            from ..clip.model import checkpoint_identity
+
+            return checkpoint_identity(Path(self.weights))
+        return self.weights.lower() if self.is_random or self.is_hub else self.weights
 
 
 def check_arch(arch: str) -> None:
     """Refuse a name timm does not know (or an unknown pretrained tag), listing close names."""
+    import timm  # imported here: the command line reads these settings to build its parser
+
     known = arch in timm.list_pretrained() if "." in arch else timm.is_model(arch)
     if known:
         return
@@ -145,45 +173,9 @@ def check_arch(arch: str) -> None:
     )
 
 
-def wise_alpha(wise: str | None) -> float | None:
-    """The fixed α of ``--wise A`` (``None`` for ``auto`` or no interpolation)."""
-    if wise is None or wise == "auto":
-        return None
-    try:
-        alpha = float(wise)
-    except ValueError:
-        alpha = -1.0
-    if not 0 <= alpha <= 1:
-        raise CornkitError(f"--wise {wise!r}: give 'auto' or a weight α from 0 (the zero-shot model) to 1 (the fine-tuned model).")
-    return alpha
-
-
-def _check_ranges(settings: FinetuneSettings) -> None:
-    for flag, value in (("--epochs", settings.epochs), ("--batch-size", settings.batch_size), ("--accum", settings.accum)):
-        if value < 1:
-            raise CornkitError(f"{flag} {value}: must be at least 1.")
-    if settings.size is not None and settings.size < 1:
-        raise CornkitError(f"--size {settings.size}: must be at least 1.")
-    if settings.lp_epochs < 0:
-        raise CornkitError(f"--lp-epochs {settings.lp_epochs}: must be 0 or more.")
-    shares = (
-        ("--label-smoothing", settings.label_smoothing, False),
-        ("--drop-path", settings.drop_path, False),
-        ("--warmup", settings.warmup, False),
-        ("--mix-prob", settings.mix_prob, True),
-    )
-    for flag, share, one_allowed in shares:
-        if not (0 <= share < 1 or (one_allowed and share == 1)):
-            raise CornkitError(f"{flag} {share}: give a number from 0 up to 1.")
-    for flag, alpha in (("--mixup", settings.mixup), ("--cutmix", settings.cutmix)):
-        if alpha < 0:
-            raise CornkitError(f"{flag} {alpha}: give the Beta distribution's α (0 = off, e.g. 0.2 for mixup, 1.0 for cutmix).")
-    if settings.ema is not None and not 0 < settings.ema < 1:
-        raise CornkitError(f"--ema {settings.ema}: give a decay between 0 and 1, e.g. 0.999 (or leave --ema out).")
-    if not 0 < settings.llrd <= 1 or not 0 < settings.body_lr_mult <= 1:
-        raise CornkitError(f"--llrd {settings.llrd} / --body-lr-mult {settings.body_lr_mult}: give factors above 0 and at most 1.")
-    if settings.mixes and settings.batch_size % 2:
-        raise CornkitError(f"--batch-size {settings.batch_size}: mixup and cutmix pair the rows of a batch; give an even batch size.")
+def wise_alpha(wise: float | str | None) -> float | None:
+    """The fixed α of ``wise`` (``None`` for ``auto`` or no interpolation; the range is checked by the declaration)."""
+    return None if wise is None or wise == AUTO else float(wise)
 
 
 def check_settings(settings: FinetuneSettings) -> None:
@@ -191,18 +183,13 @@ def check_settings(settings: FinetuneSettings) -> None:
     if settings.is_clip:
         from ..clip.model import ClipSpec, check_spec
 
-        check_spec(ClipSpec(settings.arch, settings.pretrained))
+        check_spec(ClipSpec(settings.arch, settings.weights))
     else:
         check_arch(settings.arch)
-    if settings.balance not in BALANCE_MODES:
-        raise CornkitError(f"--balance {settings.balance!r}: choose one of {', '.join(BALANCE_MODES)}.")
-    if settings.head not in HEADS or (settings.head == "fastai" and (settings.is_clip or settings.llrd < 1)):
+    if settings.head == "fastai" and (settings.is_clip or settings.llrd < 1):
         raise CornkitError(f"--head {settings.head!r}: 'timm' (the model's own classifier) or 'fastai' (timm backbones only, without --llrd).")
-    if settings.schedule not in SCHEDULES:
-        raise CornkitError(f"--schedule {settings.schedule!r}: choose one of {', '.join(SCHEDULES)}.")
-    _check_ranges(settings)
-    if not 0 <= settings.monitor_frac < 0.5:
-        raise CornkitError(f"--monitor-frac {settings.monitor_frac}: give a share of the training rows from 0 up to 0.5, e.g. 0.1.")
+    if settings.mixes and settings.batch_size % 2:
+        raise CornkitError(f"--batch-size {settings.batch_size}: mixup and cutmix pair the rows of a batch; give an even batch size.")
     if settings.patience is not None and settings.monitor_frac == 0:
         raise CornkitError("--patience needs monitor rows to watch: give --monitor-frac above 0 (e.g. 0.1), or leave --patience out.")
     if settings.wise is not None:
@@ -212,6 +199,6 @@ def check_settings(settings: FinetuneSettings) -> None:
             raise CornkitError("--wise auto chooses α on the monitor rows: give --monitor-frac above 0, or a fixed --wise α.")
     if not settings.is_clip and not (settings.is_random or settings.is_hub or settings.is_file):
         raise CornkitError(
-            f"--pretrained {settings.pretrained}: no such checkpoint file. Give 'hub' (download from the Hugging Face hub), "
+            f"--pretrained {settings.weights}: no such checkpoint file. Give 'hub' (download from the Hugging Face hub), "
             "a path to a timm checkpoint file for this backbone, or 'none' for random weights."
         )

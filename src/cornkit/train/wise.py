@@ -10,17 +10,11 @@ Run's metrics and ``wise.png``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from torch import nn
 
-from ..atomic import atomic_path
 from .settings import WISE_ALPHAS
 
 StateDict = dict[str, torch.Tensor]
@@ -58,21 +52,3 @@ def sweep_alpha(model: nn.Module, zeroshot: StateDict, score: Callable[[nn.Modul
     best = float(alphas[int(np.argmax(scores))])
     model.load_state_dict(interpolate(zeroshot, finetuned, best))
     return best, scores
-
-
-def wise_png(curves: Sequence[dict[str, object]], path: Path) -> Path:
-    """Monitor accuracy against α, one line per fold, the chosen α marked."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for fold, curve in enumerate(curves):
-        alphas, scores = np.asarray(curve["alphas"]), np.asarray(curve["monitor_accuracy"])
-        line = ax.plot(alphas, scores, marker="o", label=f"fold {fold}")[0]
-        chosen = float(curve["alpha"])  # type: ignore[arg-type]
-        ax.axvline(chosen, color=line.get_color(), linestyle=":", linewidth=1)
-    ax.set_xlabel("α (0 = zero-shot, 1 = fine-tuned)")
-    ax.set_ylabel("monitor accuracy")
-    ax.set_title("WiSE-FT weight interpolation")
-    ax.legend()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path

@@ -1,4 +1,7 @@
-"""Pictures where pictures beat numbers: confusion matrix, misclassified images, bar charts.
+"""Pictures where pictures beat numbers, for every family of the kit: confusion matrix, contact sheets, bar charts,
+the val-vs-LB scatter, the few-shot curve, the WiSE-FT curve.
+
+A neutral module: it draws what it is given (arrays, decoded images) and reads no data of its own.
 
 Matplotlib draws on the Agg backend so it works on a headless machine and in CI; every
 figure is written atomically and closed, so long loops do not leak memory.
@@ -8,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -17,8 +21,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import ConfusionMatrixDisplay
 
-from ..atomic import atomic_path
-from ..data.images import read_image
+from .atomic import atomic_path
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -36,16 +39,14 @@ def confusion_png(matrix: np.ndarray, classes: Sequence[str], path: Path, title:
     return _save(fig, path)
 
 
-def contact_sheet_png(
-    images: Sequence[Path], captions: Sequence[str], path: Path, title: str, columns: int = 6, empty: str = "no misclassified images"
-) -> Path:
-    """A grid of images with a caption over each (misclassified validation rows; near-duplicate pairs); ``empty`` is said when there are none."""
+def contact_sheet_png(images: Sequence[Any], captions: Sequence[str], path: Path, title: str, columns: int = 6, empty: str = "no misclassified images") -> Path:
+    """A grid of decoded images with a caption over each (misclassified validation rows; near-duplicate pairs); ``empty`` is said when there are none."""
     rows = max(1, int(np.ceil(len(images) / columns)))
     fig, axes = plt.subplots(rows, columns, figsize=(2.1 * columns, 2.4 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, image_path, caption in zip(axes.flat[: len(images)], images, captions, strict=True):
-        ax.imshow(read_image(image_path, "contact sheet"))
+    for ax, image, caption in zip(axes.flat[: len(images)], images, captions, strict=True):
+        ax.imshow(image)
         ax.set_title(caption, fontsize=8)
     if not images:
         axes.flat[0].text(0.5, 0.5, empty, ha="center", va="center")
@@ -111,4 +112,19 @@ def few_shot_png(
     ax.set_ylabel("validation accuracy")
     ax.set_title(title)
     ax.legend(loc="best", fontsize=8)
+    return _save(fig, path)
+
+
+def wise_png(curves: Sequence[dict[str, object]], path: Path) -> Path:
+    """Monitor accuracy against α, one line per fold, the chosen α marked."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for fold, curve in enumerate(curves):
+        alphas, scores = np.asarray(curve["alphas"]), np.asarray(curve["monitor_accuracy"])
+        line = ax.plot(alphas, scores, marker="o", label=f"fold {fold}")[0]
+        chosen = float(curve["alpha"])  # type: ignore[arg-type]
+        ax.axvline(chosen, color=line.get_color(), linestyle=":", linewidth=1)
+    ax.set_xlabel("α (0 = zero-shot, 1 = fine-tuned)")
+    ax.set_ylabel("monitor accuracy")
+    ax.set_title("WiSE-FT weight interpolation")
+    ax.legend()
     return _save(fig, path)

@@ -14,15 +14,15 @@ import pandas as pd
 import torch
 
 from ..atomic import write_csv
+from ..clip.features import extract_features
+from ..clip.model import ClipSpec, load_clip
+from ..clip.prompts import PromptFile
+from ..clip.text_classifier import build_classifier
 from ..data.dataset import Dataset
 from ..data.split import Split
 from ..hashing import files_hash
+from ..plots import bar_chart_png
 from ..runs.metrics import classification_metrics
-from ..runs.plots import bar_chart_png
-from .features import extract_features
-from .model import ClipSpec, load_clip
-from .prompts import PromptFile
-from .text_classifier import build_classifier
 
 PROMPTS_DIR = "prompts"
 
