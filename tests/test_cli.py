@@ -83,6 +83,7 @@ def test_demo_runs_the_whole_loop_and_is_idempotent(tmp_path: Path, monkeypatch:
     assert {"zeroshot", "probe", "gda", "tip", "convnext", "finetune"} <= set(result.table["approach"])
     assert "synthetic_test_accuracy (solution.csv)" in result.table.columns
     assert any("RANDOM weights" in line for line in lines)
+    assert lines[-1].endswith(str(Path("demo", "work", "report.html"))) and (tmp_path / "demo" / "work" / "report.html").is_file()
     submissions = sorted((tmp_path / "demo" / "submissions").glob("*.csv"))
     assert [p.name for p in submissions if p.name != "ledger.csv"] == sorted(f"{r.run_id}.csv" for r in result.runs)
     again = run_demo(tmp_path / "demo", n_train=120, n_test=30, say=lambda _: None)
