@@ -160,7 +160,7 @@ def test_the_report_page_in_chromium(driver: Any, corn_dir: Path, tmp_path: Path
     if not given:
         assert HOSTILE in [c.text for c in cells("approach")]  # shown as text, not run
         public = [c.text for c in cells("public_lb") if c.text]
-        assert len(public) == 2 and all(re.fullmatch(r"0\.\d{5} \[0\.\d{3}, 0\.\d{3}\]", text) for text in public), public  # with intervals
+        assert len(public) == 2 and all(re.fullmatch(r"0\.\d{5}\s+\[0\.\d{3}, 0\.\d{3}\]", text) for text in public), public  # with intervals
 
     errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     assert not errors, errors

@@ -48,6 +48,8 @@ WORK_FIGURES = {
     "comparison": "prompt sets (cornkit prompts compare)",
 }
 """Pictures of the work folder's reports, by file stem, with what made them."""
+RUN_FIGURES = {"misclassified": "misclassified validation images (cornkit score)", "wise": "WiSE-FT: monitor accuracy against α"}
+"""Pictures in a Run folder, by file stem; any other picture there is shown under its file name."""
 PROMPTS_DIR = "prompts"
 
 
@@ -99,7 +101,7 @@ def _run_section(index: int, run: Run | None, row: dict[str, Any], folder: Path,
     section.weights = sorted(((str(k), float(v)) for k, v in (run.metrics.get("weights") or {}).items()), key=lambda kv: -kv[1])
     pictures = sorted(p for p in (run.path.glob("*.png") if run.path else ()) if p.name != RUN_CONFUSION_PNG)
     for picture in pictures:
-        section.figures.append(_copy(picture, folder, f"{section.anchor}-{picture.name}", public_name, picture.stem))
+        section.figures.append(_copy(picture, folder, f"{section.anchor}-{picture.name}", public_name, RUN_FIGURES.get(picture.stem, picture.name)))
     if not any(p.name == "misclassified.png" for p in pictures):
         section.notes.append(f"No misclassified gallery yet: `cornkit score {run.run_id} --data DIR` draws it.")
     return section
