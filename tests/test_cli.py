@@ -99,6 +99,7 @@ def test_demo_runs_the_whole_loop_and_submitting_again_adds_nothing(demo) -> Non
     assert {"zeroshot", "probe", "gda", "tip", "convnext", "finetune"} <= set(result.table["approach"])
     assert "synthetic_test_accuracy (solution.csv)" in result.table.columns
     assert any("RANDOM weights" in line for line in lines)
+    assert lines[-1].endswith(str(Path("demo", "work", "report.html"))) and (out / "work" / "report.html").is_file()
     submissions = sorted((out / "submissions").glob("*.csv"))
     assert [p.name for p in submissions if p.name != "ledger.csv"] == sorted(f"{r.run_id}.csv" for r in result.runs)
     dataset = load_dataset(out / "data")

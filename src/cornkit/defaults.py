@@ -26,3 +26,9 @@ DUPES_THRESHOLD = 0.99
 """Centred cosine similarity from which ``cornkit dupes`` calls two images near-duplicates (an exact copy scores 1)."""
 SHOTS = "1,2,4,8,16,all"
 SHOTS_REPEATS = 3
+PUBLIC_LB_FRACTION = 0.3
+"""Share of the test rows the public leaderboard scores (the rest is private), for the report's LB intervals.
+An assumption, not a published figure: Kaggle states the share on a competition's leaderboard tab
+("calculated with approximately N% of the test data"), and neither COMPETITION.md nor anything else the
+kit holds states It's Corn's; 0.3 is the share the synthetic set draws (``data/synth.py``). Check the
+competition's page and pass ``cornkit report --public-frac``."""

@@ -149,4 +149,10 @@ def run_demo(out: str | Path = "demo", *, n_train: int = 800, n_test: int = 200,
     say(markdown)
     say("(synthetic_test_accuracy uses the synthetic set's own test labels; a real competition keeps them secret.)")
     summary_path = write_text(out / "summary.md", f"# cornkit demo\n\n{markdown}\n\nModel: {spec.label} (random weights).\n")
+
+    _step("report", say)
+    from .kaggle.leaderboard import submitted_scores
+    from .reports.page import write_report
+
+    say(f"every Run on one page, each score with its 95 % interval: {write_report(work, scores=submitted_scores(submissions), seed=seed).path}")
     return DemoResult(table=table, summary_path=summary_path, runs=runs)

@@ -1,18 +1,19 @@
-"""Reports that make no Run, under ``WORK/reports/``: ``shots`` (the few-shot curve) and ``dupes`` (near-duplicate images)."""
+"""Reports that make no Run: ``shots`` (few-shot curve) and ``dupes`` (near-duplicates) under ``WORK/reports/``; ``report``, the page of every Run."""
 
 from __future__ import annotations
 
 import argparse
 import shlex
+from pathlib import Path
 from typing import Any
 
 from .. import params
 from ..clip.params import ClipParams
-from ..defaults import DUPES_THRESHOLD, SHOTS, SHOTS_REPEATS
+from ..defaults import DUPES_THRESHOLD, PUBLIC_LB_FRACTION, SHOTS, SHOTS_REPEATS
 from ..heads.on_features import FeatureHeadParams
 from .argtypes import float_in, positive_int
 from .clip import add_clip_args
-from .common import add_data_args, dataset_from_args
+from .common import add_data_args, add_seed_arg, add_submissions_arg, add_work_arg, dataset_from_args
 from .launch import add_launch_args
 
 ALL_SHOTS = "all"
@@ -84,6 +85,15 @@ def _dupes(args: argparse.Namespace) -> None:
     print(report.folder)
 
 
+def _report(args: argparse.Namespace) -> None:
+    from ..kaggle.leaderboard import submitted_scores
+    from ..reports.page import write_report
+
+    page = write_report(args.work, args.out, scores=submitted_scores(args.submissions), public_frac=args.public_frac, seed=args.seed)
+    print(f"{len(page.table)} Run(s) and submission(s); images in {page.files}")
+    print(page.path)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     shots = subparsers.add_parser(
         "shots", help="few-shot curve: validation accuracy of each head on k labelled images per class (how many labels beat zero-shot?)"
@@ -109,3 +119,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"centred cosine similarity from which two images count as near-duplicates (default {DUPES_THRESHOLD}; exact copies score 1)",
     )
     dupes.set_defaults(handler=_dupes)
+
+    report = subparsers.add_parser("report", help="one HTML page of every Run: scores with 95 % intervals, paired tests, pictures, LB (opens from file://)")
+    add_work_arg(report)
+    add_submissions_arg(report)
+    report.add_argument("--out", type=Path, help="the page to write (default: WORK/report.html; its images go to a folder beside it)")
+    report.add_argument(
+        "--public-frac",
+        type=float_in(0.0, 1.0, low_open=True, high_open=True),
+        default=PUBLIC_LB_FRACTION,
+        help=f"share of the test rows the public LB scores, for its interval (default {PUBLIC_LB_FRACTION}: an assumption; see the competition's LB page)",
+    )
+    add_seed_arg(report, "the balanced-accuracy bootstrap")
+    report.set_defaults(handler=_report)

@@ -25,12 +25,14 @@ from ..defaults import COMPETITION
 from ..errors import CornkitError
 from ..locks import locked
 from ..plots import val_vs_lb_png
+from ..reports.run_table import SCORE_COLUMNS
 from ..runs.run import list_runs
 from .client import KaggleSession, connect, kaggle_call
 from .submission import LEDGER, read_ledger
 from .submit import RUN_ID_SEPARATOR
 
 COLUMNS = ("approach", "model", "run_id", "val_accuracy", "public_lb", "private_lb", "status", "date", "description")
+LEADERBOARD_CSV = "leaderboard.csv"
 PAGE_SIZE = 50
 MAX_PAGES = 40
 
@@ -186,7 +188,41 @@ def build_leaderboard(
         return Leaderboard(
             table=table,
             offline_reason=reason,
-            csv_path=write_csv(submissions / "leaderboard.csv", table),
+            csv_path=write_csv(submissions / LEADERBOARD_CSV, table),
             markdown_path=write_text(submissions / "leaderboard.md", markdown),
             png_path=val_vs_lb_png(table, submissions / "leaderboard.png"),
         )
+
+
+def submitted_scores(submissions: str | Path = "submissions") -> pd.DataFrame:
+    """What is known about each recorded submission, for the report: one row per run id of the ledger.
+
+    Columns: ``run_id``, ``approach``, ``model``, ``val_accuracy`` (from the ledger),
+    ``public_lb`` and ``private_lb`` (from the last ``cornkit leaderboard``'s ``leaderboard.csv``;
+    empty until it fetched them; of the newest scored upload when a Run was uploaded twice), and
+    ``test_rows``, the rows of the submission file: the test set the scores are fractions of.
+    """
+    submissions = Path(submissions)
+    if not (submissions / LEDGER).is_file():  # nothing submitted: no lock file made in a folder that may not exist
+        return pd.DataFrame({c: pd.Series(dtype=object if c in ("run_id", "approach", "model") else float) for c in SCORE_COLUMNS})
+    with locked(submissions / LEDGER, "read the ledger and the leaderboard", optional=True):
+        ledger = read_ledger(submissions).drop_duplicates("run_id", keep="last")
+        board = pd.read_csv(submissions / LEADERBOARD_CSV, dtype={"run_id": str}) if (submissions / LEADERBOARD_CSV).is_file() else None
+    scores = ledger[["run_id", "approach", "model", "val_accuracy"]].copy()
+    if board is not None and len(board):
+        board = board.assign(scored=board["public_lb"].notna()).sort_values(["scored", "date"], ascending=False, kind="stable")
+        board = board.drop_duplicates("run_id").set_index("run_id")
+        for column in ("public_lb", "private_lb"):
+            scores[column] = pd.to_numeric(scores["run_id"].map(board[column]), errors="coerce")
+    else:
+        scores["public_lb"] = scores["private_lb"] = np.nan
+    scores["test_rows"] = [_data_rows(submissions / str(name)) for name in ledger["file"]]
+    return scores.reset_index(drop=True)
+
+
+def _data_rows(csv_path: Path) -> float:
+    """Rows of a CSV below its header (NaN if it is gone)."""
+    try:
+        return float(max(0, csv_path.read_bytes().rstrip(b"\n").count(b"\n")))
+    except OSError:
+        return np.nan
