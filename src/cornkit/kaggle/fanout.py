@@ -114,7 +114,7 @@ def push_all(
             else:
                 queue.pop(0)
                 responses.append(response)
-                kernel.update(kernel.record().pushed(int(response.version_number or 0)))
+                kernel.update(kernel.record().pushed(response.version_number))
                 follower.last.pop(kernel.name, None)
                 _say_pushed(kernel, response)
                 running += [kernel] if kernel.uses_gpu else []

@@ -40,7 +40,7 @@ class KernelRecord:
     state: str | None = None
     run_seconds: float | None = None
 
-    def pushed(self, version: int) -> KernelRecord:
+    def pushed(self, version: int | None) -> KernelRecord:
         """After a push: the new version, its time, no state yet (a new run starts)."""
         return replace(self, version=version, pushed_at=now_utc(), state=None)
 
