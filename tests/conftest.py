@@ -1,4 +1,4 @@
-"""Shared fixtures: a small synthetic corn set, made once per session, and offline hubs."""
+"""Shared fixtures: a small synthetic corn set, made once per session, offline hubs, and the stand-in Kaggle API."""
 
 from __future__ import annotations
 
@@ -7,12 +7,16 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"  # before anything imports huggingface_hub: tests never reach a hub
 
 import shutil
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from cornkit.clip.model import TINY_MODEL, ClipSpec
 from cornkit.data.synth import make_synthetic_corn
+from cornkit.defaults import COMPETITION
+from kaggle_standin import StandinKaggle, StandinServer
 
 N_TRAIN, N_TEST = 160, 40
 
@@ -68,3 +72,63 @@ def kfold_work(corn_dir: Path, tmp_path: Path, clip_work):
     split = make_split(dataset, tmp_path, folds=3)
     (tmp_path / "features").symlink_to(clip_work[3].path.parent)
     return dataset, split, tmp_path
+
+
+@pytest.fixture(scope="module")
+def corn(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic corn set with its solution.csv (the stand-in scores against it)."""
+    return make_synthetic_corn(tmp_path_factory.mktemp("corn") / "corn", n_train=40, n_test=30, seed=3).root
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A clean home: no credentials from the machine running the tests, and no kernel."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(home / ".kaggle"))
+    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "KAGGLE_KERNEL_RUN_TYPE", "XDG_CONFIG_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KAGGLE_API_ENVIRONMENT", "LOCALHOST")
+    return home
+
+
+def route_to(monkeypatch: pytest.MonkeyPatch, proxy: str) -> None:
+    """Send every http(s) request of the client to ``proxy`` (the stand-in, or a dead port)."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.setenv(name, proxy)
+
+
+@pytest.fixture
+def standin(corn: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StandinKaggle]:
+    """The stand-in API, running, with the client routed to it and valid credentials in the env."""
+    state = StandinKaggle(competition=COMPETITION, data_dir=corn)
+    with StandinServer(state) as server:
+        route_to(monkeypatch, server.proxy_url)
+        monkeypatch.setenv("KAGGLE_USERNAME", state.username)
+        monkeypatch.setenv("KAGGLE_KEY", state.key)
+        extended = sys.modules.get("kaggle.api.kaggle_api_extended")
+        if extended is not None and "--local" not in extended.KaggleApi.args:
+            pytest.fail("kaggle was imported without KAGGLE_API_ENVIRONMENT=LOCALHOST; it would not call the stand-in")
+        yield state
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
+    """Run the ``cornkit`` command line in-process; its exit code, stdout and stderr."""
+    from cornkit.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(code: int, err: str, *needles: str) -> str:
+    """Assert the command failed with one readable line (no traceback) containing ``needles``."""
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]

@@ -8,9 +8,13 @@ nothing the client does can leave the machine (``HTTPS_PROXY`` points here too, 
 ``CONNECT`` is refused).
 
 It implements exactly the calls cornkit makes (competition download, submission upload and
-create, list submissions, kernel push, status and output, token introspection), scores
-submissions against the synthetic set's ``solution.csv`` with its Public/Private partition,
-and records every request so tests can assert on what the client sent.
+create, list submissions, kernel push, status and output, the weekly GPU quota, token
+introspection), scores submissions against the synthetic set's ``solution.csv`` with its
+Public/Private partition, and records every request so tests can assert on what the client sent.
+
+Kernels can run over time, as on Kaggle: with ``kernel_run_s`` set, every pushed version runs
+for that many seconds, then completes; a GPU push while ``gpu_session_limit`` GPU kernels run is
+refused the way Kaggle refuses it (HTTP 200, the reason in the response's ``error``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import base64
 import io
 import json
 import threading
+import time
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -47,9 +52,14 @@ class Recorded:
 class StandinKaggle:
     """The state behind the fake API: one competition, one user, their submissions and kernels.
 
-    ``kernel_statuses`` is what successive status calls answer; the last one repeats.
-    ``kernels`` maps each pushed slug to its version, its last push request and the accelerator
-    (the request's machine shape; None for Kaggle's default) it would run on.
+    ``kernel_statuses`` is what successive status calls answer; the last one repeats (unless
+    ``kernel_run_s`` is set: then each version is RUNNING that long after its push, then COMPLETE).
+    ``kernels`` maps each pushed slug to its version, its last push request, the accelerator
+    (the request's machine shape; None for Kaggle's default) it would run on, whether it uses a
+    GPU and when its version started. ``kernel_outputs`` maps ``owner/slug`` (any version) or
+    ``owner/slug/vN`` (that version) to its output files by name (names may hold folders).
+    ``most_gpu_running`` is the most GPU kernels ever running at once; ``refusals`` counts the
+    pushes refused for the session count.
     ``echo_requests`` makes every error answer quote the request's headers back (as some proxies
     and debug servers do), to test that no form of the secret reaches the user's screen.
     """
@@ -63,6 +73,12 @@ class StandinKaggle:
     echo_requests: bool = False
     kernel_statuses: list[str] = field(default_factory=lambda: ["COMPLETE"])
     kernel_outputs: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    kernel_run_s: float | None = None
+    gpu_session_limit: int = 2
+    gpu_quota_used_s: float = 4 * 3600.0
+    gpu_quota_total_s: float = 30 * 3600.0
+    most_gpu_running: int = 0
+    refusals: int = 0
     requests: list[Recorded] = field(default_factory=list)
     submissions: list[dict[str, Any]] = field(default_factory=list)
     kernels: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -72,6 +88,14 @@ class StandinKaggle:
     def calls(self, method: str) -> list[Recorded]:
         """The recorded requests whose path ends with ``method`` (e.g. ``"SaveKernel"``)."""
         return [r for r in self.requests if r.path.rsplit("/", 1)[-1] == method]
+
+    def running(self, slug: str) -> bool:
+        """Whether the kernel's latest version still runs (``kernel_run_s`` mode)."""
+        kernel = self.kernels[slug]
+        return self.kernel_run_s is not None and time.monotonic() < kernel["started"] + self.kernel_run_s
+
+    def gpu_running(self) -> int:
+        return sum(1 for slug, kernel in self.kernels.items() if kernel["gpu"] and self.running(slug))
 
     def competition_zip(self) -> bytes:
         """The competition files as Kaggle ships them: a zip with a ``corn/`` folder, no solution."""
@@ -145,8 +169,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, state.competition_zip(), "application/zip", {"Last-Modified": formatdate(usegmt=True)})
             return
         parts = path.strip("/").split("/")
-        if len(parts) == 4 and parts[0] == "kernel-output":
-            content = state.kernel_outputs.get(f"{parts[1]}/{parts[2]}", {}).get(parts[3])
+        if len(parts) >= 5 and parts[0] == "kernel-output":
+            key = "/".join(parts[1:3] if parts[3] == "latest" else parts[1:4])
+            content = state.kernel_outputs.get(key, {}).get("/".join(parts[4:]))
             if content is not None:
                 self._send(200, content, "application/octet-stream")
                 return
@@ -253,8 +278,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(403, f"Permission 'kernels.create' was denied for {owner!r}")
             return
         unknown = [c for c in body.get("competitionDataSources", []) if c != state.competition]
-        version = state.kernels.get(slug, {}).get("version", 0) + 1
-        state.kernels[slug] = {"version": version, "request": body, "accelerator": body.get("machineShape") or None}
+        gpu = bool(body.get("enableGpu"))
+        with state._lock:
+            if gpu and state.kernel_run_s is not None and state.gpu_running() >= state.gpu_session_limit:
+                state.refusals += 1
+                self._json(200, {"ref": "", "url": "", "error": f"Maximum batch GPU session count of {state.gpu_session_limit} reached."})
+                return
+            version = state.kernels.get(slug, {}).get("version", 0) + 1
+            state.kernels[slug] = {
+                "version": version,
+                "request": body,
+                "accelerator": body.get("machineShape") or None,
+                "gpu": gpu,
+                "started": time.monotonic(),
+            }
+            state.most_gpu_running = max(state.most_gpu_running, state.gpu_running())
         self._json(
             200,
             {
@@ -274,17 +312,31 @@ class _Handler(BaseHTTPRequestHandler):
         return slug
 
     def _api_GetKernelSessionStatus(self, body: dict[str, Any]) -> None:
-        if self._kernel(body):
-            statuses = self.server.state.kernel_statuses
-            status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
+        slug = self._kernel(body)
+        if slug:
+            state = self.server.state
+            statuses = state.kernel_statuses
+            if state.kernel_run_s is not None:
+                status = "RUNNING" if state.running(slug) else "COMPLETE"
+            else:
+                status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
             failure = {"failureMessage": "the notebook raised an exception"} if status == "ERROR" else {}
             self._json(200, {"status": status, **failure})
 
     def _api_ListKernelSessionOutput(self, body: dict[str, Any]) -> None:
         slug = self._kernel(body)
         if slug:
-            files = [{"fileName": name, "url": f"{BASE}/kernel-output/{slug}/{name}"} for name in self.server.state.kernel_outputs.get(slug, {})]
+            outputs = self.server.state.kernel_outputs
+            key = f"{slug}/{body['versionLabel']}" if body.get("versionLabel") and f"{slug}/{body['versionLabel']}" in outputs else slug
+            served = key if key != slug else f"{slug}/latest"
+            files = [{"fileName": name, "url": f"{BASE}/kernel-output/{served}/{name}"} for name in outputs.get(key, {})]
             self._json(200, {"files": files, "log": "[]"})
+
+    def _api_GetAcceleratorQuotaStatistics(self, body: dict[str, Any]) -> None:
+        state = self.server.state
+        refresh = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+        quota = {"timeUsed": f"{state.gpu_quota_used_s:g}s", "totalTimeAllowed": f"{state.gpu_quota_total_s:g}s"}
+        self._json(200, {"quotaRefreshTime": refresh, "gpuQuota": quota})
 
 
 class _Server(ThreadingHTTPServer):

@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
@@ -22,73 +21,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import cli as _cli
+from conftest import one_line_error as _one_line_error
+from conftest import route_to as _route_to
 from conftest import validation_rows
-from cornkit.cli import main
-from cornkit.data.synth import make_synthetic_corn
 from cornkit.defaults import COMPETITION
 from cornkit.kaggle.auth import KaggleCredentials, find_credentials
 from cornkit.runs.run import load_run, make_run, save_run
 from cornkit.runs.scoring import solution_accuracy
-from kaggle_standin import StandinKaggle, StandinServer
+from kaggle_standin import StandinKaggle
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-
-
-@pytest.fixture(scope="module")
-def corn(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small synthetic corn set with its solution.csv (the stand-in scores against it)."""
-    return make_synthetic_corn(tmp_path_factory.mktemp("corn") / "corn", n_train=40, n_test=30, seed=3).root
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A clean home: no credentials from the machine running the tests, and no kernel."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(home / ".kaggle"))
-    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "KAGGLE_KERNEL_RUN_TYPE", "XDG_CONFIG_HOME"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("KAGGLE_API_ENVIRONMENT", "LOCALHOST")
-    return home
-
-
-def _route_to(monkeypatch: pytest.MonkeyPatch, proxy: str) -> None:
-    """Send every http(s) request of the client to ``proxy`` (the stand-in, or a dead port)."""
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
-        monkeypatch.setenv(name, proxy)
-
-
-@pytest.fixture
-def standin(corn: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StandinKaggle]:
-    """The stand-in API, running, with the client routed to it and valid credentials in the env."""
-    state = StandinKaggle(competition=COMPETITION, data_dir=corn)
-    with StandinServer(state) as server:
-        _route_to(monkeypatch, server.proxy_url)
-        monkeypatch.setenv("KAGGLE_USERNAME", state.username)
-        monkeypatch.setenv("KAGGLE_KEY", state.key)
-        extended = sys.modules.get("kaggle.api.kaggle_api_extended")
-        if extended is not None and "--local" not in extended.KaggleApi.args:
-            pytest.fail("kaggle was imported without KAGGLE_API_ENVIRONMENT=LOCALHOST; it would not call the stand-in")
-        yield state
-
-
-def _cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _one_line_error(code: int, err: str, *needles: str) -> str:
-    """Assert the command failed with one readable line (no traceback) containing ``needles``."""
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def _save_run(corn: Path, work: Path, approach: str, right_fraction: float) -> str:
@@ -192,7 +135,7 @@ def test_an_invalid_submission_is_refused_before_upload(standin: StandinKaggle, 
 
 
 def test_kernel_build_push_status_and_output(standin: StandinKaggle, corn: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    kernels, submissions = tmp_path / "kernels", tmp_path / "submissions"
+    kernels = tmp_path / "kernels"
     code, out, err = _cli(capsys, "kernels", "build", "probe", "--kernels", kernels, "--model", "ViT-B-32", "--pretrained", "openai")
     assert code == 0, err
     folder = Path(out.strip().splitlines()[-1])
@@ -215,26 +158,19 @@ def test_kernel_build_push_status_and_output(standin: StandinKaggle, corn: Path,
 
     standin.kernel_statuses = ["RUNNING", "COMPLETE"]
     code, out, err = _cli(capsys, "kernels", "status", "probe", "--kernels", kernels, "--wait", "30", "--interval", "0.01")
-    assert code == 0 and out.strip() == f"{meta['id']}: COMPLETE", err
+    assert code == 0, err
+    assert out.splitlines()[:2] == ["probe: RUNNING", "probe: COMPLETE"], "one line per state change"
+    assert out.splitlines()[-1].split() == ["probe", meta["id"], "1", "COMPLETE"]
     assert len(standin.calls("GetKernelSessionStatus")) == 2
 
     sample = pd.read_csv(corn / "sample_submission.csv")
     summary = {"run_id": "probe-ViT-B-32-0badc0de", "approach": "probe", "model": "ViT-B-32", "val_accuracy": 0.75}
-    standin.kernel_outputs[meta["id"]] = {
-        "submission.csv": sample.to_csv(index=False).encode(),
-        "cornkit-run.json": json.dumps(summary).encode(),
-    }
-    code, out, err = _cli(capsys, "kernels", "output", "probe", "--kernels", kernels, "--data", corn, "--submissions", submissions)
-    assert code == 0, err
-    written = Path(out.strip().splitlines()[-1])
-    assert written == submissions / "kernel-probe-ViT-B-32-0badc0de.csv"
-    pd.testing.assert_frame_equal(pd.read_csv(written), sample)
-    ledger = pd.read_csv(submissions / "ledger.csv")
-    assert ledger.iloc[-1]["run_id"] == "kernel-probe-ViT-B-32-0badc0de" and ledger.iloc[-1]["val_accuracy"] == 0.75
-
-    code, out, err = _cli(capsys, "submit", "kernel-probe-ViT-B-32-0badc0de", "--data", corn, "--submissions", submissions, "--kaggle", "-m", "from the kernel")
-    assert code == 0, err
-    assert standin.calls("CreateSubmission")[0].body["submissionDescription"] == "kernel-probe-ViT-B-32-0badc0de: from the kernel"
+    standin.kernel_outputs[meta["id"]] = {"submission.csv": sample.to_csv(index=False).encode(), "cornkit-run.json": json.dumps(summary).encode()}
+    work = tmp_path / "work"
+    assert _cli(capsys, "split", "--data", corn, "--work", work)[0] == 0
+    code, _, err = _cli(capsys, "kernels", "output", "probe", "--kernels", kernels, "--data", corn, "--work", work)
+    _one_line_error(code, err, f"kernel {meta['id']} version 1 has no Run in its output", "cornkit kernels status probe", "Nothing was imported")
+    assert not (work / "runs").exists() and not list(work.glob(".scratch-*")), "nothing half-imported, no scratch left"
 
 
 def test_a_failed_kernel_says_why(standin: StandinKaggle, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -253,8 +189,9 @@ def test_a_failed_kernel_says_why(standin: StandinKaggle, tmp_path: Path, capsys
     standin.kernel_statuses = ["RUNNING"]
     code, _, err = _cli(capsys, "kernels", "status", "zeroshot", "--kernels", kernels, "--wait", "0")
     _one_line_error(code, err, "still RUNNING", "run this again later")
-    code, _, err = _cli(capsys, "kernels", "output", "zeroshot", "--kernels", kernels, "--data", standin.data_dir, "--submissions", tmp_path / "s")
-    _one_line_error(code, err, "no submission.csv", "cornkit kernels status zeroshot")
+    assert _cli(capsys, "split", "--data", standin.data_dir, "--work", tmp_path / "work")[0] == 0
+    code, _, err = _cli(capsys, "kernels", "output", "zeroshot", "--kernels", kernels, "--data", standin.data_dir, "--work", tmp_path / "work")
+    _one_line_error(code, err, "has no Run in its output", "cornkit kernels status zeroshot")
 
 
 def test_an_internet_off_kernel_must_bring_its_wheels_and_weights(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

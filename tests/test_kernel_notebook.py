@@ -49,6 +49,9 @@ def test_built_probe_notebook_runs_under_a_simulated_kaggle_layout(tmp_path: Pat
     summary = json.loads((working / "cornkit-run.json").read_text())
     assert summary["approach"] == "probe" and summary["model"].startswith("cornkit-tiny-clip")
     run_folder = working / "cornkit-work" / "runs" / summary["run_id"]
+    copied = working / "cornkit-runs" / summary["run_id"]
+    assert sorted(p.name for p in copied.iterdir()) == sorted(p.name for p in run_folder.iterdir()), "the Run comes back with `kernels output`"
+    assert summary["split"]["split_id"] == summary["split_id"] and summary["split"]["data_fingerprint"] == dataset.fingerprint
     val = pd.read_csv(run_folder / "val_probs.csv")
     predicted = val[list(dataset.classes)].to_numpy().argmax(axis=1)
     assert summary["val_accuracy"] == pytest.approx((predicted == val["label"].map(dataset.classes.index).to_numpy()).mean())

@@ -1,4 +1,4 @@
-"""Submissions and Kaggle: submit, download, kernels build|push|status|output, leaderboard.
+"""Submissions and Kaggle: submit, download, kernels (:mod:`.kernels`), leaderboard.
 
 None of them imports the ``kaggle`` package until it is about to be used, so every other
 command stays quiet and offline.
@@ -7,26 +7,16 @@ command stays quiet and offline.
 from __future__ import annotations
 
 import argparse
-import shlex
 from pathlib import Path
 
 from ..defaults import COMPETITION, KAGGLE_INPUT
 from ..errors import CornkitError
-from ..heads.registry import all_heads
-from . import argtypes
+from . import kernels
 from .common import add_data_args, add_submissions_arg, dataset_from_args
 
 
 def _add_competition_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--competition", default=COMPETITION, help=f"competition slug (default: {COMPETITION})")
-
-
-def _add_accelerator_arg(parser: argparse.ArgumentParser, where: str) -> None:
-    parser.add_argument(
-        "--accelerator",
-        metavar="NAME",
-        help=f"Kaggle accelerator, as the kaggle client's `kernels push --accelerator`: NvidiaTeslaT4 (two T4s) or NvidiaTeslaP100; {where}",
-    )
 
 
 def _submit(args: argparse.Namespace) -> None:
@@ -66,68 +56,6 @@ def _download(args: argparse.Namespace) -> None:
     print(result.root)
 
 
-def _kernels_build(args: argparse.Namespace) -> None:
-    from ..kaggle.auth import find_credentials
-    from ..kaggle.kernels import KernelSpec, build_kernel
-
-    user = args.user or find_credentials().username
-    if not user:
-        raise CornkitError("your Kaggle username is unknown (an access token does not carry it): give --user YOUR_KAGGLE_USERNAME.")
-    spec = KernelSpec(
-        approach=args.approach,
-        user=user,
-        model=args.model,
-        pretrained=args.pretrained,
-        competition=args.competition,
-        enable_gpu=args.gpu,
-        accelerator=args.accelerator,
-        enable_internet=args.internet,
-        is_private=not args.public,
-        dataset_sources=tuple(args.dataset_source),
-        model_sources=tuple(args.model_source),
-        extra_args=tuple(shlex.split(args.head_args)),
-    )
-    kernel = build_kernel(spec, args.kernels)
-    print(f"kernel {kernel.kernel_id}: {kernel.metadata['code_file']} and kernel-metadata.json")
-    print(kernel.path)
-
-
-def _kernels_push(args: argparse.Namespace) -> None:
-    from ..kaggle.client import connect
-    from ..kaggle.kernels import load_kernel, push_kernel
-
-    kernel = load_kernel(args.approach, args.kernels)
-    response = push_kernel(kernel, connect(), accelerator=args.accelerator)
-    for field in ("invalid_competition_sources", "invalid_dataset_sources", "invalid_model_sources", "invalid_kernel_sources"):
-        if getattr(response, field):
-            print(f"warning: Kaggle did not recognise {field.removeprefix('invalid_').replace('_', ' ')}: {', '.join(getattr(response, field))}")
-    print(f"pushed {kernel.kernel_id}, version {response.version_number}")
-    print(response.url)
-
-
-def _kernels_status(args: argparse.Namespace) -> None:
-    from ..kaggle.client import connect
-    from ..kaggle.kernels import kernel_status, load_kernel, wait_for_kernel
-
-    kernel = load_kernel(args.approach, args.kernels)
-    session = connect()
-    if args.wait is not None:
-        status, failure = wait_for_kernel(kernel, session, timeout_s=args.wait, interval_s=args.interval)
-    else:
-        status, failure = kernel_status(kernel, session)
-    print(f"{kernel.kernel_id}: {status}" + (f" ({failure})" if failure else ""))
-
-
-def _kernels_output(args: argparse.Namespace) -> None:
-    from ..kaggle.client import connect
-    from ..kaggle.kernels import fetch_kernel_output, load_kernel
-
-    kernel = load_kernel(args.approach, args.kernels)
-    submission = fetch_kernel_output(kernel, connect(), dataset_from_args(args, check_images=False), args.submissions)
-    print(f"submission.csv of kernel {kernel.kernel_id} (run {submission.run_id}) {submission.state()}")
-    print(submission.path)
-
-
 def _leaderboard(args: argparse.Namespace) -> None:
     from ..kaggle.leaderboard import build_leaderboard, markdown_table
 
@@ -158,48 +86,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     download.add_argument("--input-root", type=Path, default=KAGGLE_INPUT, help=f"where a Kaggle kernel mounts its inputs (default: {KAGGLE_INPUT})")
     download.set_defaults(handler=_download)
 
-    kernels = subparsers.add_parser("kernels", help="Kaggle kernels that run the kit: build, push, status, output")
-    actions = kernels.add_subparsers(dest="kernels_command", required=True, metavar="ACTION")
-
-    def add_kernel_args(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("approach", choices=list(all_heads()), help="which approach (registered head) the kernel runs")
-        parser.add_argument("--kernels", type=Path, default=Path("kernels"), help="folder of kernel folders (default: ./kernels)")
-
-    build = actions.add_parser("build", help="write kernels/APPROACH/ (kernel-metadata.json and the notebook)")
-    add_kernel_args(build)
-    build.add_argument("--user", help="your Kaggle username (default: the one in your credentials)")
-    build.add_argument("--model", help="model name (open_clip model or timm arch; default: the approach's)")
-    build.add_argument("--pretrained", help="open_clip tag, or a checkpoint path under /kaggle/input (default: the approach's)")
-    _add_competition_arg(build)
-    build.add_argument("--gpu", action=argparse.BooleanOptionalAction, default=None, help="run on a GPU (default: yes)")
-    _add_accelerator_arg(build, "recorded as machine_shape in kernel-metadata.json")
-    build.add_argument("--internet", action=argparse.BooleanOptionalAction, default=True, help="internet on (default: yes)")
-    build.add_argument("--public", action="store_true", help="make the kernel public (default: private)")
-    build.add_argument("--dataset-source", action="append", default=[], metavar="OWNER/SLUG", help="attach a dataset (wheels, weights); repeatable")
-    build.add_argument(
-        "--model-source", action="append", default=[], metavar="OWNER/MODEL/FRAMEWORK/VARIATION/VERSION", help="attach a Kaggle model; repeatable"
-    )
-    build.add_argument("--head-args", default="", help="extra flags for the head command, e.g. '--batch-size 32'")
-    build.set_defaults(handler=_kernels_build)
-
-    push = actions.add_parser("push", help="push kernels/APPROACH/ with the official client and print its URL")
-    add_kernel_args(push)
-    _add_accelerator_arg(push, "for this push, over kernel-metadata.json's machine_shape")
-    push.set_defaults(handler=_kernels_push)
-
-    status = actions.add_parser("status", help="the pushed kernel's run state")
-    add_kernel_args(status)
-    status.add_argument(
-        "--wait", type=argtypes.non_negative_float, metavar="SECONDS", help="poll until the run finishes (fails if it errored or still runs after SECONDS)"
-    )
-    status.add_argument("--interval", type=argtypes.positive_float, default=30.0, help="seconds between polls with --wait (default: 30)")
-    status.set_defaults(handler=_kernels_status)
-
-    output = actions.add_parser("output", help="fetch the kernel's submission.csv into submissions/ with a ledger row")
-    add_kernel_args(output)
-    add_data_args(output, work=False)
-    add_submissions_arg(output)
-    output.set_defaults(handler=_kernels_output)
+    kernel_actions = subparsers.add_parser("kernels", help="Kaggle kernels that run the kit: build, list, push, status, output")
+    kernels.register(kernel_actions.add_subparsers(dest="kernels_command", required=True, metavar="ACTION"))
 
     leaderboard = subparsers.add_parser("leaderboard", help="local validation, public and private LB of every submission (markdown, CSV, PNG)")
     leaderboard.add_argument("--work", type=Path, help="work folder: its Runs that were never submitted get rows too (local validation only)")

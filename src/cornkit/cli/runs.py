@@ -18,11 +18,14 @@ if TYPE_CHECKING:
 
 
 def _runs(args: argparse.Namespace) -> None:
+    from ..kaggle.kernel_output import read_origin
     from ..runs.run import list_runs
 
     runs = list_runs(args.work)
     for run in runs:
-        print(f"{run.run_id:60s} {run.approach:10s} val_accuracy {run.metrics.get('val_accuracy', float('nan')):.4f}")
+        origin = read_origin(run.path) if run.path else None
+        came_from = f"  from kernel {origin.get('kernel')} version {origin.get('version')}" if origin else ""
+        print(f"{run.run_id:60s} {run.approach:10s} val_accuracy {run.metrics.get('val_accuracy', float('nan')):.4f}{came_from}")
     print(f"{len(runs)} Run(s) in {args.work / 'runs'}")
 
 

@@ -1,50 +1,56 @@
-"""Kaggle kernels that run the kit itself: build, push, follow, fetch the submission.
+"""Kaggle kernels that run the kit itself: build one (a head, or a variant of one), load it, push it, ask its state.
 
-``build_kernel`` writes ``kernels/<approach>/`` with ``kernel-metadata.json`` (checked before
-it is written) and the notebook :mod:`cornkit.kaggle.notebook` builds from the packaged template
-(the head's kernel recipe fills it in): markdown that explains the approach, then
-code cells that unpack the kit's own source (shipped inside the notebook, so the kernel needs
-only the Kaggle image, plus ``open_clip_torch`` from pip or from attached wheels) and drive it
-through its command line, exactly as on a laptop: split, head, submit. The notebook copies the
-submission to ``<working>/submission.csv`` and the Run's summary to ``cornkit-run.json``.
+``build_kernel`` writes ``kernels/<name>/`` (``<name>`` is ``--name``, the head's name by
+default) with ``kernel-metadata.json`` (checked before it is written), the notebook
+:mod:`cornkit.kaggle.notebook` builds from the packaged template (the head's kernel recipe
+fills it in) and ``cornkit-kernel.json`` (:mod:`cornkit.kaggle.kernel_record`: head, flags,
+pushes). The notebook unpacks the kit's own source (shipped inside it, so the kernel needs
+only the Kaggle image, plus ``open_clip_torch`` from pip or from attached wheels) and drives it
+through its command line, exactly as on a laptop: split, head, submit. It copies the
+submission to ``<working>/submission.csv``, the Run's summary to ``cornkit-run.json`` and the
+Run folder to ``cornkit-runs/<run-id>/``, from where ``cornkit kernels output`` brings it back
+(:mod:`cornkit.kaggle.kernel_output`). Several variants of one head are several folders, each
+with its own title and slug.
 
 The input and working roots default to ``/kaggle/input`` and ``/kaggle/working``; the
 ``CORNKIT_INPUT_ROOT`` and ``CORNKIT_WORKING_ROOT`` environment variables move them, so the
 very notebook that is pushed also runs on any machine under a simulated Kaggle layout.
-``push_kernel``, ``kernel_status`` (and ``wait_for_kernel``) and ``fetch_kernel_output`` go through the
-official client. The accelerator (``--accelerator NvidiaTeslaT4``) is the metadata's
-``machine_shape``, which the client sends with the push (:mod:`cornkit.kaggle.accelerators`);
-the notebook runs CLIP feature extraction on every GPU it finds.
+Pushing and following them goes through the official client (:mod:`cornkit.kaggle.kernel_api`,
+several at once: :mod:`cornkit.kaggle.fanout`). The accelerator (``--accelerator NvidiaTeslaT4``) is the
+metadata's ``machine_shape``, which the client sends with the push
+(:mod:`cornkit.kaggle.accelerators`); the notebook runs the head on every GPU it finds.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import tempfile
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import nbformat
-import pandas as pd
 from slugify import slugify
 
 from ..atomic import atomic_dir, write_json, write_text
-from ..data.dataset import Dataset
 from ..defaults import COMPETITION, RANDOM_WEIGHTS, TIMM_HUB
 from ..errors import CornkitError
 from ..heads.registry import Head, get_head
 from .accelerators import check_accelerator
-from .client import KaggleSession, kaggle_call
-from .notebook import RUN_SUMMARY, SUBMISSION_FILE, build_notebook
+from .kernel_record import KernelRecord, carried_over, read_record, write_record
+from .notebook import build_notebook
 from .recipes import KernelRecipe, recipe_for
-from .submission import Submission, record_submission, validate_for_dataset
 
 METADATA_FILE = "kernel-metadata.json"
 _OWNER_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*/[a-z0-9][a-z0-9-]{4,}$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+def check_kernel_name(name: str) -> str:
+    """A kernel variant's name: a folder name and the tail of its slug (lower-case letters, digits, dashes)."""
+    if not _NAME.match(name):
+        raise CornkitError(f"--name {name!r}: use lower-case letters, digits and dashes, starting with a letter or digit (e.g. convnext-l-flip).")
+    return name
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,17 @@ class KernelSpec:
     dataset_sources: tuple[str, ...] = ()
     model_sources: tuple[str, ...] = ()
     extra_args: tuple[str, ...] = field(default_factory=tuple)
+    name: str | None = None
+
+    @property
+    def folder_name(self) -> str:
+        """``kernels/<this>/``: the variant's name, or the head's."""
+        return check_kernel_name(self.name) if self.name else self.approach
+
+    @property
+    def title(self) -> str:
+        """The recipe's title, followed by the variant's name (so each variant has its own slug)."""
+        return f"{self.recipe.title} {self.name}" if self.name else self.recipe.title
 
     @property
     def head(self) -> Head:
@@ -84,24 +101,50 @@ def kernel_slug(title: str) -> str:
     return slugify(title)
 
 
-def _metadata(spec: KernelSpec, code_file: str) -> dict[str, Any]:
-    recipe = spec.recipe
+def kernel_metadata(
+    *,
+    user: str,
+    title: str,
+    competition: str,
+    is_private: bool,
+    enable_gpu: bool,
+    enable_internet: bool,
+    dataset_sources: tuple[str, ...] = (),
+    kernel_sources: tuple[str, ...] = (),
+    model_sources: tuple[str, ...] = (),
+    accelerator: str | None = None,
+) -> dict[str, Any]:
+    """``kernel-metadata.json`` for a notebook kernel; ``enable_internet`` is always written (the client reads a missing one as true)."""
     return {
-        "id": f"{spec.user}/{kernel_slug(recipe.title)}",
-        "title": recipe.title,
-        "code_file": code_file,
+        "id": f"{user}/{kernel_slug(title)}",
+        "title": title,
+        "code_file": f"{kernel_slug(title)}.ipynb",
         "language": "python",
         "kernel_type": "notebook",
-        "is_private": spec.is_private,
-        "enable_gpu": (recipe.enable_gpu or spec.accelerator is not None) if spec.enable_gpu is None else spec.enable_gpu,
+        "is_private": is_private,
+        "enable_gpu": enable_gpu,
         "enable_tpu": False,
-        "enable_internet": spec.enable_internet,
-        "dataset_sources": list(spec.dataset_sources),
-        "competition_sources": [spec.competition],
-        "kernel_sources": [],
-        "model_sources": list(spec.model_sources),
-        **({"machine_shape": check_accelerator(spec.accelerator)} if spec.accelerator else {}),
+        "enable_internet": enable_internet,
+        "dataset_sources": list(dataset_sources),
+        "competition_sources": [competition],
+        "kernel_sources": list(kernel_sources),
+        "model_sources": list(model_sources),
+        **({"machine_shape": check_accelerator(accelerator)} if accelerator else {}),
     }
+
+
+def _metadata(spec: KernelSpec) -> dict[str, Any]:
+    return kernel_metadata(
+        user=spec.user,
+        title=spec.title,
+        competition=spec.competition,
+        is_private=spec.is_private,
+        enable_gpu=(spec.recipe.enable_gpu or spec.accelerator is not None) if spec.enable_gpu is None else spec.enable_gpu,
+        enable_internet=spec.enable_internet,
+        dataset_sources=spec.dataset_sources,
+        model_sources=spec.model_sources,
+        accelerator=spec.accelerator,
+    )
 
 
 def validate_metadata(meta: dict[str, Any], source: str, folder: Path | None = None) -> None:
@@ -155,6 +198,22 @@ class KernelFolder:
     def kernel_id(self) -> str:
         return str(self.metadata["id"])
 
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def uses_gpu(self) -> bool:
+        return bool(self.metadata.get("enable_gpu"))
+
+    def record(self) -> KernelRecord:
+        """Its ``cornkit-kernel.json`` (head, flags, last push and state)."""
+        return read_record(self.path)
+
+    def update(self, record: KernelRecord) -> None:
+        """Write a new state of its record."""
+        write_record(self.path, record)
+
 
 def check_offline_inputs(spec: KernelSpec) -> None:
     """Refuse an internet-off kernel that would fail on Kaggle after queueing: no pip, no hub.
@@ -178,122 +237,40 @@ def check_offline_inputs(spec: KernelSpec) -> None:
         )
 
 
-def build_kernel(spec: KernelSpec, kernels_dir: str | Path = "kernels") -> KernelFolder:
-    """Write ``kernels/<approach>/`` (metadata checked first, the folder swapped in whole)."""
-    check_offline_inputs(spec)
-    code_file = f"{kernel_slug(spec.recipe.title)}.ipynb"
-    meta = _metadata(spec, code_file)
-    target = Path(kernels_dir) / spec.approach
+def write_kernel_folder(target: Path, meta: dict[str, Any], notebook: nbformat.NotebookNode, record: KernelRecord) -> KernelFolder:
+    """Check ``meta``, then swap in ``target`` whole: notebook, metadata, and the record (keeping the old folder's pushes)."""
     validate_metadata(meta, str(target / METADATA_FILE))
-    notebook = build_notebook(spec)
+    record = carried_over(target, record)
     with atomic_dir(target) as folder:
-        write_text(folder / code_file, nbformat.writes(notebook) + "\n")
+        write_text(folder / meta["code_file"], nbformat.writes(notebook) + "\n")
         write_json(folder / METADATA_FILE, meta)
+        write_record(folder, record)
     return KernelFolder(target, meta)
 
 
-def load_kernel(approach: str, kernels_dir: str | Path = "kernels") -> KernelFolder:
+def build_kernel(spec: KernelSpec, kernels_dir: str | Path = "kernels") -> KernelFolder:
+    """Write ``kernels/<name>/`` (metadata checked first, the folder swapped in whole)."""
+    check_offline_inputs(spec)
+    record = KernelRecord(name=spec.folder_name, kind="head", head=spec.approach, flags=spec.extra_args)
+    return write_kernel_folder(Path(kernels_dir) / spec.folder_name, _metadata(spec), build_notebook(spec), record)
+
+
+def load_kernel(name: str, kernels_dir: str | Path = "kernels") -> KernelFolder:
     """Read and check a built kernel folder (the user may have edited its metadata)."""
-    folder = Path(kernels_dir) / approach
+    folder = Path(kernels_dir) / name
     path = folder / METADATA_FILE
     if not path.is_file():
-        raise CornkitError(f"{path} not found: run `cornkit kernels build {approach}` first.")
+        raise CornkitError(f"{path} not found: run `cornkit kernels build HEAD --name {name}` first.")
     try:
         meta = json.loads(path.read_text())
     except json.JSONDecodeError as error:
-        raise CornkitError(f"{path} is not valid JSON ({error}); rebuild it with `cornkit kernels build {approach}`.") from None
+        raise CornkitError(f"{path} is not valid JSON ({error}); rebuild it with `cornkit kernels build`.") from None
     validate_metadata(meta, str(path), folder)
     return KernelFolder(folder, meta)
 
 
-def _not_found(kernel: KernelFolder) -> str:
-    return f"Kernel {kernel.kernel_id} does not exist yet: push it with `cornkit kernels push {kernel.path.name}`."
-
-
-def push_kernel(kernel: KernelFolder, session: KaggleSession, accelerator: str | None = None) -> Any:
-    """Send the kernel with the official client; return its response (``url``, ``version_number``).
-
-    ``accelerator`` overrides the metadata's ``machine_shape`` for this push, as the client's
-    own ``kernels push --accelerator`` does.
-    """
-    owner = kernel.kernel_id.split("/")[0]
-    response = kaggle_call(
-        session,
-        f"push kernel {kernel.kernel_id}",
-        session.api.kernels_push,
-        str(kernel.path),
-        acc=check_accelerator(accelerator) if accelerator else None,
-        forbidden=f"Your account may not write {kernel.kernel_id}: rebuild with --user set to your Kaggle username (not {owner!r}).",
-    )
-    if response.error:
-        raise CornkitError(f"Kaggle refused kernel {kernel.kernel_id}: {response.error}")
-    return response
-
-
-def kernel_status(kernel: KernelFolder, session: KaggleSession) -> tuple[str, str]:
-    """The kernel's latest run state (QUEUED, RUNNING, COMPLETE, ERROR, ...) and failure message."""
-    response = kaggle_call(session, f"get the status of kernel {kernel.kernel_id}", session.api.kernels_status, kernel.kernel_id, not_found=_not_found(kernel))
-    return response.status.name, response.failure_message or ""
-
-
-FINISHED = frozenset({"COMPLETE", "ERROR", "CANCEL_ACKNOWLEDGED"})
-
-
-def wait_for_kernel(
-    kernel: KernelFolder,
-    session: KaggleSession,
-    *,
-    timeout_s: float,
-    interval_s: float = 30.0,
-    sleep: Callable[[float], None] = time.sleep,
-) -> tuple[str, str]:
-    """Poll the kernel's state until it finishes or ``timeout_s`` passes; raise if it failed."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        status, failure = kernel_status(kernel, session)
-        if status in FINISHED or time.monotonic() >= deadline:
-            break
-        sleep(interval_s)
-    if status == "ERROR":
-        raise CornkitError(f"kernel {kernel.kernel_id} failed: {failure or 'no message'}. Open it on Kaggle to read its log.")
-    if status not in FINISHED:
-        raise CornkitError(f"kernel {kernel.kernel_id} is still {status} after {timeout_s:.0f} s: run this again later.")
-    return status, failure
-
-
-def fetch_kernel_output(kernel: KernelFolder, session: KaggleSession, dataset: Dataset, submissions: str | Path = "submissions") -> Submission:
-    """Download the kernel's ``submission.csv``, check it, and record it in ``submissions/``.
-
-    Its run id is ``kernel-<the Run's id on Kaggle>`` (from ``cornkit-run.json``): the same
-    configuration run locally would have the same id, but not necessarily the same predictions.
-    """
-    with tempfile.TemporaryDirectory(prefix="cornkit-kernel-output-") as tmp:
-        kaggle_call(
-            session,
-            f"fetch the output of kernel {kernel.kernel_id}",
-            session.api.kernels_output,
-            kernel.kernel_id,
-            tmp,
-            file_pattern=rf"^({re.escape(SUBMISSION_FILE)}|{re.escape(RUN_SUMMARY)})$",
-            force=True,
-            quiet=True,
-            not_found=_not_found(kernel),
-        )
-        output = Path(tmp)
-        if not (output / SUBMISSION_FILE).is_file():
-            raise CornkitError(
-                f"kernel {kernel.kernel_id} has no {SUBMISSION_FILE} in its output yet: "
-                f"check `cornkit kernels status {kernel.path.name}` and wait for COMPLETE."
-            )
-        frame = pd.read_csv(output / SUBMISSION_FILE, dtype=str, keep_default_na=False)  # labels verbatim
-        summary = json.loads((output / RUN_SUMMARY).read_text()) if (output / RUN_SUMMARY).is_file() else {}
-    validate_for_dataset(frame, dataset, f"{SUBMISSION_FILE} of kernel {kernel.kernel_id}")
-    run_id = f"kernel-{summary.get('run_id') or kernel.kernel_id.split('/')[1]}"
-    return record_submission(
-        frame,
-        run_id,
-        str(summary.get("approach", kernel.path.name)),
-        str(summary.get("model", "")),
-        float(summary.get("val_accuracy", float("nan"))),
-        submissions,
-    )
+def built_kernels(kernels_dir: str | Path = "kernels") -> list[KernelFolder]:
+    """Every built kernel folder under ``kernels_dir``, by name."""
+    root = Path(kernels_dir)
+    folders = sorted(p.parent.name for p in root.glob(f"*/{METADATA_FILE}")) if root.is_dir() else []
+    return [load_kernel(name, root) for name in folders]

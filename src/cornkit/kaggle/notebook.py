@@ -1,6 +1,7 @@
-"""The kernel notebook: the packaged template filled in for a head, with the kit's own source inside.
+"""The kernel notebook: the packaged template filled in for a head (or an ensemble), with the kit's own source inside.
 
 ``kernel_notebook.py.template`` holds the cells in jupytext's percent format; this module
+keeps the cells whose tags apply (``head`` or ``combine``, ``needs-open-clip``, ``takes-gpus``),
 fills in the head, its model and flags, and the kit's source zipped with fixed timestamps (so
 the same source gives the same notebook bytes), and turns the text into nbformat cells.
 """
@@ -11,16 +12,18 @@ import base64
 import io
 import json
 import zipfile
+from collections.abc import Collection
 from importlib.resources import files
 from pathlib import Path
 from string import Template
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from .. import __version__
 from ..hashing import bytes_hash
+from .inputs import RUNS_OUTPUT
 
 if TYPE_CHECKING:
     from .kernels import KernelSpec
@@ -49,19 +52,24 @@ def _literal(text: str) -> str:
     return json.dumps(text)
 
 
-def _python_args(args: tuple[str, ...]) -> str:
+def python_args(args: tuple[str, ...]) -> str:
     """Arguments of the notebook's ``cornkit(...)`` helper: ``{NAME}`` becomes the variable NAME, the rest string literals."""
     return ", ".join(a[1:-1] if a.startswith("{") and a.endswith("}") else _literal(a) for a in args)
 
 
-def template_cells(text: str, *, needs_open_clip: bool, takes_gpus: bool) -> list[nbformat.NotebookNode]:
-    """Notebook cells from a filled-in percent-format template (see ``kernel_notebook.py.template``)."""
+def template_cells(text: str, *, tags: Collection[str], values: dict[str, Any]) -> list[nbformat.NotebookNode]:
+    """Notebook cells from the percent-format template: the cells whose every tag is in ``tags``, filled in with ``values``.
+
+    Cells are chosen before they are filled in, so ``values`` need only name what the kept cells use.
+    """
     cells = []
     for block in text.split("\n# %%")[1:]:
         marker, _, body = block.partition("\n")
-        if ("needs-open-clip" in marker and not needs_open_clip) or ("takes-gpus" in marker and not takes_gpus):
+        markdown = marker.strip().startswith("[markdown]")
+        if not set(marker.replace("[markdown]", "").split()) <= set(tags):
             continue
-        if marker.strip().startswith("[markdown]"):
+        body = Template(body).substitute(values)
+        if markdown:
             lines = [line.removeprefix("# ").removeprefix("#") for line in body.strip().splitlines()]
             cells.append(new_markdown_cell("\n".join(lines)))
         else:
@@ -69,34 +77,20 @@ def template_cells(text: str, *, needs_open_clip: bool, takes_gpus: bool) -> lis
     return cells
 
 
-def build_notebook(spec: KernelSpec) -> nbformat.NotebookNode:
-    """The kernel notebook for ``spec``: the packaged template filled in for the head, the kit's source inside."""
-    recipe = spec.recipe
-    model = spec.model or recipe.model
-    pretrained = spec.pretrained or recipe.pretrained
+def render_notebook(tags: Collection[str], values: dict[str, Any]) -> nbformat.NotebookNode:
+    """The packaged template as a checked notebook: the cells for ``tags``, the kit's source and the shared values filled in."""
     source = kit_source_zip()
-    head_args: tuple[str, ...] = (spec.approach, "--data", "{DATA}", "--work", "{WORK}")
-    head_args += (recipe.model_flag, "{MODEL}") if recipe.model_flag else ()
-    head_args += ("--pretrained", "{PRETRAINED}") if pretrained else ()
-    on_every_gpu = spec.head.launchable
-    head_args += ("--gpus", "auto") if on_every_gpu else ()
-    template = Template((files("cornkit.kaggle") / TEMPLATE).read_text(encoding="utf-8"))
-    text = template.substitute(
-        TITLE=recipe.title,
-        EXPLANATION=recipe.explanation,
-        VERSION=__version__,
-        COMPETITION=spec.competition,
-        COMPETITION_LITERAL=_literal(spec.competition),
-        HEAD=spec.approach,
-        SETTINGS=f"MODEL = {_literal(model)}\n" + (f"PRETRAINED = {_literal(pretrained)}\n" if pretrained else ""),
-        SOURCE_BYTES=len(source),
-        SOURCE_SHA=bytes_hash(source),
-        SOURCE_B64=base64.b64encode(source).decode(),
-        HEAD_ARGS=_python_args((*head_args, *spec.extra_args)),
-        SUBMISSION_FILE=SUBMISSION_FILE,
-        RUN_SUMMARY=RUN_SUMMARY,
-    )
-    notebook = new_notebook(cells=template_cells(text, needs_open_clip=spec.needs_open_clip, takes_gpus=on_every_gpu))
+    shared = {
+        "VERSION": __version__,
+        "SOURCE_BYTES": len(source),
+        "SOURCE_SHA": bytes_hash(source),
+        "SOURCE_B64": base64.b64encode(source).decode(),
+        "SUBMISSION_FILE": SUBMISSION_FILE,
+        "RUN_SUMMARY": RUN_SUMMARY,
+        "RUNS_OUTPUT": RUNS_OUTPUT,
+    }
+    text = (files("cornkit.kaggle") / TEMPLATE).read_text(encoding="utf-8")
+    notebook = new_notebook(cells=template_cells(text, tags=tags, values={**shared, **values}))
     notebook.metadata.update(
         {
             "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
@@ -105,3 +99,26 @@ def build_notebook(spec: KernelSpec) -> nbformat.NotebookNode:
     )
     nbformat.validate(notebook)
     return notebook
+
+
+def build_notebook(spec: KernelSpec) -> nbformat.NotebookNode:
+    """The kernel notebook for ``spec``: the packaged template filled in for the head, the kit's source inside."""
+    recipe = spec.recipe
+    model = spec.model or recipe.model
+    pretrained = spec.pretrained or recipe.pretrained
+    head_args: tuple[str, ...] = (spec.approach, "--data", "{DATA}", "--work", "{WORK}")
+    head_args += (recipe.model_flag, "{MODEL}") if recipe.model_flag else ()
+    head_args += ("--pretrained", "{PRETRAINED}") if pretrained else ()
+    on_every_gpu = spec.head.launchable
+    head_args += ("--gpus", "auto") if on_every_gpu else ()
+    tags = {"head", *(["needs-open-clip"] if spec.needs_open_clip else []), *(["takes-gpus"] if on_every_gpu else [])}
+    values = {
+        "TITLE": spec.title,
+        "EXPLANATION": recipe.explanation,
+        "COMPETITION": spec.competition,
+        "COMPETITION_LITERAL": _literal(spec.competition),
+        "HEAD": spec.approach,
+        "SETTINGS": f"MODEL = {_literal(model)}\n" + (f"PRETRAINED = {_literal(pretrained)}\n" if pretrained else ""),
+        "HEAD_ARGS": python_args((*head_args, *spec.extra_args)),
+    }
+    return render_notebook(tags, values)

@@ -110,7 +110,10 @@ def read_model(folder: Path, run_id: str, classes: tuple[str, ...]) -> SavedMode
     for name, expected in files.items():
         path = folder / name
         if not path.is_file():
-            raise CornkitError(f"{path} is missing: the Run's model is incomplete; make the Run again.")
+            raise CornkitError(
+                f"{path} is missing: a Run brought back from a kernel without its model has none (`cornkit kernels output NAME "
+                "--with-model` fetches it); otherwise the Run is damaged, make it again."
+            )
         if file_sha256(path) != expected:
             raise CornkitError(
                 f"{path} does not match the SHA-256 recorded in {MANIFEST}: it changed after the Run was made. cornkit loads only "
