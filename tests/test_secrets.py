@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import cli as _cli
 from cornkit.kaggle.auth import KaggleCredentials
 from cornkit.redact import redact, secret_forms
 from kaggle_standin import StandinKaggle
-from test_kaggle import _cli, _save_run, corn, home, standin  # noqa: F401  (fixtures)
+from test_kaggle import _save_run
 
 
 def _leaks(state: StandinKaggle, text: str) -> list[str]:
@@ -20,7 +21,7 @@ def _leaks(state: StandinKaggle, text: str) -> list[str]:
 
 
 @pytest.fixture
-def verbose_client(standin: StandinKaggle, monkeypatch: pytest.MonkeyPatch) -> StandinKaggle:  # noqa: F811
+def verbose_client(standin: StandinKaggle, monkeypatch: pytest.MonkeyPatch) -> StandinKaggle:
     """The stand-in echoing request headers in its errors, and the client in its VERBOSE=1 mode (prints every header)."""
     from cornkit.kaggle.client import _import_client
 
@@ -32,7 +33,7 @@ def verbose_client(standin: StandinKaggle, monkeypatch: pytest.MonkeyPatch) -> S
 
 def test_an_echoing_server_and_a_verbose_client_never_show_the_key(
     verbose_client: StandinKaggle,
-    corn: Path,  # noqa: F811
+    corn: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ..kaggle.kernels import KernelFolder
 
 COMBINE_KINDS = ("ensemble", "stack")
+PREDICT = "predict"
 SET_BY_THE_NOTEBOOK = ("--data", "--work", "--gpus", "--processes", "--pretrained")
 
 
@@ -83,7 +84,8 @@ def _user(args: argparse.Namespace) -> str:
 
 
 def _build(args: argparse.Namespace) -> None:
-    kernel = _build_combine(args) if args.approach in COMBINE_KINDS else _build_head(args)
+    builders = {PREDICT: _build_predict, **dict.fromkeys(COMBINE_KINDS, _build_combine)}
+    kernel = builders.get(args.approach, _build_head)(args)
     print(f"kernel {kernel.kernel_id}: {kernel.metadata['code_file']} and kernel-metadata.json")
     print(kernel.path)
 
@@ -142,6 +144,30 @@ def _build_combine(args: argparse.Namespace) -> KernelFolder:
         is_private=not args.public,
     )
     return build_combine_kernel(spec, args.kernels)
+
+
+def _build_predict(args: argparse.Namespace) -> KernelFolder:
+    from ..kaggle.kernels import load_kernel
+    from ..kaggle.predict_kernel import PredictKernelSpec, build_predict_kernel
+
+    for flag, value in (("--model", args.model), ("--accelerator", args.accelerator), ("--weights", args.weights), ("--meta", args.meta)):
+        if value is not None:
+            raise CornkitError(f"{flag} is not for a predict kernel: it predicts with the fitted model of the kernel given in --from.")
+    names = [name.strip() for name in (args.sources or "").split(",") if name.strip()]
+    if len(names) != 1:
+        raise CornkitError("a predict kernel needs --from A: the one built kernel whose Run's fitted model predicts the test images.")
+    options = ("--pretrained", args.pretrained) if args.pretrained else ()
+    spec = PredictKernelSpec(
+        name=args.name or PREDICT,
+        user=_user(args),
+        source=load_kernel(names[0], args.kernels),
+        options=options + tuple(shlex.split(args.head_args)),
+        competition=args.competition,
+        enable_internet=args.internet,
+        is_private=not args.public,
+        dataset_sources=tuple(args.dataset_source),
+    )
+    return build_predict_kernel(spec, args.kernels)
 
 
 def _list(args: argparse.Namespace) -> None:
@@ -224,7 +250,11 @@ def register(actions: argparse._SubParsersAction) -> None:
     kernels_dir = {"type": Path, "default": Path("kernels"), "help": "folder of kernel folders (default: ./kernels)"}
 
     build = actions.add_parser("build", help="write kernels/NAME/ (kernel-metadata.json, the notebook, cornkit-kernel.json)")
-    build.add_argument("approach", choices=[*with_recipe, *COMBINE_KINDS], help="the head the kernel runs, or ensemble/stack of other kernels' Runs")
+    build.add_argument(
+        "approach",
+        choices=[*with_recipe, *COMBINE_KINDS, PREDICT],
+        help="the head the kernel runs, ensemble/stack of other kernels' Runs, or predict: another kernel's fitted model on the test images",
+    )
     build.add_argument("--name", help="the kernel's name: its folder, and the end of its title and slug (default: the approach); one per variant")
     build.add_argument("--kernels", **kernels_dir)
     build.add_argument("--user", help="your Kaggle username (default: the one in your credentials)")
@@ -240,7 +270,7 @@ def register(actions: argparse._SubParsersAction) -> None:
         "--model-source", action="append", default=[], metavar="OWNER/MODEL/FRAMEWORK/VARIATION/VERSION", help="attach a Kaggle model; repeatable"
     )
     build.add_argument("--head-args", default="", help="the head's own flags for this variant, checked now, e.g. '--batch-size 32'")
-    build.add_argument("--from", dest="sources", metavar="A,B,...", help="ensemble/stack: the built kernels whose Runs it combines")
+    build.add_argument("--from", dest="sources", metavar="A,B,...", help="ensemble/stack: the built kernels whose Runs it combines; predict: the one kernel")
     build.add_argument("--weights", help="ensemble: 'auto' (searched, cross-fitted) or w1,w2,... (default: equal)")
     build.add_argument("--meta", choices=STACK_META_MODELS, help=f"stack: the level-2 model (default: {STACK_META_MODELS[0]})")
     build.set_defaults(handler=_build)

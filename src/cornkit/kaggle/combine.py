@@ -76,7 +76,7 @@ def build_combine_kernel(spec: CombineSpec, kernels_dir: str | Path = "kernels")
         "COMBINE_ARGS": python_args(spec.options),
     }
     record = KernelRecord(name=spec.name, kind=spec.kind, head=spec.kind, flags=spec.options, sources=tuple(s.name for s in spec.sources))
-    return write_kernel_folder(Path(kernels_dir) / spec.name, meta, render_notebook({"combine"}, values), record)
+    return write_kernel_folder(Path(kernels_dir) / spec.name, meta, render_notebook({"combine", "split", "submit"}, values), record)
 
 
 def source_kernels(names: Sequence[str], kernels_dir: str | Path) -> tuple[KernelFolder, ...]:

@@ -111,7 +111,7 @@ def build_notebook(spec: KernelSpec) -> nbformat.NotebookNode:
     head_args += ("--pretrained", "{PRETRAINED}") if pretrained else ()
     on_every_gpu = spec.head.launchable
     head_args += ("--gpus", "auto") if on_every_gpu else ()
-    tags = {"head", *(["needs-open-clip"] if spec.needs_open_clip else []), *(["takes-gpus"] if on_every_gpu else [])}
+    tags = {"head", "split", "submit", *(["needs-open-clip"] if spec.needs_open_clip else []), *(["takes-gpus"] if on_every_gpu else [])}
     values = {
         "TITLE": spec.title,
         "EXPLANATION": recipe.explanation,
