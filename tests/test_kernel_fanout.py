@@ -232,3 +232,39 @@ def test_ensemble_kernel_writes_the_submission_cornkit_ensemble_writes(standin: 
     pd.testing.assert_frame_equal(pd.read_csv(working / "submission.csv"), local)
     summary = json.loads((working / "cornkit-run.json").read_text())
     assert summary["approach"] == "ensemble" and (working / "cornkit-runs" / summary["run_id"] / "config.json").is_file()
+
+
+@pytest.mark.slow
+def test_predict_kernel_reproduces_the_source_runs_test_predictions(standin: StandinKaggle, corn: Path, tmp_path: Path, capsys: Capsys) -> None:
+    """An inference-only kernel: the source kernel's Run (with its model) mounted as input, `cornkit predict`, no training."""
+    nbclient = pytest.importorskip("nbclient")
+    import nbformat
+
+    from cornkit.heads.registry import run_head
+
+    kernels, work = tmp_path / "kernels", tmp_path / "work"
+    dataset = load_dataset(corn)
+    run = run_head("probe", dataset, make_split(dataset, work), work, model="cornkit-tiny-clip", pretrained="none", workers=0, cs="1", cv_folds=2)
+    source = _build(capsys, kernels, "src")
+    code, _, err = cli(capsys, "kernels", "build", "predict", "--name", "infer", "--from", "src", "--kernels", kernels)
+    assert code == 0, err
+    meta = json.loads((kernels / "infer" / "kernel-metadata.json").read_text())
+    assert meta["kernel_sources"] == [source["id"]] and meta["enable_internet"] is False
+    code, _, err = cli(capsys, "kernels", "build", "predict", "--name", "infer2", "--from", "src,src", "--kernels", kernels)
+    one_line_error(code, err, "needs --from A")
+
+    input_root, working = tmp_path / "kaggle" / "input", tmp_path / "kaggle" / "working"
+    shutil.copytree(corn, input_root / COMPETITION / "corn", ignore=shutil.ignore_patterns("solution.csv"))
+    assert run.path is not None
+    shutil.copytree(run.path, input_root / source["id"].split("/")[1] / "cornkit-runs" / run.run_id)
+    working.mkdir(parents=True)
+    notebook = nbformat.read(kernels / "infer" / meta["code_file"], as_version=4)
+    assert not any('cornkit("split"' in cell.source for cell in notebook.cells)  # no split, no training: the model predicts
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CORNKIT_INPUT_ROOT", str(input_root))
+        env.setenv("CORNKIT_WORKING_ROOT", str(working))
+        nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(working)}}).execute()
+    submission = pd.read_csv(working / "submission.csv")
+    assert submission["label"].tolist() == pd.Series(run.test_predictions(), index=run.test_ids).loc[submission["seed_id"]].tolist()
+    probs = pd.read_csv(working / "cornkit-predictions" / "test_probs.csv").set_index("seed_id").loc[run.test_ids, list(run.classes)]
+    np.testing.assert_allclose(probs.to_numpy(), run.test_probs, atol=1e-5)  # the images embedded anew in the kernel

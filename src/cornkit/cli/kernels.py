@@ -104,7 +104,7 @@ def _build_head(args: argparse.Namespace) -> KernelFolder:
         competition=args.competition,
         enable_gpu=args.gpu,
         accelerator=args.accelerator,
-        enable_internet=args.internet,
+        enable_internet=args.internet is not False,
         is_private=not args.public,
         dataset_sources=tuple(args.dataset_source),
         model_sources=tuple(args.model_source),
@@ -140,7 +140,7 @@ def _build_combine(args: argparse.Namespace) -> KernelFolder:
         sources=source_kernels(names, args.kernels),
         options=options,
         competition=args.competition,
-        enable_internet=args.internet,
+        enable_internet=args.internet is not False,
         is_private=not args.public,
     )
     return build_combine_kernel(spec, args.kernels)
@@ -163,7 +163,7 @@ def _build_predict(args: argparse.Namespace) -> KernelFolder:
         source=load_kernel(names[0], args.kernels),
         options=options + tuple(shlex.split(args.head_args)),
         competition=args.competition,
-        enable_internet=args.internet,
+        enable_internet=bool(args.internet),  # off unless asked: code competitions run inference kernels offline
         is_private=not args.public,
         dataset_sources=tuple(args.dataset_source),
     )
@@ -263,7 +263,7 @@ def register(actions: argparse._SubParsersAction) -> None:
     build.add_argument("--competition", default=COMPETITION, help=f"competition slug (default: {COMPETITION})")
     build.add_argument("--gpu", action=argparse.BooleanOptionalAction, default=None, help="run on a GPU (default: yes for heads)")
     add_accelerator_arg(build, "recorded as machine_shape in kernel-metadata.json")
-    build.add_argument("--internet", action=argparse.BooleanOptionalAction, default=True, help="internet on (default: yes)")
+    build.add_argument("--internet", action=argparse.BooleanOptionalAction, help="internet on (default: yes, except for predict kernels)")
     build.add_argument("--public", action="store_true", help="make the kernel public (default: private)")
     build.add_argument("--dataset-source", action="append", default=[], metavar="OWNER/SLUG", help="attach a dataset (wheels, weights); repeatable")
     build.add_argument(
