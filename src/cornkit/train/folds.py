@@ -103,6 +103,17 @@ def _wise(
     return {"alpha": best, "alphas": list(WISE_ALPHAS), "monitor_accuracy": scores}
 
 
+def check_batch_fits(settings: FinetuneSettings, n_train: int, fold: int) -> None:
+    """Refuse a batch that the fold's training rows cannot fill: fastai drops the last partial batch, so nothing would train."""
+    per_process = n_train // distributed.world_size()
+    if settings.batch_size * settings.accum > per_process:
+        raise CornkitError(
+            f"--batch-size {settings.batch_size} (batch_size) x --accum {settings.accum}: fold {fold} has {per_process} training rows per process "
+            f"after the monitor rows, so not one optimizer step would be taken (fastai drops a last partial batch). Give --batch-size "
+            f"{max(1, per_process // settings.accum)} or less."
+        )
+
+
 def train_fold(
     dataset: Dataset,
     split: Split,
@@ -119,6 +130,7 @@ def train_fold(
     fit_rows = mark_monitor_rows(frame[~frame["is_valid"]], settings.monitor_frac, settings.seed)
     test_frame = pd.DataFrame({"id": dataset.ids("test"), "path": [str(p) for p in dataset.image_paths("test")]})
     train_labels = fit_rows.loc[~fit_rows["is_valid"], "label"].tolist()
+    check_batch_fits(settings, len(train_labels), fold)
     folder = scratch / f"fold{fold}"
     backbone = make_backbone(settings, dataset.classes)
     zeroshot = snapshot(backbone.model) if settings.wise is not None else None
