@@ -80,16 +80,21 @@ def _status(error: BaseException) -> int | None:
     return getattr(response, "status_code", None)
 
 
-def request_timeout() -> float:
-    """Seconds a request may wait for the server's next bytes (``CORNKIT_KAGGLE_TIMEOUT``, default 60)."""
-    text = os.environ.get(TIMEOUT_ENV, "")
+def seconds_from_env(name: str, default: float, example: str) -> float:
+    """A positive number of seconds from the environment variable ``name`` (``default`` when unset); one line naming it if not."""
+    text = os.environ.get(name, "")
     try:
-        seconds = float(text) if text else DEFAULT_TIMEOUT_S
+        seconds = float(text) if text else default
     except ValueError:
         seconds = 0.0
     if not seconds > 0:
-        raise CornkitError(f"{TIMEOUT_ENV}={text!r}: give a number of seconds above 0, e.g. 120.")
+        raise CornkitError(f"{name}={text!r}: give a number of seconds above 0, e.g. {example}.")
     return seconds
+
+
+def request_timeout() -> float:
+    """Seconds a request may wait for the server's next bytes (``CORNKIT_KAGGLE_TIMEOUT``, default 60)."""
+    return seconds_from_env(TIMEOUT_ENV, DEFAULT_TIMEOUT_S, "120")
 
 
 @contextlib.contextmanager

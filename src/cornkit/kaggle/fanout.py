@@ -14,14 +14,13 @@ poll interval is ``CORNKIT_KERNEL_POLL_S`` seconds (default 30).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import CornkitError
-from .client import KaggleSession
+from .client import KaggleSession, seconds_from_env
 from .kernel_api import FINISHED, SessionLimit, gpu_quota, kernel_status, push_kernel
 from .kernels import KernelFolder
 
@@ -32,14 +31,7 @@ INVALID_SOURCES = ("invalid_competition_sources", "invalid_dataset_sources", "in
 
 def poll_interval() -> float:
     """Seconds between two status calls (``CORNKIT_KERNEL_POLL_S``, default 30)."""
-    text = os.environ.get(POLL_ENV, "")
-    try:
-        seconds = float(text) if text else DEFAULT_POLL_S
-    except ValueError:
-        seconds = 0.0
-    if not seconds > 0:
-        raise CornkitError(f"{POLL_ENV}={text!r}: give a number of seconds above 0, e.g. 30.")
-    return seconds
+    return seconds_from_env(POLL_ENV, DEFAULT_POLL_S, "30")
 
 
 @dataclass
