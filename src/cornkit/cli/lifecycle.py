@@ -4,9 +4,10 @@
 running any ``finally`` block, leaving ``.tmp`` folders and scratch space behind; turning it into
 :class:`KeyboardInterrupt` lets the atomic writers clean up exactly as on Ctrl-C. SIGKILL cannot
 be caught, so each command first removes the temporaries of cornkit processes that are dead
-(:func:`cornkit.atomic.reap_stale`), never those of a command still running. scikit-learn's
-``n_jobs=-1`` starts joblib's loky worker processes, which are kept for reuse; a command shuts
-them down before it returns, so none outlives it.
+(:func:`cornkit.atomic.reap_stale`), never those of a command still running. The kit's own
+parallel estimators run in threads (:mod:`cornkit.workers`), which die with the command even
+on SIGKILL; a loky pool that other code (a plugin head's ``n_jobs``) started is shut down
+before the command returns, so none outlives it.
 """
 
 from __future__ import annotations
