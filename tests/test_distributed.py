@@ -28,6 +28,7 @@ from cornkit.data.synth import make_synthetic_corn
 from cornkit.distributed import shard
 from cornkit.errors import CornkitError
 from cornkit.heads.registry import run_head
+from cornkit.locks import LOCK_DIR
 from cornkit.runs.run import load_run
 from cornkit.train.finetune import train_finetune
 from cornkit.train.settings import FinetuneSettings
@@ -122,7 +123,7 @@ def test_a_broken_image_in_rank_1s_shard_ends_both_ranks_with_one_line_and_no_ca
     ], done.stderr
     assert done.stdout == ""
     features = tmp_path / "features"
-    assert not features.exists() or [p for p in features.iterdir() if not p.name.endswith(".lock")] == []  # lock files stay, by design
+    assert not features.exists() or [p for p in features.iterdir() if p.name != LOCK_DIR] == []  # the lock folder stays, by design
 
 
 def test_processes_must_agree_with_torchrun(corn_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -181,7 +182,7 @@ def test_a_broken_image_in_rank_1s_share_ends_a_finetune_with_one_line_and_no_ru
         "It may be truncated: re-download it."
     ], done.stderr
     assert not (tmp_path / "runs").exists() or list((tmp_path / "runs").iterdir()) == []
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] in ([], [".split.csv.lock"])
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] in ([], [LOCK_DIR])
     assert load_split(tmp_path).split_id
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from cornkit.atomic import reap_stale
 from cornkit.cli import main
 from cornkit.clip.model import TINY_MODEL
+from cornkit.locks import LOCK_DIR
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -85,7 +86,7 @@ def test_sigterm_during_features_cleans_up_like_ctrl_c(corn_dir: Path, tmp_path:
     assert process.returncode == 130, err[-2000:]
     assert "interrupted; nothing half-written was kept" in err and "Traceback" not in err
     assert _temporaries(tmp_path) == []
-    assert not (tmp_path / "features").exists() or [p for p in (tmp_path / "features").iterdir() if not p.name.endswith(".lock")] == []
+    assert not (tmp_path / "features").exists() or [p for p in (tmp_path / "features").iterdir() if p.name != LOCK_DIR] == []
 
 
 def test_sigkill_leftovers_are_reaped_by_the_next_command(corn_dir: Path, tmp_path: Path) -> None:

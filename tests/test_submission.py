@@ -11,6 +11,7 @@ import pytest
 from conftest import validation_rows
 from cornkit.errors import CornkitError
 from cornkit.kaggle.submission import read_ledger, validate_submission, write_submission
+from cornkit.locks import LOCK_DIR
 from cornkit.runs.run import Run, load_run, make_run, save_run
 
 
@@ -59,7 +60,7 @@ def test_existing_submission_is_never_overwritten(clip_work, tmp_path: Path) -> 
     with pytest.raises(CornkitError, match="already exists with other predictions; it is never overwritten"):
         write_submission(other, dataset, tmp_path)
     assert pd.read_csv(first.path)["label"].eq(dataset.classes[0]).all()
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == sorted([first.path.name, "ledger.csv"])
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != LOCK_DIR) == sorted([first.path.name, "ledger.csv"])
 
 
 def test_a_submission_without_its_ledger_row_gets_it_on_the_next_call(clip_work, tmp_path: Path) -> None:
@@ -80,7 +81,7 @@ def test_run_for_other_test_data_is_refused_before_writing(clip_work, tmp_path: 
     run.test = run.test.iloc[1:]
     with pytest.raises(CornkitError, match=r"no test prediction for 1 id\(s\)"):
         write_submission(run, dataset, tmp_path)
-    assert not tmp_path.exists() or [p for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == []
+    assert not tmp_path.exists() or [p for p in tmp_path.iterdir() if p.name != LOCK_DIR] == []
 
 
 @pytest.mark.parametrize(
