@@ -19,8 +19,8 @@ import pandas as pd
 from ..errors import CornkitError
 
 DEFAULT_ID_COLUMN = "seed_id"
-"""It's Corn's id column; the synthetic set uses it too. Other competitions' ids are read from
-the first column of their ``sample_submission.csv`` (or named in :class:`DataConfig`)."""
+"""It's Corn's id column; the synthetic set uses it too. Other competitions' id column is the
+one their ``sample_submission.csv`` shares with ``test.csv`` (or the one named in :class:`DataConfig`)."""
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 
 
@@ -28,8 +28,9 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".
 class DataConfig:
     """How to read a competition folder: its column names and, optionally, the class order.
 
-    ``id_column=None`` means the first column of ``sample_submission.csv`` (``seed_id`` on It's
-    Corn), so a competition of the same shape with another id column works unchanged.
+    ``id_column=None`` means the column ``sample_submission.csv`` shares with ``test.csv``
+    (``seed_id`` on It's Corn), whatever its position, so a competition of the same shape with
+    another id column, or with its columns in another order, works unchanged.
     ``classes=None`` means the sorted set of labels found in ``train.csv``; naming them fixes
     the order of the probability columns (and refuses labels outside the list).
     """
@@ -140,6 +141,23 @@ def _check_label_spellings(path: Path, labels: pd.Series, column: str) -> None:
             )
 
 
+def _id_column(sample_path: Path, sample: pd.DataFrame, test_path: Path, test: pd.DataFrame, label_column: str) -> str:
+    """The id column by its role, not its position: the one column ``sample_submission.csv`` shares with ``test.csv``.
+
+    The label column is the one it shares with ``train.csv`` only, so the order of the columns
+    (``label,seed_id``) does not matter.
+    """
+    shared = [str(c) for c in sample.columns if c in test.columns and c != label_column]
+    if len(shared) == 1:
+        return shared[0]
+    if not shared:
+        raise CornkitError(
+            f"{sample_path}: none of its columns {list(sample.columns)} is also in {test_path.name} ({list(test.columns)}), "
+            "so the id column is unknown. Fix the headers, or name the id column in DataConfig(id_column=...)."
+        )
+    raise CornkitError(f"{sample_path}: columns {shared} are all in {test_path.name} too, so the id column is ambiguous; name it in DataConfig(id_column=...).")
+
+
 def _check_same_ids(sample_path: Path, sample: pd.DataFrame, test_path: Path, test: pd.DataFrame, column: str) -> None:
     """sample_submission.csv and test.csv must list the same ids; the first id of either that the other lacks is named with its row."""
     for path, frame, other_path, other in ((sample_path, sample, test_path, test), (test_path, test, sample_path, sample)):
@@ -209,7 +227,7 @@ def load_dataset(data: str | Path, config: DataConfig | None = None, *, check_im
     train = _read_csv(train_path, [*named_id, image_col, label_col])
     test = _read_csv(test_path, [*named_id, image_col])
     sample = _read_csv(sample_path, [*named_id, label_col])
-    id_col = config.id_column or str(sample.columns[0])
+    id_col = config.id_column or _id_column(sample_path, sample, test_path, test, label_col)
     config = replace(config, id_column=id_col)
     for path, frame in ((train_path, train), (test_path, test)):
         _require_columns(path, frame, [id_col])

@@ -263,6 +263,23 @@ def wait_for_kernel(
     return status, failure
 
 
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
+
+
+def _read_output(output: Path, kernel: KernelFolder) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The kernel's submission table and Run summary, checked: a damaged download is one line naming the file."""
+    where = f"of kernel {kernel.kernel_id}"
+    try:
+        frame = pd.read_csv(output / SUBMISSION_FILE, dtype=str, keep_default_na=False)  # labels verbatim
+        summary = json.loads((output / RUN_SUMMARY).read_text()) if (output / RUN_SUMMARY).is_file() else {}
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CornkitError(f"the output {where} is damaged ({str(error).splitlines()[0]}): run `cornkit kernels output` again.") from None
+    run_id = summary.get("run_id") if isinstance(summary, dict) else None
+    if not isinstance(summary, dict) or not (run_id is None or (isinstance(run_id, str) and _RUN_ID.match(run_id))):
+        raise CornkitError(f"{RUN_SUMMARY} {where} holds no valid run id (letters, digits, '.', '-', '_', at most 151): re-run the kernel.")
+    return frame, summary
+
+
 def fetch_kernel_output(kernel: KernelFolder, session: KaggleSession, dataset: Dataset, submissions: str | Path = "submissions") -> Submission:
     """Download the kernel's ``submission.csv``, check it, and record it in ``submissions/``.
 
@@ -287,8 +304,7 @@ def fetch_kernel_output(kernel: KernelFolder, session: KaggleSession, dataset: D
                 f"kernel {kernel.kernel_id} has no {SUBMISSION_FILE} in its output yet: "
                 f"check `cornkit kernels status {kernel.path.name}` and wait for COMPLETE."
             )
-        frame = pd.read_csv(output / SUBMISSION_FILE, dtype=str, keep_default_na=False)  # labels verbatim
-        summary = json.loads((output / RUN_SUMMARY).read_text()) if (output / RUN_SUMMARY).is_file() else {}
+        frame, summary = _read_output(output, kernel)
     validate_for_dataset(frame, dataset, f"{SUBMISSION_FILE} of kernel {kernel.kernel_id}")
     run_id = f"kernel-{summary.get('run_id') or kernel.kernel_id.split('/')[1]}"
     return record_submission(

@@ -27,7 +27,7 @@ from ..locks import locked
 from ..runs.plots import val_vs_lb_png
 from ..runs.run import list_runs
 from .client import KaggleSession, connect, kaggle_call
-from .submission import LEDGER, read_ledger
+from .ledger import LEDGER, read_ledger
 from .submit import RUN_ID_SEPARATOR
 
 COLUMNS = ("approach", "model", "run_id", "val_accuracy", "public_lb", "private_lb", "status", "date", "description")

@@ -32,7 +32,7 @@ from ..atomic import atomic_dir, write_csv, write_json
 from ..data.dataset import DEFAULT_ID_COLUMN
 from ..data.split import Split, ValidationRows
 from ..errors import CornkitError
-from .checks import check_probabilities, probability_table
+from .checks import check_ids, check_probabilities, probability_table
 from .metrics import classification_metrics
 
 RUNS_DIR = "runs"
@@ -213,6 +213,7 @@ def load_run(run: str | Path, work: str | Path = "work") -> Run:
         missing = [c for c in needed if c not in frame.columns]
         if missing:
             raise CornkitError(f"{path / name}: missing column(s) {missing}; the Run is damaged, make it again.")
+        check_ids(frame, id_column, f"Run {path.name}, {path / name}", fix="The Run is damaged: make it again.")
         probability_table(frame, classes, f"Run {path.name}, {path / name}", fix="The Run is damaged: make it again.")
     if not isinstance(metrics, dict) or not isinstance(metrics.get("val_accuracy"), (int, float)):
         raise CornkitError(f"Run {path.name}: {path / 'metrics.json'} has no val_accuracy; the Run is damaged or unfinished, make it again.")
