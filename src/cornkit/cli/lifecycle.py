@@ -22,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 
 from ..atomic import reap_stale
+from ..paths import check_length
 
 FOLDER_FLAGS = ("work", "submissions", "out", "kernels")
 SUBFOLDERS = ("", "runs", "features", "reports")
@@ -42,6 +43,14 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def check_path_flags(args: argparse.Namespace) -> None:
+    """Refuse a path flag too long for the filesystem in one line naming the flag, before anything uses it."""
+    for dest, value in vars(args).items():
+        for path in value if isinstance(value, list) else [value]:
+            if isinstance(path, Path):
+                check_length(path, f"--{dest.replace('_', '-')} {str(path)[:60]}...")
 
 
 def reap_command_folders(args: argparse.Namespace) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import CornkitError
+from ..paths import check_length
 
 DEFAULT_ID_COLUMN = "seed_id"
 """It's Corn's id column; the synthetic set uses it too. Other competitions' id column is the
@@ -177,6 +178,7 @@ def _check_images(root: Path, path: Path, frame: pd.DataFrame, column: str) -> N
         where = f"{path}, row {_csv_row(i)}, column {column!r}"
         if not isinstance(relative, str) or not relative.strip():
             raise CornkitError(f"{where}: empty image path.")
+        check_length(root / relative, where)
         image = (root / relative).resolve()
         if not image.is_relative_to(resolved_root):
             raise CornkitError(f"{where}: {relative!r} points outside the data folder {root}; image paths must stay inside it.")

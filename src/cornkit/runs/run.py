@@ -32,6 +32,7 @@ from ..atomic import atomic_dir, write_csv, write_json
 from ..data.dataset import DEFAULT_ID_COLUMN
 from ..data.split import Split, ValidationRows
 from ..errors import CornkitError
+from ..paths import check_length
 from .checks import check_ids, check_probabilities, probability_table
 from .metrics import classification_metrics
 
@@ -176,6 +177,7 @@ def save_run(run: Run, work: str | Path, write_artifacts: Callable[[Path], None]
 
 def resolve_run_path(run: str | Path, work: str | Path) -> Path:
     """A Run folder from a path or a run id (looked up under ``WORK/runs``)."""
+    check_length(Path(work) / RUNS_DIR / str(run), f"Run {str(run)[:40]!r}")
     candidates = [Path(run), Path(work) / RUNS_DIR / str(run)]
     for candidate in candidates:
         if (candidate / "config.json").is_file():
