@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cornkit.atomic import atomic_dir, atomic_path, write_text
+from cornkit.locks import LOCK_DIR
 
 
 def test_interrupted_folder_write_keeps_the_previous_run_folder(tmp_path: Path) -> None:
@@ -18,7 +19,7 @@ def test_interrupted_folder_write_keeps_the_previous_run_folder(tmp_path: Path) 
         (folder / "val_probs.csv").write_text("new, half")
         raise KeyboardInterrupt
     assert (target / "val_probs.csv").read_text() == "old"
-    assert sorted(p.name for p in target.parent.iterdir() if not p.name.endswith(".lock")) == ["r1"]
+    assert sorted(p.name for p in target.parent.iterdir() if p.name != LOCK_DIR) == ["r1"]
 
 
 def test_no_overwrite_refuses_an_existing_file_and_cleans_up(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from cornkit.atomic import atomic_dir
+from cornkit.locks import LOCK_DIR, locked
 
 FORK = multiprocessing.get_context("fork")
 
@@ -64,7 +65,7 @@ def test_concurrent_folder_swaps_never_fail_and_leave_one_whole_folder(tmp_path:
     _in_processes(4, swap)
     contents = {(target / name).read_text() for name in ("a", "b", "c")}
     assert len(contents) == 1  # all three files from the same writer
-    assert [p.name for p in target.parent.iterdir() if not p.name.endswith(".lock")] == ["r"]
+    assert [p.name for p in target.parent.iterdir() if p.name != LOCK_DIR] == ["r"]
 
 
 def test_concurrent_split_commands_agree_on_one_split(corn_dir: Path, tmp_path: Path) -> None:
@@ -87,7 +88,18 @@ def test_two_feature_commands_on_one_model_give_one_intact_cache(corn_dir: Path,
     outputs = [process.communicate(timeout=300) for process in processes]
     assert [process.returncode for process in processes] == [0, 0], [err for _, err in outputs]
     assert outputs[0][0].splitlines()[-1] == outputs[1][0].splitlines()[-1]  # the same cache folder
-    entries = [p for p in (tmp_path / FEATURES_DIR).iterdir() if not p.name.endswith(".lock")]
+    entries = [p for p in (tmp_path / FEATURES_DIR).iterdir() if p.name != LOCK_DIR]
     assert len(entries) == 1 and not entries[0].name.startswith(".")
     again = extract_features(load_dataset(corn_dir), tmp_path, tiny_clip)
     assert again.train.shape[0] == len(again.train_ids) and np.allclose(np.linalg.norm(again.train, axis=1), 1, atol=1e-3)
+
+
+def test_lock_files_stay_out_of_git_status(tmp_path: Path) -> None:
+    """filelock leaves its files on POSIX: they go to one hidden folder per folder, which git ignores."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    for guarded in (tmp_path / "submissions" / "ledger.csv", tmp_path / "work" / "split.csv", tmp_path / "work" / "runs" / "r1"):
+        with locked(guarded, "test"):
+            pass
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert status.stdout == ""
+    assert sorted(p.name for p in (tmp_path / "submissions").iterdir()) == [LOCK_DIR]

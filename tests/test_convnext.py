@@ -24,6 +24,7 @@ from cornkit.data.synth import make_synthetic_corn
 from cornkit.errors import CornkitError
 from cornkit.heads.convnext import APPROACH, ConvnextParams
 from cornkit.kaggle.submission import write_submission
+from cornkit.locks import LOCK_DIR
 from cornkit.params import build
 from cornkit.runs.run import Run, load_run
 from cornkit.train import learner as learner_module
@@ -117,7 +118,7 @@ def test_interrupted_training_keeps_the_saved_run(trained, dataset, holdout):
     with pytest.raises(KeyboardInterrupt):
         train_convnext(dataset, split, work, **LEARNS, cbs=[Interrupt(KeyboardInterrupt())])
     assert {p.name: p.read_bytes() for p in trained.path.iterdir()} == before
-    assert sorted(p.name for p in work.iterdir() if not p.name.endswith(".lock")) == ["runs", "split.csv", "split.json"]
+    assert sorted(p.name for p in work.iterdir() if p.name != LOCK_DIR) == ["runs", "split.csv", "split.json"]
 
 
 def test_out_of_memory_suggests_a_smaller_batch(dataset, holdout):

@@ -46,6 +46,23 @@ def test_other_column_names_work_through_the_config(corn_copy: Path) -> None:
     assert dataset.classes == original.classes
 
 
+def test_column_roles_come_from_names_not_positions(corn_copy: Path, tmp_path: Path) -> None:
+    """``label,seed_id``: the id column is the one sample_submission.csv shares with test.csv; the submission keeps the sample's order."""
+    from cornkit.kaggle.submission import build_submission
+    from cornkit.runs.run import Run
+
+    _edit(corn_copy / "sample_submission.csv", lambda f: f[["label", "seed_id"]])
+    dataset = load_dataset(corn_copy, check_images=False)
+    assert dataset.id_column == "seed_id"
+    test = pd.DataFrame({"seed_id": dataset.ids("test"), **{c: 1.0 / len(dataset.classes) for c in dataset.classes}})
+    run = Run("r", dataset.classes, pd.DataFrame(), test, {"classes": list(dataset.classes), "id_column": "seed_id"})
+    submission = build_submission(run, dataset)
+    assert list(submission.columns) == ["label", "seed_id"] and submission["seed_id"].tolist() == dataset.sample_submission["seed_id"].tolist()
+    _edit(corn_copy / "test.csv", lambda f: f.rename(columns={"seed_id": "id"}))
+    with pytest.raises(CornkitError, match=r"sample_submission.csv: none of its columns \['label', 'seed_id'\] is also in test.csv"):
+        load_dataset(corn_copy, check_images=False)
+
+
 @pytest.mark.parametrize(
     ("csv", "change", "message"),
     [

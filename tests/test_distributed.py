@@ -29,6 +29,7 @@ from cornkit.data.synth import make_synthetic_corn
 from cornkit.distributed import shard
 from cornkit.errors import CornkitError
 from cornkit.heads.registry import run_head
+from cornkit.locks import LOCK_DIR
 from cornkit.runs.run import load_run
 from cornkit.train.finetune import train_finetune
 from cornkit.train.settings import FinetuneSettings
@@ -74,6 +75,42 @@ def test_two_processes_write_the_single_process_cache(clip_work, tmp_path: Path)
     assert "\r" not in done.stderr, "no bar fragments when the output is not a terminal"
 
 
+THREADS_AT_EXIT = """
+import atexit, os
+from pathlib import Path
+
+def _record():
+    tasks = Path("/proc/self/task").iterdir()
+    Path(os.environ["THREADS_OUT"], "rank" + os.environ["RANK"]).write_text(" ".join(sorted((t / "comm").read_text().strip() for t in tasks)))
+
+if "RANK" in os.environ:
+    atexit.register(_record)
+"""
+
+
+def test_torchrun_ranks_leave_no_process_group_thread_to_the_interpreter_exit(corn_dir: Path, tmp_path: Path) -> None:
+    """``torchrun -m cornkit features``: exit status 0, and no gloo thread still running when each rank's interpreter exits.
+
+    A gloo thread alive at exit is what made rank 0 abort now and then ("terminate called
+    without an active exception"); its absence is checked directly (an atexit hook in a
+    ``sitecustomize`` records each rank's threads), so the test does not depend on luck.
+    """
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(THREADS_AT_EXIT)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hooks), str(SRC)]), "THREADS_OUT": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    for name in ("WORLD_SIZE", "RANK", "TORCHELASTIC_RUN_ID"):
+        env.pop(name, None)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    done = subprocess.run(
+        [*command, "-m", "cornkit", "features", "--data", corn_dir, "--work", tmp_path / "work", *TINY], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for rank in (0, 1):
+        threads = (tmp_path / f"rank{rank}").read_text().split()
+        assert not [name for name in threads if "gloo" in name], f"rank {rank} exits with threads {threads}"
+
+
 def test_a_broken_image_in_rank_1s_shard_ends_both_ranks_with_one_line_and_no_cache(corn_copy: Path, tmp_path: Path) -> None:
     paths = load_dataset(corn_copy).image_paths("train")
     broken = paths[len(paths) - 2]  # in rank 1's half only
@@ -87,7 +124,7 @@ def test_a_broken_image_in_rank_1s_shard_ends_both_ranks_with_one_line_and_no_ca
     ], done.stderr
     assert done.stdout == ""
     features = tmp_path / "features"
-    assert not features.exists() or [p for p in features.iterdir() if not p.name.endswith(".lock")] == []  # lock files stay, by design
+    assert not features.exists() or [p for p in features.iterdir() if p.name != LOCK_DIR] == []  # the lock folder stays, by design
 
 
 def test_processes_must_agree_with_torchrun(corn_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -146,7 +183,7 @@ def test_a_broken_image_in_rank_1s_share_ends_a_finetune_with_one_line_and_no_ru
         "It may be truncated: re-download it."
     ], done.stderr
     assert not (tmp_path / "runs").exists() or list((tmp_path / "runs").iterdir()) == []
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] in ([], [".split.csv.lock"])
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] in ([], [LOCK_DIR])
     assert load_split(tmp_path).split_id
 
 

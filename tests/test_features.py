@@ -15,6 +15,7 @@ from cornkit.clip.features import extract_features
 from cornkit.clip.model import TINY_MODEL, ClipSpec, load_clip
 from cornkit.data.dataset import load_dataset
 from cornkit.errors import CornkitError
+from cornkit.locks import LOCK_DIR
 
 
 def test_features_are_unit_vectors_in_csv_order(clip_work) -> None:
@@ -56,7 +57,7 @@ def test_truncated_image_is_named_and_no_cache_is_left(corn_copy: Path, tmp_path
     with pytest.raises(CornkitError, match=r"test/00003.png cannot be read"):
         extract_features(load_dataset(corn_copy), tmp_path, tiny_clip, num_workers=0)
     features_dir = tmp_path / "features"
-    assert not features_dir.exists() or [p for p in features_dir.iterdir() if not p.name.endswith(".lock")] == []
+    assert not features_dir.exists() or [p for p in features_dir.iterdir() if p.name != LOCK_DIR] == []
 
 
 def test_hub_tag_offline_fails_fast_and_says_how_to_use_a_file(corn_dir: Path, tmp_path: Path) -> None:

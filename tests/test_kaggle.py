@@ -326,6 +326,20 @@ def test_credentials_are_found_where_the_client_looks(home: Path, monkeypatch: p
     assert found.token == "token-secret" and found.source == "KAGGLE_API_TOKEN" and "token-secret" not in repr(found)
 
 
+def test_every_reader_of_credentials_warns_about_a_readable_file(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``kernels build`` reads kaggle.json only for the username, and warns like every other reader (once)."""
+    config = home / ".kaggle" / "kaggle.json"
+    config.parent.mkdir()
+    config.write_text(json.dumps({"username": "reader", "key": "readable-secret"}))
+    config.chmod(0o644)
+    code, out, err = _cli(capsys, "kernels", "build", "zeroshot", "--kernels", tmp_path / "kernels")
+    assert code == 0, err
+    assert err.count(f"warning: {config} is readable by other users of this machine; run `chmod 600 {config}`.") == 1, err
+    assert "readable-secret" not in out + err
+    find_credentials()
+    assert "chmod 600" not in capsys.readouterr().err, "said once per file"
+
+
 def test_kaggle_secrets_inside_a_kernel(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Inside a kernel the credentials come from Kaggle secrets (``kaggle_secrets`` exists only there)."""
     module = type(sys)("kaggle_secrets")

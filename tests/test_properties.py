@@ -1,8 +1,9 @@
 """Property: whatever the competition folder and the Run hold, `submit` writes a valid submission or says one line.
 
 Hypothesis draws small competition folders with hostile labels ("01", "NA", spaces, case
-variants, unicode) and ids (huge, duplicated, not integers, missing from the sample), and Runs
-whose probabilities may hold NaN, infinities, negatives or rows that do not sum to 1; and odd
+variants, unicode) and ids (huge, duplicated, not integers, missing from the sample), a sample
+submission with its columns in any order, and Runs whose probabilities may hold NaN,
+infinities, negatives or rows that do not sum to 1, or that repeat a row; and odd
 images (16-bit, alpha, palette, CMYK, EXIF-rotated, truncated) for the one image reader. The
 invariant: exit code 0 with a submission whose ids are the sample's in order and whose labels
 are the Run's argmax, or exit code 2 with one line on stderr and no submission file; never a
@@ -54,10 +55,11 @@ def competitions(draw: st.DrawFn) -> dict:
         test_ids[1] = sample_ids[1] = test_ids[0]
     elif where == "label":
         labels[draw(st.integers(0, n_train - 1))] = draw(st.sampled_from(LABELS))
+    sample = pd.DataFrame({"seed_id": sample_ids, "label": [classes[0]] * n_test})
     return {
         "train": pd.DataFrame({"seed_id": train_ids, "image": [f"train/{k}.png" for k in range(n_train)], "label": labels}),
         "test": pd.DataFrame({"seed_id": test_ids, "image": [f"test/{k}.png" for k in range(n_test)]}),
-        "sample": pd.DataFrame({"seed_id": sample_ids, "label": [classes[0]] * n_test}),
+        "sample": sample[draw(st.permutations(["seed_id", "label"]))],  # roles by name: any column order
     }
 
 
@@ -125,11 +127,14 @@ def _make_run(work: Path, root: Path, data: st.DataObject) -> str | None:
         test_ids=dataset.ids("test"), test_probs=test, config={}, seed=0,
     )  # fmt: skip
     path = save_run(run, work)
-    if data.draw(st.booleans(), label="damage the Run"):
-        frame = pd.read_csv(path / "test_probs.csv", dtype=str, keep_default_na=False)
-        row, column = data.draw(st.integers(0, n_test - 1)), data.draw(st.sampled_from(dataset.classes))
-        frame.loc[row, column] = str(data.draw(st.sampled_from(HOSTILE_PROBS)))
-        frame.to_csv(path / "test_probs.csv", index=False)
+    damage = data.draw(st.sampled_from(["none", "number", "repeated row"]), label="damage the Run")
+    frame = pd.read_csv(path / "test_probs.csv", dtype=str, keep_default_na=False)
+    row = data.draw(st.integers(0, n_test - 1))
+    if damage == "number":
+        frame.loc[row, data.draw(st.sampled_from(dataset.classes))] = str(data.draw(st.sampled_from(HOSTILE_PROBS)))
+    elif damage == "repeated row":
+        frame = pd.concat([frame, frame.iloc[[row]]])
+    frame.to_csv(path / "test_probs.csv", index=False)
     return run.run_id
 
 

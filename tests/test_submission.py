@@ -11,6 +11,7 @@ import pytest
 from conftest import validation_rows
 from cornkit.errors import CornkitError
 from cornkit.kaggle.submission import read_ledger, validate_submission, write_submission
+from cornkit.locks import LOCK_DIR
 from cornkit.runs.run import Run, load_run, make_run, save_run
 
 
@@ -59,7 +60,7 @@ def test_existing_submission_is_never_overwritten(clip_work, tmp_path: Path) -> 
     with pytest.raises(CornkitError, match="already exists with other predictions; it is never overwritten"):
         write_submission(other, dataset, tmp_path)
     assert pd.read_csv(first.path)["label"].eq(dataset.classes[0]).all()
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == sorted([first.path.name, "ledger.csv"])
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != LOCK_DIR) == sorted([first.path.name, "ledger.csv"])
 
 
 def test_a_submission_without_its_ledger_row_gets_it_on_the_next_call(clip_work, tmp_path: Path) -> None:
@@ -80,7 +81,7 @@ def test_run_for_other_test_data_is_refused_before_writing(clip_work, tmp_path: 
     run.test = run.test.iloc[1:]
     with pytest.raises(CornkitError, match=r"no test prediction for 1 id\(s\)"):
         write_submission(run, dataset, tmp_path)
-    assert not tmp_path.exists() or [p for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == []
+    assert not tmp_path.exists() or [p for p in tmp_path.iterdir() if p.name != LOCK_DIR] == []
 
 
 @pytest.mark.parametrize(
@@ -113,3 +114,32 @@ def test_same_inputs_and_seeds_give_the_same_submission_bytes(corn_dir: Path, tm
         run = run_head("probe", dataset, make_split(dataset, work), work, model=TINY_MODEL, pretrained="none", workers=0, cs="1,100", cv_folds=3)
         outputs.append(((run.path / "val_probs.csv").read_bytes(), write_submission(run, dataset, work / "subs").path.read_bytes()))
     assert outputs[0] == outputs[1]
+
+
+def test_a_damaged_ledger_is_recovered_without_losing_a_row(clip_work, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Zero bytes, then a garbage line: the damaged file is kept, every readable row and every submission file keeps its row."""
+    dataset, split, _, _ = clip_work
+    runs = [_run(dataset, split, np.tile(np.eye(len(dataset.classes))[k], (len(dataset.test), 1)), tag=f"m{k}") for k in range(3)]
+    first = write_submission(runs[0], dataset, tmp_path)
+    ledger = tmp_path / "ledger.csv"
+    ledger.write_bytes(b"")
+    second = write_submission(runs[1], dataset, tmp_path)
+    assert "ledger.csv was damaged (it is empty (zero bytes))" in capsys.readouterr().err
+    assert sorted(read_ledger(tmp_path)["file"]) == sorted([first.path.name, second.path.name])
+    good = ledger.read_text()
+    ledger.write_text(good + '"unclosed,quote\n' + good.splitlines()[-1] + "\n")
+    write_submission(runs[2], dataset, tmp_path)
+    recovered = read_ledger(tmp_path)
+    assert sorted(set(recovered["run_id"])) == sorted(run.run_id for run in runs)
+    kept = sorted(p.name for p in tmp_path.glob("ledger-damaged-*.csv"))
+    assert len(kept) == 2 and (tmp_path / kept[0]).read_bytes() == b""
+
+
+def test_a_run_file_that_repeats_a_row_is_refused_in_one_line(clip_work) -> None:
+    dataset, split, work, _ = clip_work
+    run = _run(dataset, split, np.full((len(dataset.test), len(dataset.classes)), 0.25), tag="repeat")
+    path = save_run(run, work)
+    lines = (path / "test_probs.csv").read_text().splitlines()
+    (path / "test_probs.csv").write_text("\n".join([*lines, lines[3]]) + "\n")
+    with pytest.raises(CornkitError, match=rf"test_probs.csv, row {len(lines) + 1}, column 'seed_id': id \d+ repeats row 4. The Run is damaged"):
+        load_run(run.run_id, work)

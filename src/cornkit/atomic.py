@@ -6,7 +6,8 @@ hidden and carry the writer's process id (``.<name>.pid<N>.<random>.tmp``): a co
 with SIGKILL cannot clean up, so the next write into that folder removes the temporaries of
 writers that are no longer alive (:func:`reap_stale`), and never those of a command still
 running. A full disk, a file-size limit or a name too long for the filesystem ends in one
-:class:`~cornkit.errors.CornkitError` naming the path, with the temporary removed.
+:class:`~cornkit.errors.CornkitError` naming the path, with the temporary removed, whichever
+library was writing (pandas, numpy, torch, joblib, matplotlib: :func:`write_failure`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import errno
 import json
 import os
 import re
+import resource
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -82,9 +84,15 @@ def reap_stale(folder: str | os.PathLike[str]) -> list[Path]:
     return removed
 
 
-def scratch_dir(parent: str | os.PathLike[str], prefix: str) -> tempfile.TemporaryDirectory[str]:
-    """A ``TemporaryDirectory`` in ``parent`` named ``<prefix>pid<N>-...``, reaped by :func:`reap_stale` if its owner is killed."""
-    return tempfile.TemporaryDirectory(prefix=f"{prefix}{owner_tag()}-", dir=parent)
+@contextlib.contextmanager
+def scratch_dir(parent: str | os.PathLike[str], prefix: str) -> Iterator[str]:
+    """A temporary folder in ``parent`` named ``<prefix>pid<N>-...``, reaped by :func:`reap_stale` if its owner is killed.
+
+    Whatever is written there (checkpoints, an exported learner) that meets a full disk or a
+    size limit ends in one line naming the folder, and the folder is removed.
+    """
+    with tempfile.TemporaryDirectory(prefix=f"{prefix}{owner_tag()}-", dir=parent) as folder, _named_write_errors(Path(parent), Path(folder)):
+        yield folder
 
 
 def _umask() -> int:
@@ -102,15 +110,64 @@ def _make_public(path: Path, mode: int) -> None:
     path.chmod(mode & ~_umask())
 
 
+def _errno_of(error: BaseException) -> int | None:
+    """The first errno in ``error`` or what it was raised from."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno is not None:
+            return seen.errno
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _size_limit_reached(written: Path | None) -> bool:
+    """Whether ``written`` (a file, or a file in that folder) reached this process's file-size limit (``ulimit -f``)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if written is None or soft == resource.RLIM_INFINITY:
+        return False
+    files = [written] if written.is_file() else [p for p in written.rglob("*") if p.is_file()]
+    return any(p.stat().st_size >= soft for p in files)
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except OSError:
+        return False
+
+
+def write_failure(error: BaseException, folder: Path, written: Path | None = None) -> str | None:
+    """Why writing into ``folder`` failed, if it was the disk or a limit; None for anything else.
+
+    Libraries do not all keep the errno: numpy's ``tofile`` says "7680 requested and 992
+    written" and torch's zip writer raises a RuntimeError. So besides the errno the system
+    itself is asked: a file under ``written`` at the file-size limit, or no free block left.
+    """
+    number = _errno_of(error)
+    if number in WRITE_ERRNOS:
+        return WRITE_ERRNOS[number]
+    if _size_limit_reached(written):
+        return WRITE_ERRNOS[errno.EFBIG]
+    if _disk_full(folder):
+        return WRITE_ERRNOS[errno.ENOSPC]
+    return None
+
+
 @contextlib.contextmanager
-def _named_write_errors(target: Path) -> Iterator[None]:
-    """Turn a full disk, a size limit or a too-long name into one line naming ``target``."""
+def _named_write_errors(target: Path, written: Path | None = None) -> Iterator[None]:
+    """Turn a full disk, a size limit or a too-long name, however a library reports it, into one line naming ``target``.
+
+    ``written`` is the temporary being written (still there: the check looks at its size).
+    """
     try:
         yield
-    except OSError as error:
-        if error.errno not in WRITE_ERRNOS:
+    except CornkitError:
+        raise
+    except Exception as error:
+        why = write_failure(error, target.parent, written)
+        if why is None:
             raise
-        raise CornkitError(f"cannot write {target}: {WRITE_ERRNOS[error.errno]}. Nothing was written there.") from None
+        raise CornkitError(f"cannot write {target}: {why}. Nothing was written there.") from None
 
 
 def _temp_prefix(target: Path) -> str:
@@ -132,12 +189,13 @@ def atomic_path(target: str | os.PathLike[str], *, overwrite: bool = True) -> It
         os.close(fd)
         tmp = Path(tmp_name)
         try:
-            _make_public(tmp, 0o666)
-            yield tmp
-            if overwrite:
-                os.replace(tmp, target)
-            else:
-                os.link(tmp, target)
+            with _named_write_errors(target, tmp):
+                _make_public(tmp, 0o666)
+                yield tmp
+                if overwrite:
+                    os.replace(tmp, target)
+                else:
+                    os.link(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -177,8 +235,9 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
         reap_stale(target.parent)
         tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=".tmp", dir=target.parent))
         try:
-            _make_public(tmp, 0o777)
-            yield tmp
+            with _named_write_errors(target, tmp):
+                _make_public(tmp, 0o777)
+                yield tmp
             with locked(target, f"replace {target.name}"):
                 if target.exists():
                     old = Path(tempfile.mkdtemp(prefix=_temp_prefix(target) + "old.", suffix=".tmp", dir=target.parent))

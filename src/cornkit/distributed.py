@@ -66,7 +66,15 @@ def process_group() -> Iterator[None]:
 
     On a machine with GPUs each rank takes GPU ``LOCAL_RANK`` as its ``cuda`` device, so there
     may not be more ranks on it than GPUs (NCCL refuses two ranks on one GPU).
+
+    ``torch.distributed.nn`` is imported before the group exists: its functions take
+    ``group=group.WORLD`` as a default argument, so a first import after ``init_process_group``
+    (open_clip's loss module does it) would keep the group alive past ``destroy_process_group``,
+    its gloo threads still running when the interpreter exits, where tearing them down races
+    and aborts the rank ("terminate called without an active exception", exit status -6).
     """
+    import torch.distributed.nn  # before init: see above
+
     backend = "gloo"
     if torch.cuda.is_available():
         gpus, ranks_here = torch.cuda.device_count(), local_world_size()

@@ -5,9 +5,13 @@ split, the feature cache, a Run folder being swapped in) also needs the reader a
 to be the same process for the whole step: two ``cornkit submit`` started at once would each
 read the old ledger and the second rename would drop the first one's row. :func:`locked`
 holds an OS-level lock (``filelock``: ``flock`` on POSIX, released by the kernel when the
-holder dies, so a killed command never leaves a lock behind) on ``.<name>.lock`` beside the
-file for the length of the step. Locks are reentrant in one process, so a locked step may call
-another that takes the same lock.
+holder dies, so a killed command never leaves a lock held) for the length of the step. Locks
+are reentrant in one process, so a locked step may call another that takes the same lock.
+
+filelock leaves its lock files on POSIX, by design (removing one races with a waiter that has
+just opened it). They live in one hidden folder, :data:`LOCK_DIR`, in the folder of the file
+they guard (``WORK/``, ``WORK/runs/``, ``submissions/``...), which holds a ``.gitignore`` of
+``*``: they clutter no listing and never show in ``git status``.
 """
 
 from __future__ import annotations
@@ -28,10 +32,26 @@ DEFAULT_TIMEOUT_S = 3600.0
 NOTICE_AFTER_S = 1.0
 
 
+LOCK_DIR = ".cornkit-locks"
+"""The hidden folder, beside the guarded file, that holds its lock file."""
+GITIGNORE = "# cornkit's lock files: never commit them\n*\n"
+
+
 def lock_path(path: str | os.PathLike[str]) -> Path:
-    """The lock file of ``path``: ``.<name>.lock`` in the same folder (hidden, like the temporaries)."""
+    """The lock file of ``path``: ``<name>.lock`` in :data:`LOCK_DIR` in the same folder."""
     path = Path(path)
-    return path.with_name(f".{path.name}.lock")
+    return path.parent / LOCK_DIR / f"{path.name}.lock"
+
+
+def _make_lock_dir(folder: Path) -> None:
+    """Create ``folder`` with a ``.gitignore`` that ignores everything in it (itself included)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ignore = folder / ".gitignore"
+    if ignore.exists():
+        return
+    tmp = folder / f".gitignore.{os.getpid()}.tmp"
+    tmp.write_text(GITIGNORE)
+    os.replace(tmp, ignore)  # whole, also when two commands make the folder at once
 
 
 def _timeout() -> float:
@@ -57,7 +77,7 @@ def locked(path: str | os.PathLike[str], what: str, *, optional: bool = False) -
     target = lock_path(path)
     lock = FileLock(target, is_singleton=True)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        _make_lock_dir(target.parent)
         _acquire(lock, path, what)
     except OSError:
         if not optional:

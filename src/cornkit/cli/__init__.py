@@ -25,7 +25,7 @@ from ..redact import redacted_output
 from . import clip, data, heads, kaggle, reports, runs
 from .argtypes import OneLineParser
 from .launch import run_command
-from .lifecycle import reap_command_folders, sigterm_as_interrupt, stop_worker_pools
+from .lifecycle import check_path_flags, reap_command_folders, sigterm_as_interrupt, stop_worker_pools
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     with redacted_output(), sigterm_as_interrupt():
         try:
+            check_path_flags(args)
             reap_command_folders(args)
             run_command(args, argv)
         except CornkitError as error:

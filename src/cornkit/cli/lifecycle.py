@@ -4,9 +4,10 @@
 running any ``finally`` block, leaving ``.tmp`` folders and scratch space behind; turning it into
 :class:`KeyboardInterrupt` lets the atomic writers clean up exactly as on Ctrl-C. SIGKILL cannot
 be caught, so each command first removes the temporaries of cornkit processes that are dead
-(:func:`cornkit.atomic.reap_stale`), never those of a command still running. scikit-learn's
-``n_jobs=-1`` starts joblib's loky worker processes, which are kept for reuse; a command shuts
-them down before it returns, so none outlives it.
+(:func:`cornkit.atomic.reap_stale`), never those of a command still running. The kit's own
+parallel estimators run in threads (:mod:`cornkit.workers`), which die with the command even
+on SIGKILL; a loky pool that other code (a plugin head's ``n_jobs``) started is shut down
+before the command returns, so none outlives it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 
 from ..atomic import reap_stale
+from ..paths import check_length
 
 FOLDER_FLAGS = ("work", "submissions", "out", "kernels")
 SUBFOLDERS = ("", "runs", "features", "reports")
@@ -41,6 +43,14 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def check_path_flags(args: argparse.Namespace) -> None:
+    """Refuse a path flag too long for the filesystem in one line naming the flag, before anything uses it."""
+    for dest, value in vars(args).items():
+        for path in value if isinstance(value, list) else [value]:
+            if isinstance(path, Path):
+                check_length(path, f"--{dest.replace('_', '-')} {str(path)[:60]}...")
 
 
 def reap_command_folders(args: argparse.Namespace) -> None:

@@ -17,10 +17,11 @@ import pandas as pd
 
 from ..errors import CornkitError
 from ..hashing import files_hash
+from ..paths import check_length
 
 DEFAULT_ID_COLUMN = "seed_id"
-"""It's Corn's id column; the synthetic set uses it too. Other competitions' ids are read from
-the first column of their ``sample_submission.csv`` (or named in :class:`DataConfig`)."""
+"""It's Corn's id column; the synthetic set uses it too. Other competitions' id column is the
+one their ``sample_submission.csv`` shares with ``test.csv`` (or the one named in :class:`DataConfig`)."""
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 
 
@@ -28,8 +29,9 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".
 class DataConfig:
     """How to read a competition folder: its column names and, optionally, the class order.
 
-    ``id_column=None`` means the first column of ``sample_submission.csv`` (``seed_id`` on It's
-    Corn), so a competition of the same shape with another id column works unchanged.
+    ``id_column=None`` means the column ``sample_submission.csv`` shares with ``test.csv``
+    (``seed_id`` on It's Corn), whatever its position, so a competition of the same shape with
+    another id column, or with its columns in another order, works unchanged.
     ``classes=None`` means the sorted set of labels found in ``train.csv``; naming them fixes
     the order of the probability columns (and refuses labels outside the list).
     """
@@ -140,6 +142,23 @@ def _check_label_spellings(path: Path, labels: pd.Series, column: str) -> None:
             )
 
 
+def _id_column(sample_path: Path, sample: pd.DataFrame, test_path: Path, test: pd.DataFrame, label_column: str) -> str:
+    """The id column by its role, not its position: the one column ``sample_submission.csv`` shares with ``test.csv``.
+
+    The label column is the one it shares with ``train.csv`` only, so the order of the columns
+    (``label,seed_id``) does not matter.
+    """
+    shared = [str(c) for c in sample.columns if c in test.columns and c != label_column]
+    if len(shared) == 1:
+        return shared[0]
+    if not shared:
+        raise CornkitError(
+            f"{sample_path}: none of its columns {list(sample.columns)} is also in {test_path.name} ({list(test.columns)}), "
+            "so the id column is unknown. Fix the headers, or name the id column in DataConfig(id_column=...)."
+        )
+    raise CornkitError(f"{sample_path}: columns {shared} are all in {test_path.name} too, so the id column is ambiguous; name it in DataConfig(id_column=...).")
+
+
 def _check_same_ids(sample_path: Path, sample: pd.DataFrame, test_path: Path, test: pd.DataFrame, column: str) -> None:
     """sample_submission.csv and test.csv must list the same ids; the first id of either that the other lacks is named with its row."""
     for path, frame, other_path, other in ((sample_path, sample, test_path, test), (test_path, test, sample_path, sample)):
@@ -159,6 +178,7 @@ def _check_images(root: Path, path: Path, frame: pd.DataFrame, column: str) -> N
         where = f"{path}, row {_csv_row(i)}, column {column!r}"
         if not isinstance(relative, str) or not relative.strip():
             raise CornkitError(f"{where}: empty image path.")
+        check_length(root / relative, where)
         image = (root / relative).resolve()
         if not image.is_relative_to(resolved_root):
             raise CornkitError(f"{where}: {relative!r} points outside the data folder {root}; image paths must stay inside it.")
@@ -202,7 +222,7 @@ def load_dataset(data: str | Path, config: DataConfig | None = None, *, check_im
     train = _read_csv(train_path, [*named_id, image_col, label_col])
     test = _read_csv(test_path, [*named_id, image_col])
     sample = _read_csv(sample_path, [*named_id, label_col])
-    id_col = config.id_column or str(sample.columns[0])
+    id_col = config.id_column or _id_column(sample_path, sample, test_path, test, label_col)
     config = replace(config, id_column=id_col)
     for path, frame in ((train_path, train), (test_path, test)):
         _require_columns(path, frame, [id_col])

@@ -36,6 +36,7 @@ import numpy as np
 from ..data.folds import smallest_class
 from ..defaults import DEFAULT_SEED
 from ..params import AUTO, param
+from ..workers import in_threads
 from .blend import AlphaChoice, alpha_param, choose_alpha, cv_splits, fallback_alpha, fixed_alpha
 from .on_features import FeatureHeadParams, FeatureTask, Fitted, check_every_class_present
 from .registry import Head
@@ -92,7 +93,9 @@ def choose_c(
 
     search = LogisticRegressionCV(
         Cs=list(cs), cv=splits, scoring="accuracy", max_iter=MAX_ITER, class_weight=class_weight, refit=False, n_jobs=-1, **_explicit_defaults()
-    ).fit(features, labels)
+    )
+    with in_threads():  # folds in threads: no worker process survives a killed command
+        search.fit(features, labels)
     mean = _mean_fold_scores(search, len(splits))
     best = int(np.argmax(mean))
     return float(search.Cs_[best]), float(mean[best])

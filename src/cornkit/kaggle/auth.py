@@ -9,7 +9,9 @@ login banner and ``exit(1)``; inside a running Kaggle kernel it also reads the
 ``KAGGLE_USERNAME``/``KAGGLE_KEY`` (or ``KAGGLE_API_TOKEN``) Kaggle secrets.
 
 The secret itself never appears in a repr, a message, a log, a notebook or a Run: only where it
-came from does.
+came from does. A credentials file that other users can read is warned about here, where every
+command (``submit``, ``leaderboard``, ``kernels build`` for the username...) reads it, once per
+file and process.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,12 +72,14 @@ def config_dir(environ: Mapping[str, str], home: Path) -> Path:
     return Path(environ.get("XDG_CONFIG_HOME") or home / ".config") / "kaggle"
 
 
-def _token_from(value: str) -> str:
-    """``KAGGLE_API_TOKEN`` holds either the token or the path of a file holding it."""
+def _token_from(value: str) -> KaggleCredentials:
+    """``KAGGLE_API_TOKEN`` holds either the token or the path of a file holding it (warned about if others can read it)."""
     try:
-        return Path(value).read_text().strip() if Path(value).is_file() else value.strip()
+        if Path(value).is_file():
+            return KaggleCredentials(source="KAGGLE_API_TOKEN", token=Path(value).read_text().strip(), warning=_permission_warning(Path(value)))
     except OSError:  # a token is no valid path (e.g. too long a name)
-        return value.strip()
+        pass
+    return KaggleCredentials(source="KAGGLE_API_TOKEN", token=value.strip())
 
 
 def _permission_warning(path: Path) -> str | None:
@@ -120,17 +125,30 @@ def _kernel_secrets() -> KaggleCredentials | None:
     return None
 
 
+_warned: set[str] = set()
+
+
 def find_credentials(environ: Mapping[str, str] | None = None, home: Path | None = None) -> KaggleCredentials:
-    """The user's Kaggle credentials, or a :class:`CornkitError` that lists where to put them."""
-    environ = os.environ if environ is None else environ
-    home = Path.home() if home is None else home
+    """The user's Kaggle credentials, or a :class:`CornkitError` that lists where to put them.
+
+    The one reader of credentials: a file others can read is warned about on stderr (once).
+    """
+    found = _find(os.environ if environ is None else environ, Path.home() if home is None else home)
+    if found.warning and found.warning not in _warned:
+        _warned.add(found.warning)
+        print(found.warning, file=sys.stderr)
+    return found
+
+
+def _find(environ: Mapping[str, str], home: Path) -> KaggleCredentials:
+    """The first credentials found, in the official client's order (inside a kernel, its secrets first)."""
     if in_kaggle_kernel(environ):
         from_secrets = _kernel_secrets()
         if from_secrets is not None:
             return from_secrets
 
     if environ.get("KAGGLE_API_TOKEN"):
-        return KaggleCredentials(source="KAGGLE_API_TOKEN", token=_token_from(environ["KAGGLE_API_TOKEN"]))
+        return _token_from(environ["KAGGLE_API_TOKEN"])
     for name in ("access_token", "access_token.txt"):
         path = home / ".kaggle" / name
         if path.is_file() and path.read_text().strip():

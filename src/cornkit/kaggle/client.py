@@ -63,8 +63,6 @@ def connect(credentials: KaggleCredentials | None = None) -> KaggleSession:
     nothing, and reads ``kaggle.json`` from a folder it fixed when it was first imported.
     """
     credentials = credentials or find_credentials()
-    if credentials.warning:
-        print(credentials.warning, file=sys.stderr)
     api = _import_client()()
     if credentials.token:
         api.config_values = {api.CONFIG_NAME_TOKEN: credentials.token}

@@ -28,7 +28,7 @@ from ..plots import val_vs_lb_png
 from ..reports.run_table import SCORE_COLUMNS
 from ..runs.run import list_runs
 from .client import KaggleSession, connect, kaggle_call
-from .submission import LEDGER, read_ledger
+from .ledger import LEDGER, read_ledger
 from .submit import RUN_ID_SEPARATOR
 
 COLUMNS = ("approach", "model", "run_id", "val_accuracy", "public_lb", "private_lb", "status", "date", "description")

@@ -4,7 +4,7 @@ A submission has exactly the ids of ``sample_submission.csv``, in its order, and
 class per row. It is checked before it is written, written under a temporary name and
 linked into place, so ``submissions/`` never holds a half file, and an existing submission is
 never overwritten. ``submissions/ledger.csv`` records which Run made which file, so the
-leaderboard can join Kaggle's scores back to local validation.
+leaderboard can join Kaggle's scores back to local validation (:mod:`.ledger`).
 """
 
 from __future__ import annotations
@@ -13,19 +13,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..atomic import atomic_path, write_csv
+from ..atomic import atomic_path
 from ..data.dataset import Dataset
 from ..errors import CornkitError
 from ..locks import locked
 from ..runs.run import Run
-
-LEDGER = "ledger.csv"
-LEDGER_COLUMNS = ("run_id", "file", "approach", "model", "val_accuracy", "created_at")
+from .ledger import LEDGER, append_ledger, read_ledger
 
 
 @dataclass(frozen=True)
@@ -105,20 +102,6 @@ def submission_frame(ids: np.ndarray, labels: np.ndarray, dataset: Dataset, sour
     frame = frame[list(sample.columns)]
     validate_for_dataset(frame, dataset, f"submission of {source}")
     return frame
-
-
-def read_ledger(submissions: str | Path) -> pd.DataFrame:
-    """The ledger as a table (empty, with the standard columns, if nothing was submitted yet)."""
-    path = Path(submissions) / LEDGER
-    if not path.exists():
-        return pd.DataFrame(columns=list(LEDGER_COLUMNS))
-    return pd.read_csv(path, dtype={"run_id": str, "file": str})
-
-
-def append_ledger(submissions: str | Path, ledger: pd.DataFrame, row: dict[str, Any]) -> Path:
-    """Add one row to ``ledger`` (as just read) and rewrite it atomically (new columns are added as needed)."""
-    ledger = pd.concat([ledger, pd.DataFrame([row])], ignore_index=True) if len(ledger) else pd.DataFrame([row])
-    return write_csv(Path(submissions) / LEDGER, ledger)
 
 
 def write_submission(run: Run, dataset: Dataset, submissions: str | Path = "submissions") -> Submission:

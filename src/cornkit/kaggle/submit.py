@@ -18,7 +18,8 @@ from ..defaults import COMPETITION
 from ..errors import CornkitError
 from ..runs.run import load_run
 from .client import KaggleSession, connect, kaggle_call
-from .submission import read_ledger, validate_for_dataset, write_submission
+from .ledger import read_ledger
+from .submission import validate_for_dataset, write_submission
 
 RUN_ID_SEPARATOR = ": "
 

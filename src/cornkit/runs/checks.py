@@ -1,4 +1,4 @@
-"""The one check that a Run's numbers are probabilities, used by every writer and every reader of a Run.
+"""The one check that a Run's numbers are probabilities (and its ids ids), used by every writer and every reader of a Run.
 
 ``make_run`` refuses to assemble a Run whose probabilities are not a probability table, and
 ``load_run`` refuses to read one (a hand-edited file, a Run written by an older kit), so
@@ -65,3 +65,21 @@ def probability_table(frame: pd.DataFrame, classes: Sequence[str], where: str, f
     probs = table.to_numpy(dtype=np.float64)
     check_probabilities(probs, classes, len(frame), where, fix=fix)
     return probs
+
+
+def check_ids(frame: pd.DataFrame, column: str, where: str, fix: str) -> None:
+    """Raise a one-line :class:`CornkitError` unless ``column`` holds whole-number ids, each once.
+
+    A repeated row in ``test_probs.csv`` (a hand edit, two files concatenated) would give one id
+    two predictions; the first repeat is named with the row it repeats.
+    """
+    ids = pd.to_numeric(frame[column], errors="coerce")
+    bad = (ids.isna() | (ids != ids.round())).to_numpy().nonzero()[0]
+    if len(bad):
+        row = int(bad[0])
+        raise CornkitError(f"{where}, row {row + 2}, column {column!r}: {frame[column].iloc[row]!r} is not an integer id. {fix}")
+    first_row: dict[object, int] = {}
+    for row, value in enumerate(frame[column].tolist()):
+        if value in first_row:
+            raise CornkitError(f"{where}, row {row + 2}, column {column!r}: id {value} repeats row {first_row[value] + 2}. {fix}")
+        first_row[value] = row

@@ -33,7 +33,8 @@ from ..data.dataset import DEFAULT_ID_COLUMN
 from ..data.split import Split, ValidationRows
 from ..errors import CornkitError
 from ..hashing import config_hash
-from .checks import check_probabilities, probability_table
+from ..paths import check_length
+from .checks import check_ids, check_probabilities, probability_table
 from .metrics import classification_metrics
 from .model import RunModel, SavedModel, read_model, write_model
 
@@ -187,6 +188,7 @@ def save_run(run: Run, work: str | Path, write_artifacts: Callable[[Path], None]
 
 def resolve_run_path(run: str | Path, work: str | Path) -> Path:
     """A Run folder from a path or a run id (looked up under ``WORK/runs``)."""
+    check_length(Path(work) / RUNS_DIR / str(run), f"Run {str(run)[:40]!r}")
     candidates = [Path(run), Path(work) / RUNS_DIR / str(run)]
     for candidate in candidates:
         if (candidate / "config.json").is_file():
@@ -224,6 +226,7 @@ def load_run(run: str | Path, work: str | Path = "work") -> Run:
         missing = [c for c in needed if c not in frame.columns]
         if missing:
             raise CornkitError(f"{path / name}: missing column(s) {missing}; the Run is damaged, make it again.")
+        check_ids(frame, id_column, f"Run {path.name}, {path / name}", fix="The Run is damaged: make it again.")
         probability_table(frame, classes, f"Run {path.name}, {path / name}", fix="The Run is damaged: make it again.")
     if not isinstance(metrics, dict) or not isinstance(metrics.get("val_accuracy"), (int, float)):
         raise CornkitError(f"Run {path.name}: {path / 'metrics.json'} has no val_accuracy; the Run is damaged or unfinished, make it again.")

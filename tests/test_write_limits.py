@@ -1,0 +1,104 @@
+"""A file-size limit (``ulimit -f``, which fails a write as a full disk does) while the kit writes large files.
+
+Each writer (numpy, torch, joblib, matplotlib, pandas) runs in a subprocess whose
+``RLIMIT_FSIZE`` is small (with SIGXFSZ ignored, as Python does, so the write fails with EFBIG
+instead of killing the process). Whatever the library makes of EFBIG (numpy: "requested and
+written", torch: a RuntimeError), the command ends in one line naming the file and leaves
+nothing partial behind.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from cornkit.clip.model import TINY_MODEL
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+LIMIT = 8192
+SAYS = "the file is larger than this system allows (ulimit -f or the filesystem's limit). Nothing was written there."
+
+
+def _limited() -> None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (LIMIT, LIMIT))
+
+
+def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(SRC), "HF_HUB_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run([sys.executable, *argv], env=env, capture_output=True, text=True, timeout=300, preexec_fn=_limited)
+
+
+def _leftovers(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and p.stat().st_size and p.parent.name != ".cornkit-locks"]
+
+
+def test_features_under_a_file_size_limit_end_in_one_line_and_leave_no_cache(corn_dir: Path, tmp_path: Path) -> None:
+    done = _run(["-m", "cornkit", "features", "--data", str(corn_dir), "--work", str(tmp_path), "--model", TINY_MODEL, "--pretrained", "none"])
+    assert done.returncode == 2, done.stderr[-2000:]
+    error = done.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"cornkit features: error: cannot write {tmp_path / 'features'}") and error.endswith(SAYS), done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert _leftovers(tmp_path) == []
+
+
+WRITERS = """
+import sys
+from pathlib import Path
+
+import joblib
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from cornkit.atomic import atomic_dir, atomic_path, scratch_dir, write_csv
+from cornkit.errors import CornkitError
+
+out = Path(sys.argv[1])
+big = np.random.default_rng(0).random((64, 64))
+figure = plt.figure(figsize=(20, 20))
+plt.imshow(np.random.default_rng(1).random((400, 400)))
+writers = {
+    "torch": lambda path: torch.save(torch.from_numpy(big), path),
+    "numpy": lambda path: np.save(path.open("wb"), big),  # a name: np.save would add ".npy" to a temporary's
+    "joblib": lambda path: joblib.dump(big, path),
+    "matplotlib": lambda path: figure.savefig(path, format="png"),
+}
+for name, write in writers.items():
+    for how in ("file", "folder", "scratch"):
+        try:
+            if how == "file":
+                with atomic_path(out / name) as tmp:
+                    write(tmp)
+            elif how == "folder":
+                with atomic_dir(out / f"{name}-folder") as folder:
+                    write(folder / "part")
+            else:
+                with scratch_dir(out, ".scratch-test-") as folder:
+                    write(Path(folder) / "part")
+            print(name, how, "WROTE")
+        except CornkitError as error:
+            print(name, how, error)
+try:
+    write_csv(out / "table.csv", pd.DataFrame(big))
+except CornkitError as error:
+    print("pandas file", error)
+"""
+
+
+def test_every_writer_under_a_file_size_limit_ends_in_one_line_with_nothing_partial(tmp_path: Path) -> None:
+    done = _run(["-c", WRITERS, str(tmp_path)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 13, done.stdout
+    for line in lines:
+        assert line.endswith(SAYS) and "cannot write" in line, line
+    assert _leftovers(tmp_path) == []
+    assert [p.name for p in tmp_path.iterdir() if p.name != ".cornkit-locks"] == []
