@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from cornkit.atomic import atomic_dir
 from cornkit.locks import LOCK_DIR, locked
@@ -41,6 +42,7 @@ def _in_processes(n: int, work: Callable[[int], Any]) -> list[Any]:
     return [answers[i][1] for i in range(n)]
 
 
+@pytest.mark.slow
 def test_concurrent_submissions_keep_every_ledger_row(tmp_path: Path) -> None:
     from cornkit.kaggle.submission import read_ledger, record_submission
 
@@ -68,6 +70,7 @@ def test_concurrent_folder_swaps_never_fail_and_leave_one_whole_folder(tmp_path:
     assert [p.name for p in target.parent.iterdir() if p.name != LOCK_DIR] == ["r"]
 
 
+@pytest.mark.slow
 def test_concurrent_split_commands_agree_on_one_split(corn_dir: Path, tmp_path: Path) -> None:
     from cornkit.data.dataset import load_dataset
     from cornkit.data.split import make_split
@@ -77,6 +80,7 @@ def test_concurrent_split_commands_agree_on_one_split(corn_dir: Path, tmp_path: 
     assert len(set(ids)) == 1
 
 
+@pytest.mark.slow
 def test_two_feature_commands_on_one_model_give_one_intact_cache(corn_dir: Path, tmp_path: Path, tiny_clip) -> None:
     """Two real ``cornkit features`` processes (forking a process that already ran torch can deadlock in its thread pool)."""
     from cornkit.clip.features import FEATURES_DIR, extract_features

@@ -31,6 +31,8 @@ from cornkit.train import learner as learner_module
 from cornkit.train.data import class_weights, mark_monitor_rows
 from cornkit.train.finetune import train_finetune
 
+pytestmark = pytest.mark.slow  # every test here trains a ConvNeXt (or checks one before training)
+
 TINY = {"arch": "convnext_atto", "pretrained": "none", "size": 64, "batch_size": 16, "lr": 2e-3}
 LEARNS = {**TINY, "epochs": 10}  # measured 2026-11-26 (torch 2.14.1, fastai head): 0.625 validation accuracy against a 0.40 majority class
 QUICK = {**TINY, "epochs": 1, "tta": False}

@@ -34,6 +34,8 @@ from cornkit.runs.run import load_run
 from cornkit.train.finetune import train_finetune
 from cornkit.train.settings import FinetuneSettings
 
+pytestmark = pytest.mark.slow  # launches processes and trains or extracts in each
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 TINY = ("--model", "cornkit-tiny-clip", "--pretrained", "none")
 # A random-weight resnet18 (BatchNorm: kept per process on CPUs), 2 epochs at 48 px: a few seconds a run.
@@ -78,6 +80,7 @@ def test_two_processes_write_the_single_process_cache(clip_work, tmp_path: Path)
 THREADS_AT_EXIT = """
 import atexit, os
 from pathlib import Path
+
 
 def _record():
     tasks = Path("/proc/self/task").iterdir()

@@ -33,6 +33,8 @@ from cornkit.train.progress import epoch_line
 from cornkit.train.recipe import EMA_ORDER, ExponentialMovingAverage, MixupCutmix, RecipeLoss
 from cornkit.train.settings import FinetuneSettings
 
+pytestmark = pytest.mark.slow  # trains backbones and CLIP towers
+
 RESNET = {"backbone": "timm:resnet18", "pretrained": "none", "size": 32, "batch_size": 16, "lr": 2e-3, "tta": False}
 CLIP = {"backbone": f"clip:{TINY_MODEL}", "pretrained": "none", "batch_size": 16, "lr": 1e-3, "tta": False}
 

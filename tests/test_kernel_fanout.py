@@ -191,6 +191,7 @@ def test_kernel_runs_are_found_in_either_mount_layout(tmp_path: Path, corn: Path
         find_kernel_runs(root, ["someone/slug-bbbb", "me/slug-cccc"])
 
 
+@pytest.mark.slow
 def test_ensemble_kernel_writes_the_submission_cornkit_ensemble_writes(standin: StandinKaggle, corn: Path, tmp_path: Path, capsys: Capsys) -> None:
     nbclient = pytest.importorskip("nbclient")
     import nbformat

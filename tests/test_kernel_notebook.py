@@ -25,6 +25,8 @@ from cornkit.heads.registry import all_heads
 from cornkit.kaggle.kernels import KernelSpec, build_kernel
 from cornkit.kaggle.submission import validate_submission
 
+pytestmark = pytest.mark.slow  # executes kernel notebooks end to end
+
 nbclient = pytest.importorskip("nbclient")
 
 
@@ -77,6 +79,7 @@ from pathlib import Path
 from cornkit.errors import CornkitError
 from cornkit.heads.registry import Head
 from cornkit.params import Params, param, seed_param
+
 
 
 @dataclass(frozen=True, kw_only=True)

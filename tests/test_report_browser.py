@@ -116,6 +116,7 @@ def _synthetic_work(corn_dir: Path, root: Path) -> tuple[Path, Path]:
     return root / "work", root / "submissions"
 
 
+@pytest.mark.slow
 def test_the_report_page_in_chromium(driver: Any, corn_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait

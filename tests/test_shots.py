@@ -109,6 +109,7 @@ def test_counts_above_the_rarest_class_and_failing_heads_are_skipped_and_said(da
         few_shot_table(data, {"spy": Spy()}, (7, 8), 2, 42, _no_zeroshot)
 
 
+@pytest.mark.slow
 def test_report_writes_csv_png_and_answer_and_repeats_itself(clip_work) -> None:
     dataset, split, work, _ = clip_work
     options = {"heads": ["probe"], "shots": (2, 4, "all"), "repeats": 2, "head_params": {"probe": {"cv_folds": 2, "cs": "0.1,10"}}, "workers": 0}
@@ -125,6 +126,7 @@ def test_report_writes_csv_png_and_answer_and_repeats_itself(clip_work) -> None:
     pd.testing.assert_frame_equal(pd.read_csv(again.csv_path), table)
 
 
+@pytest.mark.slow
 def test_any_registered_features_head_is_in_the_default_curve(clip_work, monkeypatch: pytest.MonkeyPatch) -> None:
     """A head added by a plugin (here: nearest class mean) joins without shots naming it."""
     from cornkit.cli import heads as cli_heads
@@ -155,6 +157,7 @@ def test_cli_refuses_bad_shots_and_image_heads(clip_work, capsys: pytest.Capture
     assert "--head-flags probe: unrecognized arguments: --no-such-flag" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_prints_the_answer_then_the_folder(clip_work, capsys: pytest.CaptureFixture[str]) -> None:
     dataset, _, work, _ = clip_work
     argv = ["shots", "--data", str(dataset.root), "--work", str(work), *CLIP, "--heads", "probe", "--shots", "4,all", "--repeats", "1"]

@@ -14,10 +14,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from cornkit.atomic import reap_stale
 from cornkit.cli import main
 from cornkit.clip.model import TINY_MODEL
 from cornkit.locks import LOCK_DIR
+
+pytestmark = pytest.mark.slow  # starts, signals and kills real commands
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -130,6 +134,7 @@ import sys
 from pathlib import Path
 from sklearn.linear_model import LogisticRegressionCV
 from cornkit.cli import main
+
 
 search = LogisticRegressionCV.fit
 def fit(self, *args, **kwargs):

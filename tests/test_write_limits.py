@@ -16,7 +16,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from cornkit.clip.model import TINY_MODEL
+
+pytestmark = pytest.mark.slow  # runs commands under file-size limits in subprocesses
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 LIMIT = 8192
@@ -60,6 +64,7 @@ import torch
 
 from cornkit.atomic import atomic_dir, atomic_path, scratch_dir, write_csv
 from cornkit.errors import CornkitError
+
 
 out = Path(sys.argv[1])
 big = np.random.default_rng(0).random((64, 64))
