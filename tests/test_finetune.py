@@ -178,7 +178,7 @@ def test_the_clip_tower_starts_as_the_zero_shot_head(dataset, holdout):
         lr=1e-3,
         batch_size=16,
         wise="0",
-        no_tta=True,
+        tta=False,
     )
     for a, b in ((zeroshot.val_probs, tuned.val_probs), (zeroshot.test_probs, tuned.test_probs)):
         assert (a.argmax(axis=1) == b.argmax(axis=1)).mean() >= 0.99
