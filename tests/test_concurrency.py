@@ -55,6 +55,7 @@ def test_concurrent_submissions_keep_every_ledger_row(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_concurrent_folder_swaps_never_fail_and_leave_one_whole_folder(tmp_path: Path) -> None:
     target = tmp_path / "runs" / "r"
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 LIBRARY = ("cornkit.heads.blend", "cornkit.heads.gda", "cornkit.heads.registry", "cornkit.train.finetune", "cornkit.runs.ensemble", "cornkit.kaggle.kernels")
 
 
+@pytest.mark.slow
 def test_importing_the_library_loads_no_command_line_module() -> None:
     code = (
         f"import importlib, sys\nfor name in {LIBRARY!r}: importlib.import_module(name)\n"

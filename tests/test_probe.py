@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from scipy.special import softmax
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
@@ -38,6 +39,7 @@ def test_probe_equals_scikit_learn_on_the_same_features(clip_work, tiny_clip: Cl
     assert np.allclose(saved.estimator.predict_proba(features.test)[:, order], run.test_probs)
 
 
+@pytest.mark.slow
 def test_probe_learns_the_synthetic_set_above_the_majority_rate(clip_work, tiny_clip: ClipSpec) -> None:
     dataset, split, work, _ = clip_work
     run = run_head("probe", dataset, split, work, model="cornkit-tiny-clip", pretrained="none", workers=0, cv_folds=3)
@@ -45,6 +47,7 @@ def test_probe_learns_the_synthetic_set_above_the_majority_rate(clip_work, tiny_
     assert run.metrics["val_accuracy"] > majority + 0.15  # random-weight features, 128 training rows: measured 0.78 vs 0.47
 
 
+@pytest.mark.slow
 def test_kfold_probe_gives_out_of_fold_probabilities_for_every_row(corn_dir: Path, tmp_path: Path, tiny_clip: ClipSpec, clip_work) -> None:
     dataset = load_dataset(corn_dir)
     split = make_split(dataset, tmp_path, folds=3)
@@ -77,6 +80,7 @@ def test_alpha_zero_is_the_zeroshot_run(clip_work) -> None:
     assert_same_predictions(run, zeroshot_run(clip_work))
 
 
+@pytest.mark.slow
 def test_alpha_blends_log_probabilities_and_auto_never_sees_validation_rows(clip_work, tmp_path: Path) -> None:
     _, split, _, features = clip_work
     original, relabelled = run_on_relabelled_split(clip_work, tmp_path, "probe", cs="0.1,10,1000", cv_folds=3, alpha="auto")
@@ -93,6 +97,7 @@ def test_alpha_blends_log_probabilities_and_auto_never_sees_validation_rows(clip
     np.testing.assert_allclose(original.val_probs, expected, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_zeroshot_init_is_the_text_classifier_as_coefficients(clip_work, tiny_clip: ClipSpec) -> None:
     dataset, split, work, features = clip_work
     classifier = build_classifier(load_clip(tiny_clip, "cpu"), load_prompt_file(None, dataset.classes).get(None), dataset.classes)

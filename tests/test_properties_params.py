@@ -79,7 +79,7 @@ def test_a_k_fold_split_is_refused_in_one_line_exactly_when_a_class_has_fewer_ro
         assert set(labels[assigned == fold]) == set(labels)  # every fold validates on every class
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(counts=st.lists(st.integers(1, 6), min_size=2, max_size=4), cv_folds=st.integers(2, 8))
 def test_the_probe_adjusts_cv_folds_to_the_rarest_class_and_says_so(counts: list[int], cv_folds: int) -> None:
     rng = np.random.default_rng(0)

@@ -129,6 +129,7 @@ def test_run_head_and_the_command_line_build_the_same_parameters(name, corn_dir,
     assert len(seen) == 2 and seen[0] == seen[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [name for name, head in all_heads().items() if head.inputs == "features"])
 def test_run_head_and_the_command_line_write_the_same_run(name, clip_work, capsys) -> None:
     dataset, split, work, _ = clip_work

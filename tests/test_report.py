@@ -141,6 +141,7 @@ def test_hostile_labels_ids_and_parameters_render_as_text(tmp_path: Path) -> Non
     assert elements.tags.count("script") == 1 and "b" not in elements.tags  # only the page's own sorting script
 
 
+@pytest.mark.slow
 def test_two_hundred_runs_render_in_under_ten_seconds(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     labels = list(rng.choice(["pure", "broken", "discolored", "silkcut"], size=60))

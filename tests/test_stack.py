@@ -115,6 +115,7 @@ def test_a_stack_learns_what_a_mean_cannot(truth):
     assert "more than noise" in metrics["stack_summary"]
 
 
+@pytest.mark.slow
 def test_gradient_boosting_learns_the_mapping_too_and_is_the_model_kept(truth, tmp_path):
     weak = member(truth, 1.0, 1)
     shifted = member((truth + 1) % len(CLASSES), 4.0, 2)

@@ -101,6 +101,7 @@ def test_validator_names_the_bad_row(clip_work, change, message: str) -> None:
         validate_submission(change(good), dataset.sample_submission, dataset.classes, id_column=dataset.id_column)
 
 
+@pytest.mark.slow
 def test_same_inputs_and_seeds_give_the_same_submission_bytes(corn_dir: Path, tmp_path: Path) -> None:
     from cornkit.clip.model import TINY_MODEL
     from cornkit.data.dataset import load_dataset

@@ -56,6 +56,7 @@ def test_refuses_to_write_over_an_existing_set(corn_dir: Path) -> None:
         make_synthetic_corn(corn_dir, n_train=20, n_test=5)
 
 
+@pytest.mark.slow
 def test_learnable_from_colour_but_not_from_one_pixel(tmp_path: Path) -> None:
     dataset = load_dataset(make_synthetic_corn(tmp_path / "data", n_train=400, n_test=4, seed=3).root)
     images = [Image.open(p).convert("RGB") for p in dataset.image_paths("train")]
