@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from . import argtypes
-from .common import add_data_args, dataset_from_args
+from .common import add_data_args, add_image_store_arg, dataset_from_args
 from .launch import add_launch_args
 
 
@@ -34,7 +34,9 @@ def _features(args: argparse.Namespace) -> None:
     from ..clip.model import ClipSpec
 
     spec = ClipSpec(args.model, args.pretrained, flip_tta=args.flip_tta)
-    features = extract_features(dataset_from_args(args), args.work, spec, device=args.device, batch_size=args.batch_size, num_workers=args.workers)
+    features = extract_features(
+        dataset_from_args(args), args.work, spec, device=args.device, batch_size=args.batch_size, num_workers=args.workers, image_store=args.image_store
+    )
     print(f"{features.train.shape[0]} train and {features.test.shape[0]} test features of dimension {features.train.shape[1]}")
     print(features.path)
 
@@ -65,6 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     features = subparsers.add_parser("features", help="extract and cache CLIP image features for train and test")
     add_data_args(features)
     add_clip_args(features)
+    add_image_store_arg(features)
     features.set_defaults(handler=_features)
 
     prompts = subparsers.add_parser("prompts", help="prompt-set tools")

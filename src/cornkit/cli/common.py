@@ -29,6 +29,16 @@ def add_seed_arg(parser: argparse.ArgumentParser, what: str = "everything random
     parser.add_argument("--seed", type=seed, default=DEFAULT_SEED, help=f"seed of {what} (default {DEFAULT_SEED})")
 
 
+def add_image_store_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--image-store",
+        default="auto",
+        metavar="DIR|none",
+        help="folder of the decoded-image store (default: $CORNKIT_IMAGE_STORE, else WORK/image-store; scratch space in a Kaggle kernel); "
+        "'none' reads the image files every epoch",
+    )
+
+
 def add_submissions_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--submissions", type=Path, default=Path("submissions"), help="folder of submission CSVs and ledger.csv (default: ./submissions)")
 

@@ -23,7 +23,7 @@ from types import FrameType
 from ..atomic import reap_stale
 
 FOLDER_FLAGS = ("work", "submissions", "out", "kernels")
-SUBFOLDERS = ("", "runs", "features", "reports")
+SUBFOLDERS = ("", "runs", "features", "reports", "image-store")  # cornkit.data.image_store.STORE_DIR
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:

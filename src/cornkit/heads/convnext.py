@@ -55,6 +55,7 @@ def _make_run(ctx: HeadContext) -> Run:
         fold=args.fold,
         patience=args.patience,
         monitor_frac=args.monitor_frac,
+        image_store=args.image_store,
         device=args.device,
     )
 

@@ -11,6 +11,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from ..cli.argtypes import device, float_in, int_at_least, non_negative_int, positive_float, positive_int, pretrained
+from ..cli.common import add_image_store_arg
 from ..cli.launch import add_launch_args
 from ..defaults import BALANCE_MODES, CONVNEXT_ARCH, TIMM_HUB
 from .registry import Head, HeadContext, KernelRecipe
@@ -39,6 +40,7 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--patience", type=positive_int, help="stop after this many epochs without a better accuracy on the monitor rows")
     parser.add_argument("--device", type=device, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    add_image_store_arg(parser)
     add_launch_args(parser, "data-parallel training (DDP; --batch-size is per process)")
 
 
@@ -118,6 +120,7 @@ def settings_from_args(args: argparse.Namespace, seed: int) -> FinetuneSettings:
         fold=args.fold,
         patience=args.patience,
         monitor_frac=args.monitor_frac,
+        image_store=args.image_store,
     )
 
 

@@ -41,6 +41,7 @@ def convnext_settings(
     monitor_frac: float = 0.1,
     max_lighting: float = 0.1,
     max_warp: float = 0.1,
+    image_store: str = "auto",
 ) -> FinetuneSettings:
     """The fine-tune settings of the ``convnext`` command: fastai's head, no mixup, EMA or layer decay; a body at 1/10 of the head's rate."""
     random = str(pretrained).lower() == RANDOM_WEIGHTS
@@ -63,6 +64,7 @@ def convnext_settings(
         monitor_frac=monitor_frac,
         max_lighting=max_lighting,
         max_warp=max_warp,
+        image_store=image_store,
     )
 
 

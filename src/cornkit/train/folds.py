@@ -26,6 +26,7 @@ from .data import fold_frame, make_dataloaders, mark_monitor_rows
 from .ddp import fastai_alone
 from .learner import fit_learner, make_learner, predict_probs
 from .settings import WISE_ALPHAS, FinetuneSettings, wise_alpha
+from .store_data import training_store
 from .wise import apply_wise, snapshot, sweep_alpha
 
 
@@ -41,6 +42,7 @@ class FoldResult:
     lr: float
     monitor_accuracy: float | None
     wise: dict[str, Any] | None = field(default=None)
+    image_store: dict[str, Any] | None = field(default=None)
 
 
 def oom_error(settings: FinetuneSettings, error: BaseException) -> CornkitError:
@@ -107,8 +109,13 @@ def train_fold(
     scratch: Path,
     device: torch.device,
     extra_cbs: Sequence[Callback] = (),
+    store_root: Path | None = None,
 ) -> FoldResult:
-    """Train one model on the training rows of ``fold`` and predict its validation rows and the test set."""
+    """Train one model on the training rows of ``fold`` and predict its validation rows and the test set.
+
+    With ``store_root`` the images are read from the image store there (built on first use);
+    when the disk cannot hold it they are read from their files, the late ones checked first.
+    """
     set_seed(settings.seed, reproducible=True)
     frame = fold_frame(dataset, split, fold)
     valid = frame[frame["is_valid"]]
@@ -117,10 +124,13 @@ def train_fold(
     train_labels = fit_rows.loc[~fit_rows["is_valid"], "label"].tolist()
     folder = scratch / f"fold{fold}"
     backbone = make_backbone(settings, dataset.classes)
+    store = training_store(dataset, backbone.size, store_root)
+    if store is None and store_root is not None:
+        check_images(late_images(dataset, split), dataset.id_column, "checking validation and test images")
     zeroshot = snapshot(backbone.model) if settings.wise is not None else None
     wise = None
     try:
-        dls = make_dataloaders(fit_rows, dataset.classes, settings, backbone, device, dataset.id_column)
+        dls = make_dataloaders(fit_rows, dataset.classes, settings, backbone, device, dataset.id_column, store)
         learn = make_learner(dls, backbone, settings, train_labels, dataset.classes, folder)
         if device.type == "cuda":
             learn.to_channelslast()
@@ -145,6 +155,7 @@ def train_fold(
         lr=lr,
         monitor_accuracy=monitor_accuracy,
         wise=wise,
+        image_store=None if store is None else store.summary(),
     )
 
 

@@ -80,6 +80,8 @@ class FinetuneSettings:
     monitor_frac: float = 0.1
     max_lighting: float = 0.1
     max_warp: float = 0.1
+    image_store: str = "auto"
+    """Where decoded images are kept: "auto", a folder or "none" (:func:`cornkit.data.image_store.store_root`); speed only, so not in the Run's config."""
 
     @property
     def kind(self) -> str:
@@ -120,6 +122,7 @@ class FinetuneSettings:
     def run_config(self) -> dict[str, Any]:
         """The Run's config: every setting, with the weights' identity instead of their path."""
         config = asdict(self)
+        del config["image_store"]  # where the images were decoded from is no part of the recipe (the Run's metrics say)
         config["pretrained"] = self.weights_identity()
         config["arch"] = self.arch
         return config
