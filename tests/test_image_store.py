@@ -194,13 +194,11 @@ def test_finetune_from_the_store_matches_the_files_and_a_second_run_decodes_noth
     assert stored.metrics["image_store"]["key"] in str(next((tmp_path / "work" / STORE_DIR).glob("pad-*")))
     assert files.metrics["image_store"] is None
     opens.clear()
-    code = main(
-        ["finetune", "--data", str(dataset.root), "--work", str(tmp_path / "work"), "--backbone", "timm:resnet18", "--pretrained", "none"]
-        + ["--size", "32", "--batch-size", "16", "--lr", "2e-3", "--lp-epochs", "0", "--epochs", "1", "--no-tta", "--seed", "1"]
-    )
+    flags = ["--backbone", "timm:resnet18", "--pretrained", "none", "--size", "32", "--batch-size", "16", "--lr", "2e-3", "--lp-epochs", "0"]
+    code = main(["finetune", "--data", str(dataset.root), "--work", str(tmp_path / "work"), *flags, "--epochs", "1", "--no-tta", "--seed", "1"])
     assert code == 0 and opens == []
     assert "image store: reusing" in capsys.readouterr().err
     learn = load_learner(stored.path / "learner-fold0.pkl")
     assert learn.dls.train.rows.store is None  # an exported learner reads image files, wherever it is loaded
     label, _, probs = learn.predict(dataset.image_paths("test")[0])
-    assert label in dataset.classes
+    assert label in dataset.classes and probs.shape == (len(dataset.classes),)

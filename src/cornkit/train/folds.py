@@ -15,6 +15,7 @@ from fastai.learner import Learner
 from fastai.torch_core import set_seed
 
 from .. import distributed
+from ..clip.stored import clip_store
 from ..data.dataset import Dataset
 from ..data.images import read_image
 from ..data.split import Split, ValidationRows
@@ -67,7 +68,7 @@ def _predict(learn: Learner, backbone: Backbone, frame: pd.DataFrame, settings: 
         from .clip_tower import predict_clip
 
         paths = [Path(p) for p in rows["path"]]
-        return predict_clip(learn.model, paths, backbone.preprocess, tta=tta, device=device, batch_size=settings.batch_size)
+        return predict_clip(learn.model, paths, backbone.preprocess, tta=tta, device=device, batch_size=settings.batch_size, store=backbone.preprocessed)
 
     if not distributed.launched():
         return predict(frame)
@@ -125,6 +126,8 @@ def train_fold(
     folder = scratch / f"fold{fold}"
     backbone = make_backbone(settings, dataset.classes)
     store = training_store(dataset, backbone.size, store_root)
+    if backbone.preprocess is not None and store is not None:
+        backbone.preprocessed = clip_store(dataset, backbone.preprocess, store_root)
     if store is None and store_root is not None:
         check_images(late_images(dataset, split), dataset.id_column, "checking validation and test images")
     zeroshot = snapshot(backbone.model) if settings.wise is not None else None
