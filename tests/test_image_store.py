@@ -107,39 +107,41 @@ def test_a_damaged_store_is_rebuilt_with_one_line(dataset, tmp_path, opens, caps
 
 
 SLOW_BUILD = """
-import sys, time
+import json, sys, time
 from pathlib import Path
+import numpy as np
 from cornkit.data.dataset import load_dataset
-from cornkit.data.image_store import open_store
-from cornkit.train.store_data import PadResize, pad_recipe
+from cornkit.data.image_store import StoreRecipe, open_store
 
-recipe = pad_recipe(32)
-slow = PadResize(recipe.size)
+name, size, description = json.loads(sys.argv[3])
 
 def prepare(image):
     time.sleep(0.05)
-    return slow(image)
+    return np.asarray(image.convert("RGB").resize((size, size)))
 
-object.__setattr__(recipe, "prepare", prepare)
 print("building", flush=True)
-open_store(load_dataset(Path(sys.argv[1])), recipe, Path(sys.argv[2]))
+open_store(load_dataset(Path(sys.argv[1])), StoreRecipe(name, size, description, prepare), Path(sys.argv[2]))
 """
 
 
 def test_a_killed_build_leaves_nothing_that_is_read(dataset, corn_dir, tmp_path, opens):
+    """A builder killed mid-write (the same recipe, made slow) leaves a temporary that is reaped, never read."""
+    recipe = pad_recipe(32)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1] / "src"), os.environ.get("PYTHONPATH", "")])}
-    builder = subprocess.Popen([sys.executable, "-c", SLOW_BUILD, str(corn_dir), str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    argv = [sys.executable, "-c", SLOW_BUILD, str(corn_dir), str(tmp_path), json.dumps([recipe.name, recipe.size, recipe.description])]
+    builder = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     assert builder.stdout is not None and builder.stdout.readline().strip() == b"building"
     deadline = time.monotonic() + 60
     while not any(p.suffix == ".tmp" and (p / "train.npy").exists() for p in tmp_path.iterdir()):
         assert time.monotonic() < deadline, "the build never started writing"
         time.sleep(0.05)
-    time.sleep(0.5)
+    time.sleep(0.3)
     builder.send_signal(signal.SIGKILL)
     builder.wait()
-    store = open_store(dataset, pad_recipe(32), tmp_path)
+    store = open_store(dataset, recipe, tmp_path)
     assert store is not None and len(opens) == n_images(dataset)
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == [store.path.name]
+    np.testing.assert_array_equal(store.arrays["test"][-1], recipe.prepare(read_image(dataset.image_paths("test")[-1], "test")))
 
 
 def test_no_room_on_the_disk_reads_the_files(dataset, tmp_path, monkeypatch, capsys):

@@ -27,7 +27,7 @@ from ..data.split import Split
 from ..errors import CornkitError
 from .backbone import Backbone
 from .settings import FinetuneSettings
-from .store_data import StoredImage, StoreRows, store_dataloaders
+from .store_data import StoredImage, StoreRows, store_dataloaders, stored_size
 
 
 def fold_frame(dataset: Dataset, split: Split, fold: int) -> pd.DataFrame:
@@ -112,7 +112,8 @@ def make_dataloaders(
         get_x=ReadImage(id_column) if store is None else StoredImage(id_column, rows),
         get_y=ColReader("label"),
         splitter=ColSplitter("is_valid"),
-        item_tfms=Resize(backbone.size, method=ResizeMethod.Pad, pad_mode=PadMode.Border),
+        # With a store, a file (an exported learner's input) is padded to the store's size like the store's rows, so it predicts the same.
+        item_tfms=Resize(backbone.size if store is None else stored_size(backbone.size), method=ResizeMethod.Pad, pad_mode=PadMode.Border),
         batch_tfms=[
             *aug_transforms(
                 flip_vert=True, max_rotate=180.0, max_lighting=settings.max_lighting, max_warp=settings.max_warp, pad_mode=PadMode.Border, size=backbone.size
