@@ -140,22 +140,27 @@ def plain_rate(images: torch.Tensor, labels: torch.Tensor, args: argparse.Namesp
 
 
 def loader_rates(dataset: Dataset, work: Path, args: argparse.Namespace) -> dict[str, tuple[float, float]]:
-    """Images per wall second and per CPU second of one augmented training epoch at ``--loader-size``, from the files and from the store."""
+    """Images per wall second and per CPU second of one training epoch at ``--loader-size``, from the files and from the store.
+
+    ``delivered``: what the CPU hands to the device (decoded, resized and collated images; or
+    batches gathered from the store), the augmentation left out because on a GPU it runs there.
+    ``augmented``: the same with fastai's batch augmentation and normalisation run on this device.
+    """
     device = torch.device(args.device)
     settings = FinetuneSettings(backbone=f"timm:{args.model}", pretrained="none", size=args.loader_size, batch_size=args.batch_size)
     backbone = make_backbone(settings, dataset.classes)
-    frame = fold_frame(dataset, make_split(dataset, work), 0)
+    frame = fold_frame(dataset, make_split(dataset, work), 0).assign(is_valid=False)
     rates = {}
-    for name, store in (("files", None), ("store", training_store(dataset, args.loader_size, work / "image-store"))):
-        dls = make_dataloaders(frame.assign(is_valid=False), dataset.classes, settings, backbone, device, dataset.id_column, store)
-        if name == "files":
-            dls.train.fake_l.num_workers = 0  # one process, so CPU seconds are one core's (on CUDA the kit would use workers)
-        seen, started, cpu_started = 0, time.perf_counter(), time.process_time()
-        for x, _ in dls.train:
-            seen += len(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        rates[name] = (seen / (time.perf_counter() - started), seen / (time.process_time() - cpu_started))
+    for source, store in (("files", None), ("store", training_store(dataset, args.loader_size, work / "image-store"))):
+        train = make_dataloaders(frame, dataset.classes, settings, backbone, device, dataset.id_column, store).train
+        train.fake_l.num_workers = 0  # one process, so CPU seconds are one core's (on CUDA the kit would add workers to the files)
+        for what, loader in (("delivered", train.new(after_batch=None)), ("augmented", train)):
+            seen, started, cpu_started = 0, time.perf_counter(), time.process_time()
+            for x, _ in loader:
+                seen += len(x)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            rates[f"{source}, {what}"] = (seen / (time.perf_counter() - started), seen / (time.process_time() - cpu_started))
     return rates
 
 
@@ -191,7 +196,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--images", type=int, default=320, help="training images in the synthetic set")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per measurement")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating kit/plain measurements")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating kit/plain measurements (0: the loader and CLIP figures only)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--image-store", default="auto", help="the kit's --image-store: auto (the store) or none (the files, as before)")
     parser.add_argument("--loader-size", type=int, default=224, help="image size of the loader-alone measurement (0: skip it)")
@@ -202,7 +207,7 @@ def main() -> None:
         dataset = load_dataset(make_synthetic_corn(Path(tmp) / "corn", n_train=args.images, n_test=16, seed=0).root)
         loader = loader_rates(dataset, Path(tmp) / "loader", args) if args.loader_size else {}
         clip = clip_rates(dataset, Path(tmp) / "clip", args) if args.clip else None
-        images, labels = in_memory(dataset, args.model, args.size)
+        images, labels = in_memory(dataset, args.model, args.size) if args.rounds else (torch.empty(0), torch.empty(0))
         kit, plain = [], []
         for round_ in range(args.rounds):
             kit.append(kit_rate(dataset, Path(tmp) / "work", args))  # one work folder: the store is built once, as in real use
@@ -213,18 +218,20 @@ def main() -> None:
                 flush=True,
             )
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"{platform.machine()} CPU, {os.cpu_count()} cores"
-    wall = [k[0] / p[0] for k, p in zip(kit, plain, strict=True)]
-    cpu = [k[1] / p[1] for k, p in zip(kit, plain, strict=True)]
     print(f"\n| {args.model}, {args.size} px, batch {args.batch_size}, {device}, torch {torch.__version__} | images/s (wall) | images per CPU s |")
     print("|---|---|---|")
-    kit_wall, kit_cpu = statistics.median(k[0] for k in kit), statistics.median(k[1] for k in kit)
-    print(f"| cornkit finetune training epochs ({args.rounds} rounds) | {kit_wall:.1f} | {kit_cpu:.1f} |")
-    print(f"| plain PyTorch loop, images in memory | {statistics.median(p[0] for p in plain):.1f} | {statistics.median(p[1] for p in plain):.1f} |")
-    print(f"| ratio kit / plain (median of the rounds' ratios) | {statistics.median(wall):.2f} | {statistics.median(cpu):.2f} |")
+    if kit:
+        wall = [k[0] / p[0] for k, p in zip(kit, plain, strict=True)]
+        cpu = [k[1] / p[1] for k, p in zip(kit, plain, strict=True)]
+        kit_wall, kit_cpu = statistics.median(k[0] for k in kit), statistics.median(k[1] for k in kit)
+        print(f"| cornkit finetune training epochs ({args.rounds} rounds, --image-store {args.image_store}) | {kit_wall:.1f} | {kit_cpu:.1f} |")
+        print(f"| plain PyTorch loop, images in memory | {statistics.median(p[0] for p in plain):.1f} | {statistics.median(p[1] for p in plain):.1f} |")
+        print(f"| ratio kit / plain (median of the rounds' ratios) | {statistics.median(wall):.2f} | {statistics.median(cpu):.2f} |")
     for name, (per_wall, per_cpu) in loader.items():
-        print(f"| loader alone from the {name}, {args.loader_size} px, one augmented epoch | {per_wall:.1f} | {per_cpu:.1f} |")
-    if loader:
-        print(f"| loader speed-up store / files | {loader['store'][0] / loader['files'][0]:.1f}x | {loader['store'][1] / loader['files'][1]:.1f}x |")
+        print(f"| loader alone, {args.loader_size} px, from the {name} | {per_wall:.1f} | {per_cpu:.1f} |")
+    for what in ("delivered", "augmented") if loader else ():
+        store, files = loader[f"store, {what}"], loader[f"files, {what}"]
+        print(f"| loader speed-up store / files, {what} | {store[0] / files[0]:.1f}x | {store[1] / files[1]:.1f}x |")
     if clip is not None:
         print(f"| CLIP {args.clip} features from the store, batch {args.clip_batch_size} | {clip[0]:.1f} | |")
         print(f"| pure forward over tensors on the device | {clip[1]:.1f} | |")
