@@ -7,7 +7,9 @@ downsample. A batch is one fancy index into the array (no PIL, no per-image Pyth
 the device (pinned and asynchronous on CUDA) as uint8, and fastai's batch transforms do the
 rest there as they always did: flips, free rotation, zoom, warp and lighting, the resize to the
 training size, then the backbone's normalisation. So no DataLoader worker process is needed to
-keep a GPU busy, and the CPU runs the same code.
+keep a GPU busy, and the CPU runs the same code. One thing the file path did is not repeated:
+in training, fastai's ``Resize`` put a non-square image at a random place along its padded
+side; from the store it stays centred (rotation, zoom and warp still move it).
 
 The fastai objects stay fastai's (a ``DataBlock``'s ``Datasets``, a ``TfmdDL`` subclass), so
 monitor rows, ``test_dl``, TTA, weighted sampling and callbacks see what they always saw. A row
