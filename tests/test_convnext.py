@@ -120,7 +120,7 @@ def test_interrupted_training_keeps_the_saved_run(trained, dataset, holdout):
     with pytest.raises(KeyboardInterrupt):
         train_convnext(dataset, split, work, **LEARNS, cbs=[Interrupt(KeyboardInterrupt())])
     assert {p.name: p.read_bytes() for p in trained.path.iterdir()} == before
-    assert sorted(p.name for p in work.iterdir() if p.name != LOCK_DIR) == ["runs", "split.csv", "split.json"]
+    assert sorted(p.name for p in work.iterdir() if p.name != LOCK_DIR) == ["image-store", "runs", "split.csv", "split.json"]
 
 
 def test_out_of_memory_suggests_a_smaller_batch(dataset, holdout):

@@ -21,7 +21,7 @@ def _features(args: argparse.Namespace) -> None:
     from ..clip.features import extract_features
 
     clip = params.from_namespace(ClipParams, args)
-    features = extract_features(dataset_from_args(args), args.work, clip.clip_spec(), **clip.extraction_options())
+    features = extract_features(dataset_from_args(args), args.work, clip.clip_spec(), image_store=clip.image_store, **clip.extraction_options())
     print(f"{features.train.shape[0]} train and {features.test.shape[0]} test features of dimension {features.train.shape[1]}")
     print(features.path)
 

@@ -25,7 +25,7 @@ from ..atomic import reap_stale
 from ..paths import check_length
 
 FOLDER_FLAGS = ("work", "submissions", "out", "kernels")
-SUBFOLDERS = ("", "runs", "features", "reports")
+SUBFOLDERS = ("", "runs", "features", "reports", "image-store")  # cornkit.data.image_store.STORE_DIR
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:

@@ -76,7 +76,7 @@ def _dupes(args: argparse.Namespace) -> None:
 
     dataset = dataset_from_args(args)
     clip = params.from_namespace(ClipParams, args)
-    features = extract_features(dataset, args.work, clip.clip_spec(), **clip.extraction_options())
+    features = extract_features(dataset, args.work, clip.clip_spec(), image_store=clip.image_store, **clip.extraction_options())
     report = dupes_report(dataset, features, args.work, args.threshold)
     if len(report.pairs):
         print(report.pairs.head(10).to_string(index=False))

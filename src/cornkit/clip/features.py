@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
 from ..atomic import atomic_dir, write_json
 from ..data.dataset import Dataset
+from ..data.image_store import ImageStore, store_root
 from ..data.images import read_image
 from ..distributed import local_world_size, world_size
 from ..errors import CornkitError
@@ -32,6 +32,7 @@ from ..hashing import config_hash
 from ..locks import locked
 from ..progress import progress
 from .model import ClipSpec, LoadedClip, check_spec, load_clip
+from .stored import clip_store, image_batches
 
 FEATURES_DIR = "features"
 PARTS = ("train", "test")
@@ -108,30 +109,45 @@ def embed_batch(clip: LoadedClip, batch: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.normalize(torch.stack(views).mean(dim=0), dim=-1)
 
 
-def encode_images(clip: LoadedClip, paths: Sequence[Path], *, batch_size: int = 64, num_workers: int | None = None, desc: str = "images") -> np.ndarray:
-    """L2-normalised image embeddings of ``paths``, in order, as float32.
+def encode_images(
+    clip: LoadedClip,
+    paths: Sequence[Path],
+    *,
+    batch_size: int = 64,
+    num_workers: int | None = None,
+    desc: str = "images",
+    store: ImageStore | None = None,
+) -> np.ndarray:
+    """L2-normalised image embeddings of ``paths``, in order, as float32 (read from ``store`` when it holds them).
 
     Under a torchrun launch (:mod:`cornkit.distributed`), called by rank 0, every process embeds
     its shard of ``paths`` on its own device (:mod:`cornkit.clip.sharded`) and rank 0 gets them
-    all back in order: the same rows a single process computes.
+    all back in order: the same rows a single process computes (each rank reads the image files).
     """
     if world_size() > 1:
         from .sharded import encode_on_every_rank
 
         return encode_on_every_rank(clip, paths, batch_size=batch_size, num_workers=num_workers, desc=desc)
-    return encode_here(clip, paths, batch_size=batch_size, num_workers=num_workers, desc=desc)
+    return encode_here(clip, paths, batch_size=batch_size, num_workers=num_workers, desc=desc, store=store)
 
 
 @torch.inference_mode()
 def encode_here(
-    clip: LoadedClip, paths: Sequence[Path], *, batch_size: int = 64, num_workers: int | None = None, desc: str = "images", position: int = 0
+    clip: LoadedClip,
+    paths: Sequence[Path],
+    *,
+    batch_size: int = 64,
+    num_workers: int | None = None,
+    desc: str = "images",
+    position: int = 0,
+    store: ImageStore | None = None,
 ) -> np.ndarray:
     """:func:`encode_images` in this process alone (one rank's shard under a launch; ``position`` places its bar).
 
     On CUDA the batches run under bfloat16/float16 autocast in channels_last layout, fed by up
     to 8 decoding workers (shared among the processes of a launch on this machine); on the CPU
     in float32 in the main process, because there the workers only steal cores from the model
-    (benchmarks/README.md).
+    (benchmarks/README.md). From an image store (:mod:`.stored`) no worker is needed anywhere.
     """
     if not paths:
         return np.empty((0, 0), dtype=np.float32)
@@ -139,19 +155,12 @@ def encode_here(
     workers = (min(8, max(1, (os.cpu_count() or 1) // local_world_size())) if on_cuda else 0) if num_workers is None else num_workers
     if on_cuda:
         clip.model.to(memory_format=torch.channels_last)
-    loader = DataLoader(
-        ImageFiles(paths, clip.preprocess),
-        batch_size=batch_size,
-        num_workers=workers,
-        pin_memory=on_cuda,
-        persistent_workers=False,
-    )
+    batches = image_batches(paths, clip.preprocess, batch_size=batch_size, device=clip.device, store=store, num_workers=workers)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if on_cuda else nullcontext()
     chunks = []
     try:
         with progress(f"CLIP features ({desc})", len(paths), "img", position=position) as advance:
-            for batch in loader:
-                batch = batch.to(clip.device, non_blocking=True)
+            for batch in batches:
                 if on_cuda:
                     batch = batch.contiguous(memory_format=torch.channels_last)
                 with autocast:
@@ -219,10 +228,13 @@ def extract_features(
     batch_size: int = 64,
     num_workers: int | None = None,
     clip: LoadedClip | None = None,
+    image_store: str = "auto",
 ) -> FeatureSet:
     """Features of every train and test image under ``spec``, from the cache when it has them.
 
     ``clip`` lets a caller that already holds the model (the zero-shot head) pass it in.
+    ``image_store`` (``auto``, a folder or ``none``): where the images decoded by the model's
+    own preprocessing are kept (:func:`cornkit.data.image_store.store_root`).
     """
     check_spec(spec)
     key = feature_key(spec, dataset)
@@ -232,9 +244,11 @@ def extract_features(
         if (cached := _load_cached(path, key)) is not None:
             return cached
         clip = clip or load_clip(spec, device)
+        store = clip_store(dataset, clip.preprocess, store_root(image_store, work)) if world_size() == 1 else None
         with atomic_dir(path) as folder:
             for part in PARTS:
-                np.save(folder / f"{part}.npy", encode_images(clip, dataset.image_paths(part), batch_size=batch_size, num_workers=num_workers, desc=part))
+                embeddings = encode_images(clip, dataset.image_paths(part), batch_size=batch_size, num_workers=num_workers, desc=part, store=store)
+                np.save(folder / f"{part}.npy", embeddings)
                 np.save(folder / f"{part}_ids.npy", np.asarray(dataset.ids(part), dtype=np.int64))
             write_json(
                 folder / "meta.json",

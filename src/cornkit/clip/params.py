@@ -17,6 +17,10 @@ from ..params import Params, param
 if TYPE_CHECKING:
     from .model import ClipSpec
 
+IMAGE_STORE_HELP = (
+    "folder of the decoded-image store (default 'auto': $CORNKIT_IMAGE_STORE, else WORK/image-store; scratch space in a Kaggle kernel); "
+    "'none' reads the image files every time"
+)
 CHECKPOINT_MAGIC = (b"PK\x03\x04",)  # torch.save's zip format (also TorchScript)
 PICKLE_PROTOCOLS = range(2, 6)
 
@@ -67,6 +71,7 @@ class ClipParams(Params):
     device: str | None = param(None, "cuda or cpu (default: cuda when available)", check=check_device, record=False)
     batch_size: int = param(64, "images per batch", low=1, record=False)
     workers: int | None = param(None, "DataLoader workers (default: CPU count up to 8 on CUDA, 0 on the CPU)", low=0, record=False)
+    image_store: str = param("auto", IMAGE_STORE_HELP, record=False)
 
     def clip_spec(self) -> ClipSpec:
         """The model and weights that decide the features."""

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 APPROACH = "convnext"
 CONVNEXT_RECIPE = FinetuneSettings(head="fastai", label_smoothing=0.0, drop_path=0.0)
 """The plain fastai recipe: what ``cornkit convnext`` changes in the fine-tune defaults."""
-SHARED = ("size", "epochs", "batch_size", "lr", "balance", "tta", "fold", "monitor_frac", "patience", "device", "seed")
+SHARED = ("size", "epochs", "batch_size", "lr", "balance", "tta", "fold", "monitor_frac", "patience", "device", "seed", "image_store")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +50,7 @@ class ConvnextParams(Params):
     patience: int | None = same_as(FinetuneSettings, "patience")
     device: str | None = same_as(FinetuneSettings, "device")
     seed: int = same_as(FinetuneSettings, "seed")
+    image_store: str = same_as(FinetuneSettings, "image_store")
 
     def settings(self) -> FinetuneSettings:
         """The fine-tune settings of these parameters: :data:`CONVNEXT_RECIPE` with them laid over it."""

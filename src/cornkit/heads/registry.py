@@ -66,7 +66,7 @@ class HeadContext:
         from ..clip.features import extract_features
 
         params: FeatureHeadParams = self.params
-        return extract_features(self.dataset, self.work, params.clip_spec(), clip=clip, **params.extraction_options())
+        return extract_features(self.dataset, self.work, params.clip_spec(), clip=clip, image_store=params.image_store, **params.extraction_options())
 
 
 @dataclass(frozen=True)

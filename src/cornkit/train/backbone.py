@@ -19,6 +19,7 @@ import timm
 import torch
 from torch import nn
 
+from ..data.image_store import ImageStore
 from ..errors import CornkitError
 from ..hub import offline_error, require_hub
 from .settings import FinetuneSettings
@@ -36,6 +37,8 @@ class Backbone:
     lr_scales: np.ndarray
     preprocess: Any = None
     info: dict[str, Any] = field(default_factory=dict)
+    preprocessed: ImageStore | None = None
+    """The image store of ``preprocess``'s PIL steps (a CLIP tower's predictions read it), when there is one."""
 
 
 class ParamGroups:

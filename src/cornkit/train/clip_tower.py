@@ -21,12 +21,13 @@ import torch.nn.functional as F
 from open_clip.transformer import VisionTransformer
 from timm.layers import DropPath
 from torch import nn
-from torch.utils.data import DataLoader
 
-from ..clip.features import FLIP_VIEWS, ImageFiles
+from ..clip.features import FLIP_VIEWS
 from ..clip.model import ClipSpec, load_clip
 from ..clip.prompts import load_prompt_file
+from ..clip.stored import image_batches
 from ..clip.text_classifier import build_classifier
+from ..data.image_store import ImageStore
 from ..errors import CornkitError
 from .backbone import Backbone, parameter_groups
 from .settings import FinetuneSettings
@@ -100,12 +101,13 @@ def clip_backbone(settings: FinetuneSettings, classes: Sequence[str]) -> Backbon
 
 
 @torch.inference_mode()
-def predict_clip(model: nn.Module, paths: Sequence[Path], preprocess: Any, *, tta: bool, device: torch.device, batch_size: int) -> np.ndarray:
-    """Class probabilities of ``paths`` through open_clip's eval transform, averaged over the four flips when ``tta``."""
+def predict_clip(
+    model: nn.Module, paths: Sequence[Path], preprocess: Any, *, tta: bool, device: torch.device, batch_size: int, store: ImageStore | None = None
+) -> np.ndarray:
+    """Class probabilities of ``paths`` through open_clip's eval transform (from ``store`` when it holds them), averaged over the four flips when ``tta``."""
     model.eval().to(device)
     chunks = []
-    for batch in DataLoader(ImageFiles(paths, preprocess), batch_size=batch_size, num_workers=0):
-        batch = batch.to(device)
+    for batch in image_batches(paths, preprocess, batch_size=batch_size, device=device, store=store):
         views = FLIP_VIEWS if tta else ((),)
         probs = [model(batch.flip(dims) if dims else batch).float().softmax(dim=1) for dims in views]
         chunks.append(torch.stack(probs).mean(dim=0).cpu())

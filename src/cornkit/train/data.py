@@ -21,11 +21,13 @@ from sklearn.model_selection import train_test_split
 
 from .. import distributed
 from ..data.dataset import Dataset
+from ..data.image_store import ImageStore
 from ..data.images import read_image
 from ..data.split import Split
 from ..errors import CornkitError
 from .backbone import Backbone
 from .settings import FinetuneSettings
+from .store_data import StoredImage, StoreRows, store_dataloaders, stored_size
 
 
 def fold_frame(dataset: Dataset, split: Split, fold: int) -> pd.DataFrame:
@@ -90,20 +92,32 @@ class ReadImage:
 
 
 def make_dataloaders(
-    frame: pd.DataFrame, classes: Sequence[str], settings: FinetuneSettings, backbone: Backbone, device: torch.device, id_column: str
+    frame: pd.DataFrame,
+    classes: Sequence[str],
+    settings: FinetuneSettings,
+    backbone: Backbone,
+    device: torch.device,
+    id_column: str,
+    store: ImageStore | None = None,
 ) -> DataLoaders:
     """fastai DataLoaders: pad-resize with the background's border, flips, free rotation, mild lighting/warp.
 
     Images are normalised with the backbone's own mean and std (random weights too, which speeds training).
+    With a ``store`` the images come pad-resized from it and the batch transforms (which end
+    at the backbone's size) do the rest on the device (:mod:`.store_data`).
     """
+    rows = StoreRows(store)
     block = DataBlock(
         blocks=(ImageBlock, CategoryBlock(vocab=list(classes))),
-        get_x=ReadImage(id_column),
+        get_x=ReadImage(id_column) if store is None else StoredImage(id_column, rows),
         get_y=ColReader("label"),
         splitter=ColSplitter("is_valid"),
-        item_tfms=Resize(backbone.size, method=ResizeMethod.Pad, pad_mode=PadMode.Border),
+        # With a store, a file (an exported learner's input) is padded to the store's size like the store's rows, so it predicts the same.
+        item_tfms=Resize(backbone.size if store is None else stored_size(backbone.size), method=ResizeMethod.Pad, pad_mode=PadMode.Border),
         batch_tfms=[
-            *aug_transforms(flip_vert=True, max_rotate=180.0, max_lighting=settings.max_lighting, max_warp=settings.max_warp, pad_mode=PadMode.Border),
+            *aug_transforms(
+                flip_vert=True, max_rotate=180.0, max_lighting=settings.max_lighting, max_warp=settings.max_warp, pad_mode=PadMode.Border, size=backbone.size
+            ),
             Normalize.from_stats(backbone.mean, backbone.std),
         ],
     )
@@ -111,9 +125,13 @@ def make_dataloaders(
     # The processes of a launch share the machine's cores (Kaggle's two T4s come with 4).
     workers = 0 if device.type == "cpu" else min(8, max(1, (os.cpu_count() or 1) // distributed.local_world_size()))
     options: dict[str, Any] = {"bs": settings.batch_size, "device": device, "num_workers": workers}
+    weights = None
     if settings.balance == "oversample":
         train_labels = frame.loc[~frame["is_valid"], "label"]
         per_class = dict(zip(classes, class_weights(train_labels, classes), strict=False))
         weights = frame["label"].map(per_class).to_numpy(dtype=np.float64)
+    if store is not None:
+        return store_dataloaders(block, frame, rows, weights, **options)
+    if weights is not None:
         return block.weighted_dataloaders(frame, wgts=weights, **options)
     return block.dataloaders(frame, **options)

@@ -42,6 +42,7 @@ from .. import distributed
 from ..atomic import SCRATCH_PREFIX, scratch_dir
 from ..clip.model import default_device
 from ..data.dataset import Dataset
+from ..data.image_store import store_root as image_store_root
 from ..data.split import Split
 from ..plots import wise_png
 from ..runs.folds import FoldOutput, run_from_folds
@@ -88,12 +89,13 @@ def train_finetune(
     folds = folds_to_train(split, settings.fold)
     announce_weights(settings)
     world = distributed.world_size()
-    if distributed.launched():
+    work = Path(work)
+    store_root = image_store_root(settings.image_store, work)
+    if distributed.launched():  # the ranks agree on a broken image before any of them builds a store
         check_images_on_every_rank(dataset)
-    else:
+    elif store_root is None:  # (building the image store decodes every image before training, naming a broken one)
         check_images(late_images(dataset, split), dataset.id_column, "checking validation and test images")
     device = torch.device(device) if device is not None else default_device()
-    work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     with scratch_dir(work, f".{SCRATCH_PREFIX}{approach}-") as scratch:
         # Absolute (fastai joins the learner's own path with export and checkpoint names), and shared by the ranks.
@@ -101,8 +103,8 @@ def train_finetune(
 
         def train(fold: int) -> FoldResult:
             if not distributed.launched():
-                return train_fold(dataset, split, fold, settings, folder, device, cbs)
-            return distributed.run_everywhere(FoldJob(dataset, split, fold, settings, folder, device.type), cbs)
+                return train_fold(dataset, split, fold, settings, folder, device, cbs, store_root)
+            return distributed.run_everywhere(FoldJob(dataset, split, fold, settings, folder, device.type, store_root), cbs)
 
         results = [train(k) for k in folds]
         config = settings.run_config()
@@ -124,6 +126,7 @@ def train_finetune(
             config=config,
             seed=settings.seed,
         )
+        run.metrics["image_store"] = results[0].image_store
         curves = [r.wise for r in results if r.wise is not None]
         if curves:
             run.metrics["wise"] = curves

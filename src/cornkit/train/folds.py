@@ -18,6 +18,7 @@ from fastai.learner import Learner
 from fastai.torch_core import set_seed
 
 from .. import distributed
+from ..clip.stored import clip_store
 from ..data.dataset import Dataset
 from ..data.images import read_image
 from ..data.split import Split
@@ -28,6 +29,7 @@ from .data import fold_frame, make_dataloaders, mark_monitor_rows
 from .ddp import fastai_alone
 from .learner import fit_learner, make_learner, predict_probs
 from .settings import WISE_ALPHAS, FinetuneSettings, wise_alpha
+from .store_data import training_store
 from .wise import apply_wise, snapshot, sweep_alpha
 
 
@@ -45,6 +47,7 @@ class FoldResult:
     wise: dict[str, Any] | None = field(default=None)
     clip_preprocess: dict[str, Any] | None = field(default=None)
     """A CLIP tower's open_clip preprocessing config (its eval transform is not inside the exported learner)."""
+    image_store: dict[str, Any] | None = field(default=None)
 
 
 def oom_error(settings: FinetuneSettings, error: BaseException) -> CornkitError:
@@ -69,7 +72,7 @@ def _predict(learn: Learner, backbone: Backbone, frame: pd.DataFrame, settings: 
         from .clip_tower import predict_clip
 
         paths = [Path(p) for p in rows["path"]]
-        return predict_clip(learn.model, paths, backbone.preprocess, tta=tta, device=device, batch_size=settings.batch_size)
+        return predict_clip(learn.model, paths, backbone.preprocess, tta=tta, device=device, batch_size=settings.batch_size, store=backbone.preprocessed)
 
     if not distributed.launched():
         return predict(frame)
@@ -122,8 +125,13 @@ def train_fold(
     scratch: Path,
     device: torch.device,
     extra_cbs: Sequence[Callback] = (),
+    store_root: Path | None = None,
 ) -> FoldResult:
-    """Train one model on the training rows of ``fold`` and predict its validation rows and the test set."""
+    """Train one model on the training rows of ``fold`` and predict its validation rows and the test set.
+
+    With ``store_root`` the images are read from the image store there (built on first use);
+    when the disk cannot hold it they are read from their files, the late ones checked first.
+    """
     set_seed(settings.seed, reproducible=True)
     frame = fold_frame(dataset, split, fold)
     valid = frame[frame["is_valid"]]
@@ -133,10 +141,15 @@ def train_fold(
     check_batch_fits(settings, len(train_labels), fold)
     folder = scratch / f"fold{fold}"
     backbone = make_backbone(settings, dataset.classes)
+    store = training_store(dataset, backbone.size, store_root)
+    if backbone.preprocess is not None and store is not None:
+        backbone.preprocessed = clip_store(dataset, backbone.preprocess, store_root)
+    if store is None and store_root is not None:
+        check_images(late_images(dataset, split), dataset.id_column, "checking validation and test images")
     zeroshot = snapshot(backbone.model) if settings.wise is not None else None
     wise = None
     try:
-        dls = make_dataloaders(fit_rows, dataset.classes, settings, backbone, device, dataset.id_column)
+        dls = make_dataloaders(fit_rows, dataset.classes, settings, backbone, device, dataset.id_column, store)
         learn = make_learner(dls, backbone, settings, train_labels, dataset.classes, folder)
         if device.type == "cuda":
             learn.to_channelslast()
@@ -164,6 +177,7 @@ def train_fold(
         monitor_accuracy=monitor_accuracy,
         wise=wise,
         clip_preprocess=backbone.info.get("preprocess_cfg"),
+        image_store=None if store is None else store.summary(),
     )
 
 

@@ -63,7 +63,10 @@ class FoldJob:
     settings: FinetuneSettings
     scratch: Path
     device_type: str
+    store_root: Path | None = None
 
     def run(self, cbs: Sequence[Callback] = ()) -> FoldResult:
         device = rank_device(self.device_type)
-        return distributed.abandon_on_failure(lambda: train_fold(self.dataset, self.split, self.fold, self.settings, self.scratch, device, cbs))
+        return distributed.abandon_on_failure(
+            lambda: train_fold(self.dataset, self.split, self.fold, self.settings, self.scratch, device, cbs, self.store_root)
+        )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..clip.params import check_device, check_pretrained
+from ..clip.params import IMAGE_STORE_HELP, check_device, check_pretrained
 from ..defaults import BALANCE_MODES, CONVNEXT_ARCH, RANDOM_WEIGHTS, TIMM_HUB
 from ..errors import CornkitError
 from ..params import AUTO, Params, as_config, param, seed_param
@@ -94,6 +94,9 @@ class FinetuneSettings(Params):
     prompt_set: str | None = param(None, "CLIP only: set name in the prompt file (default: the file's default)")
     max_lighting: float = param(0.1, "strength of the random brightness and contrast changes", low=0.0, high=1.0, high_open=True)
     max_warp: float = param(0.1, "strength of the random perspective warp", low=0.0, high=1.0, high_open=True)
+    image_store: str = param(
+        "auto", IMAGE_STORE_HELP, record=False
+    )  # where the images are decoded from changes speed, not the recipe: not in the config (the Run's metrics say which store)
     seed: int = seed_param()
 
     @property
