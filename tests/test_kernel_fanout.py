@@ -269,3 +269,20 @@ def test_predict_kernel_reproduces_the_source_runs_test_predictions(standin: Sta
     assert submission["label"].tolist() == pd.Series(run.test_predictions(), index=run.test_ids).loc[submission["seed_id"]].tolist()
     probs = pd.read_csv(working / "cornkit-predictions" / "test_probs.csv").set_index("seed_id").loc[run.test_ids, list(run.classes)]
     np.testing.assert_allclose(probs.to_numpy(), run.test_probs, atol=1e-5)  # the images embedded anew in the kernel
+
+
+def test_variants_of_one_head_carry_their_own_backbone_and_checked_flags(standin: StandinKaggle, tmp_path: Path, capsys: Capsys) -> None:
+    import nbformat
+
+    kernels = tmp_path / "kernels"
+    for name, flags in (("a", "--backbone timm:resnet18 --pretrained none --epochs 1"), ("b", "--backbone timm:resnet34 --mixup 0.2")):
+        code, _, err = cli(capsys, "kernels", "build", "finetune", "--name", name, "--kernels", kernels, "--head-args", flags)
+        assert code == 0, err
+    metas = {name: json.loads((kernels / name / "kernel-metadata.json").read_text()) for name in "ab"}
+    assert metas["a"]["id"] != metas["b"]["id"]
+    sources = {name: "".join(c.source for c in nbformat.read(kernels / name / metas[name]["code_file"], as_version=4).cells) for name in "ab"}
+    assert 'MODEL = "timm:resnet18"' in sources["a"] and 'PRETRAINED = "none"' in sources["a"] and '"--epochs", "1"' in sources["a"]
+    assert 'MODEL = "timm:resnet34"' in sources["b"] and '"--mixup", "0.2"' in sources["b"]
+    code, _, err = cli(capsys, "kernels", "build", "finetune", "--name", "c", "--kernels", kernels, "--head-args", "--backbone timm:resnet18 --epochs 0")
+    one_line_error(code, err, "--epochs: 0 is too small")
+    assert not (kernels / "c").exists()

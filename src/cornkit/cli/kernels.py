@@ -59,6 +59,37 @@ def kernel_head_args(head_name: str, args: Sequence[str]) -> tuple[str, ...]:
     return tuple(args)
 
 
+def take_flag(tokens: list[str], flag: str) -> str | None:
+    """Remove ``flag VALUE`` (or ``flag=VALUE``) from ``tokens`` and return the value (None when absent)."""
+    for i, token in enumerate(tokens):
+        if token == flag and i + 1 < len(tokens):
+            value = tokens[i + 1]
+            del tokens[i : i + 2]
+            return value
+        if token.startswith(f"{flag}="):
+            del tokens[i]
+            return token.split("=", 1)[1]
+    return None
+
+
+def model_from_head_flags(head_name: str, tokens: list[str], model: str | None, pretrained: str | None) -> tuple[str | None, str | None]:
+    """The kernel's model and weights: ``kernels build --model/--pretrained``, or the head's own flags for them among ``tokens``
+    (``--head-args "--backbone timm:resnet18 --pretrained none"``), taken out of ``tokens``; both at once is refused."""
+    model_flag = recipe_for(get_head(head_name)).model_flag or None
+    for flag, given in ((model_flag, model), ("--pretrained", pretrained)):
+        if flag is None:
+            continue
+        value = take_flag(tokens, flag)
+        if value is not None and given is not None:
+            name = "--model" if flag == model_flag else "--pretrained"
+            raise CornkitError(f"{flag} {value} among the head's flags and {name} {given}: give the model once.")
+        if value is not None and flag == model_flag:
+            model = value
+        elif value is not None:
+            pretrained = value
+    return model, pretrained
+
+
 def add_accelerator_arg(parser: argparse.ArgumentParser, where: str) -> None:
     parser.add_argument(
         "--accelerator",
@@ -96,11 +127,13 @@ def _build_head(args: argparse.Namespace) -> KernelFolder:
     for flag, value in (("--from", args.sources), ("--weights", args.weights), ("--meta", args.meta)):
         if value is not None:
             raise CornkitError(f"{flag} is for ensemble and stack kernels, not for the {args.approach} head.")
+    head_flags = shlex.split(args.head_args)
+    model, pretrained = model_from_head_flags(args.approach, head_flags, args.model, args.pretrained)
     spec = KernelSpec(
         approach=args.approach,
         user=_user(args),
-        model=args.model,
-        pretrained=args.pretrained,
+        model=model,
+        pretrained=pretrained,
         competition=args.competition,
         enable_gpu=args.gpu,
         accelerator=args.accelerator,
@@ -108,7 +141,7 @@ def _build_head(args: argparse.Namespace) -> KernelFolder:
         is_private=not args.public,
         dataset_sources=tuple(args.dataset_source),
         model_sources=tuple(args.model_source),
-        extra_args=kernel_head_args(args.approach, shlex.split(args.head_args)),
+        extra_args=kernel_head_args(args.approach, head_flags),
         name=args.name,
     )
     return build_kernel(spec, args.kernels)
@@ -117,7 +150,12 @@ def _build_head(args: argparse.Namespace) -> KernelFolder:
 def _build_combine(args: argparse.Namespace) -> KernelFolder:
     from ..kaggle.combine import CombineSpec, build_combine_kernel, source_kernels
 
-    head_only = {"--model": args.model, "--pretrained": args.pretrained, "--accelerator": args.accelerator, "--head-args": args.head_args or None}
+    head_only = {
+        "--model": args.model,
+        "--pretrained": args.pretrained,
+        "--accelerator": args.accelerator,
+        "--head-args": args.head_args or None,
+    }
     for flag, value in head_only.items():
         if value is not None:
             raise CornkitError(f"{flag} is for a head's kernel; an {args.approach} kernel combines the Runs of the kernels given in --from.")
@@ -147,6 +185,7 @@ def _build_combine(args: argparse.Namespace) -> KernelFolder:
 
 
 def _build_predict(args: argparse.Namespace) -> KernelFolder:
+    from ..heads.predict import PredictParams
     from ..kaggle.kernels import load_kernel
     from ..kaggle.predict_kernel import PredictKernelSpec, build_predict_kernel
 
@@ -156,12 +195,16 @@ def _build_predict(args: argparse.Namespace) -> KernelFolder:
     names = [name.strip() for name in (args.sources or "").split(",") if name.strip()]
     if len(names) != 1:
         raise CornkitError("a predict kernel needs --from A: the one built kernel whose Run's fitted model predicts the test images.")
-    options = ("--pretrained", args.pretrained) if args.pretrained else ()
+    options = (*(("--pretrained", args.pretrained) if args.pretrained else ()), *shlex.split(args.head_args))
+    try:
+        params.parse_argv(PredictParams, list(options), prog="cornkit predict")
+    except ParamError as error:
+        raise CornkitError(f"{error}: a predict kernel takes the flags of `cornkit predict` (see `cornkit predict --help`).") from None
     spec = PredictKernelSpec(
         name=args.name or PREDICT,
         user=_user(args),
         source=load_kernel(names[0], args.kernels),
-        options=options + tuple(shlex.split(args.head_args)),
+        options=options,
         competition=args.competition,
         enable_internet=bool(args.internet),  # off unless asked: code competitions run inference kernels offline
         is_private=not args.public,
@@ -269,7 +312,12 @@ def register(actions: argparse._SubParsersAction) -> None:
     build.add_argument(
         "--model-source", action="append", default=[], metavar="OWNER/MODEL/FRAMEWORK/VARIATION/VERSION", help="attach a Kaggle model; repeatable"
     )
-    build.add_argument("--head-args", default="", help="the head's own flags for this variant, checked now, e.g. '--batch-size 32'")
+    build.add_argument(
+        "--head-args",
+        default="",
+        help="the head's own flags for this variant, as `cornkit HEAD` takes them (its model flag and --pretrained too), checked now, "
+        "e.g. '--backbone timm:resnet18 --batch-size 32'",
+    )
     build.add_argument("--from", dest="sources", metavar="A,B,...", help="ensemble/stack: the built kernels whose Runs it combines; predict: the one kernel")
     build.add_argument("--weights", help="ensemble: 'auto' (searched, cross-fitted) or w1,w2,... (default: equal)")
     build.add_argument("--meta", choices=STACK_META_MODELS, help=f"stack: the level-2 model (default: {STACK_META_MODELS[0]})")
