@@ -28,6 +28,7 @@ from cornkit.data.dataset import Dataset, load_dataset
 from cornkit.data.image_store import ENV_VAR, STORE_DIR, open_store, store_root
 from cornkit.data.images import read_image
 from cornkit.data.split import make_split
+from cornkit.locks import LOCK_DIR
 from cornkit.train.finetune import train_finetune
 from cornkit.train.settings import FinetuneSettings
 from cornkit.train.store_data import PadResize, pad_recipe, stored_size
@@ -140,7 +141,7 @@ def test_a_killed_build_leaves_nothing_that_is_read(dataset, corn_dir, tmp_path,
     builder.wait()
     store = open_store(dataset, recipe, tmp_path)
     assert store is not None and len(opens) == n_images(dataset)
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == [store.path.name]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != LOCK_DIR) == [store.path.name]
     np.testing.assert_array_equal(store.arrays["test"][-1], recipe.prepare(read_image(dataset.image_paths("test")[-1], "test")))
 
 

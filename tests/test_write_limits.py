@@ -41,11 +41,14 @@ def _leftovers(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file() and p.stat().st_size and p.parent.name != ".cornkit-locks"]
 
 
-def test_features_under_a_file_size_limit_end_in_one_line_and_leave_no_cache(corn_dir: Path, tmp_path: Path) -> None:
-    done = _run(["-m", "cornkit", "features", "--data", str(corn_dir), "--work", str(tmp_path), "--model", TINY_MODEL, "--pretrained", "none"])
+@pytest.mark.parametrize(("store", "written_first"), [("auto", "image-store"), ("none", "features")])
+def test_features_under_a_file_size_limit_end_in_one_line_and_leave_no_cache(corn_dir: Path, tmp_path: Path, store: str, written_first: str) -> None:
+    """The image store is written first (then the features); without one, the feature cache: either ends in one line, nothing partial."""
+    command = ["-m", "cornkit", "features", "--data", str(corn_dir), "--work", str(tmp_path), "--model", TINY_MODEL, "--pretrained", "none"]
+    done = _run([*command, "--image-store", store])
     assert done.returncode == 2, done.stderr[-2000:]
     error = done.stderr.strip().splitlines()[-1]
-    assert error.startswith(f"cornkit features: error: cannot write {tmp_path / 'features'}") and error.endswith(SAYS), done.stderr[-2000:]
+    assert error.startswith(f"cornkit features: error: cannot write {tmp_path / written_first}") and error.endswith(SAYS), done.stderr[-2000:]
     assert "Traceback" not in done.stderr
     assert _leftovers(tmp_path) == []
 

@@ -89,7 +89,7 @@ def predict_run(run: Run, images: Images, work: Path, options: PredictParams | N
     if model.kind == "features":
         return _predict_features(model, images, work, options)
     if model.kind == "learners":
-        return _predict_learners(model, images, options)
+        return _predict_learners(model, images, work, options)
     members = [load_run(member, work) for member in model.details["members"]]
     for member in members:
         if member.classes != run.classes:
@@ -140,7 +140,7 @@ def _predict_features(model: SavedModel, images: Images, work: Path, options: Pr
     return np.mean([fold.predict_proba(features) for fold in fold_models], axis=0)
 
 
-def _predict_learners(model: SavedModel, images: Images, options: PredictParams) -> np.ndarray:
+def _predict_learners(model: SavedModel, images: Images, work: Path, options: PredictParams) -> np.ndarray:
     from ..train.predict import predict_with_learners
 
     details = model.details
@@ -154,4 +154,17 @@ def _predict_learners(model: SavedModel, images: Images, options: PredictParams)
         batch_size=int(details["batch_size"]),
         clip_preprocess=details.get("clip_preprocess"),
         device=options.device,
+        store=_training_store(details, images, work),
     )
+
+
+def _training_store(details: dict[str, Any], images: Images, work: Path) -> Any:
+    """The image store a fine-tune was made from, for a competition folder's test set: reused (or built) as training did it."""
+    recorded = details.get("image_store")
+    if images.dataset is None or details.get("clip_preprocess") is not None or not recorded:
+        return None
+    from ..data.image_store import open_store, store_root
+    from ..train.store_data import pad_recipe_of_side
+
+    root = store_root("auto", work)
+    return None if root is None else open_store(images.dataset, pad_recipe_of_side(int(recorded["recipe"]["size"])), root)

@@ -65,6 +65,7 @@ def learner_details(settings: FinetuneSettings, results: Sequence[FoldResult]) -
         "batch_size": settings.batch_size,
         "seed": settings.seed,
         "clip_preprocess": results[0].clip_preprocess,
+        "image_store": results[0].image_store,
     }
 
 

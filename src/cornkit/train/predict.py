@@ -21,6 +21,7 @@ from fastai.learner import load_learner
 from fastai.torch_core import set_seed
 
 from ..clip.model import default_device
+from ..data.image_store import ImageStore
 from .clip_tower import predict_clip
 from .learner import predict_probs
 
@@ -43,8 +44,15 @@ def predict_with_learners(
     batch_size: int,
     clip_preprocess: dict[str, Any] | None,
     device: str | None,
+    store: ImageStore | None = None,
 ) -> np.ndarray:
-    """The mean over ``files`` (one exported learner per fold) of their probabilities for ``paths``."""
+    """The mean over ``files`` (one exported learner per fold) of their probabilities for ``paths``.
+
+    ``store`` is the image store the Run was trained and predicted from: attached to the learner
+    (which pickles without it), its images go through the very pipeline they went through when
+    the Run was made, and TTA draws the same augmentations. Without it the learner reads the
+    files, pads them as the store did, and predicts within TTA's noise of the Run.
+    """
     chosen = torch.device(device) if device is not None else default_device()
     probs = []
     for file in files:
@@ -53,6 +61,9 @@ def predict_with_learners(
         if clip_preprocess is not None:
             probs.append(predict_clip(learn.model, paths, clip_eval_transform(clip_preprocess), tta=tta, device=chosen, batch_size=batch_size))
         else:
+            rows = getattr(learn.dls.valid, "rows", None)
+            if store is not None and rows is not None:
+                rows.store = store
             frame = pd.DataFrame({"id": ids, "path": [str(p) for p in paths]})
             probs.append(predict_probs(learn, frame, tta))
     return np.mean(probs, axis=0)

@@ -61,7 +61,11 @@ class PadResize:
 
 def pad_recipe(size: int) -> StoreRecipe:
     """The store recipe of a fine-tune at ``size`` pixels."""
-    side = stored_size(size)
+    return pad_recipe_of_side(stored_size(size))
+
+
+def pad_recipe_of_side(side: int) -> StoreRecipe:
+    """The pad recipe of a store ``side`` pixels square (a Run records the side of the store it read)."""
     description = {"resize": "fastai Resize", "method": "pad", "pad_mode": "border", "interpolation": "bilinear", "size": side, "reader": read_image.__module__}
     return StoreRecipe(name="pad", size=side, description=description, prepare=PadResize(side))
 
