@@ -25,6 +25,7 @@ def _last_line(capsys: pytest.CaptureFixture[str]) -> str:
     return capsys.readouterr().out.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_commands_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data, work, subs = tmp_path / "data", tmp_path / "work", tmp_path / "subs"
     common = ["--data", str(data), "--work", str(work)]

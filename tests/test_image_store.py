@@ -184,6 +184,7 @@ def test_features_from_the_store_equal_features_from_the_files(dataset, tmp_path
     assert opens == [] and features.train.shape[0] == len(dataset.train)
 
 
+@pytest.mark.slow
 def test_finetune_from_the_store_matches_the_files_and_a_second_run_decodes_nothing(dataset, tmp_path, opens, capsys):
     split = make_split(dataset, tmp_path / "work")
     settings = FinetuneSettings(**RESNET, epochs=2, seed=1)
