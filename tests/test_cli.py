@@ -138,3 +138,18 @@ def test_an_error_raised_in_a_dataloader_worker_reads_as_one_line() -> None:
         list(DataLoader(_BrokenImages(), num_workers=1))
     assert "Original Traceback" in str(raised.value)
     assert user_message(raised.value) == "image of seed_id 7: image /data/train/7.png cannot be read (truncated). Re-download it."
+
+
+def test_every_command_and_subcommand_prints_its_help() -> None:
+    """argparse formats help text with %: one literal % in any help line would crash `--help` with a traceback."""
+    import argparse
+
+    from cornkit.cli import build_parser
+
+    parsers = [build_parser()]
+    while parsers:
+        parser = parsers.pop()
+        assert parser.format_help()
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers += list(action.choices.values())

@@ -333,10 +333,13 @@ def to_argv(cls: type, values: Mapping[str, Any]) -> list[str]:
 
 
 def _help(p: Parameter) -> str:
+    """The flag's help line (argparse formats help with %, so a literal % is doubled)."""
     shown = p.constraint.shown_default
     if p.kind is bool or p.default is MISSING or p.default is None or shown == "":
-        return p.constraint.help
-    return f"{p.constraint.help} (default {shown or _flag_value(p.default)})"
+        text = p.constraint.help
+    else:
+        text = f"{p.constraint.help} (default {shown or _flag_value(p.default)})"
+    return text.replace("%", "%%")
 
 
 def _argparse_type(p: Parameter) -> Callable[[str], Any]:

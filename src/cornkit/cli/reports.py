@@ -120,7 +120,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     dupes.set_defaults(handler=_dupes)
 
-    report = subparsers.add_parser("report", help="one HTML page of every Run: scores with 95 % intervals, paired tests, pictures, LB (opens from file://)")
+    report = subparsers.add_parser("report", help="one HTML page of every Run: scores with 95 %% intervals, paired tests, pictures, LB (opens from file://)")
     add_work_arg(report)
     add_submissions_arg(report)
     report.add_argument("--out", type=Path, help="the page to write (default: WORK/report.html; its images go to a folder beside it)")
