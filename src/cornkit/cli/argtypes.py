@@ -57,11 +57,6 @@ def positive_float(text: str) -> float:
     return value
 
 
-def positive_floats(text: str) -> tuple[float, ...]:
-    """Comma-separated numbers > 0, e.g. ``0.1,1,10``."""
-    return tuple(positive_float(part.strip()) for part in text.split(","))
-
-
 positive_int = int_at_least(1)
 non_negative_int = int_at_least(0)
 fraction = float_in(0.0, 1.0, low_open=True, high_open=True)

@@ -25,6 +25,7 @@ from ..params import seed_param
 
 if TYPE_CHECKING:
     from ..clip.augmented import AugmentedViews
+    from ..clip.model import ClipSpec
     from ..clip.text_classifier import ZeroShotClassifier
     from ..runs.run import Run
     from .registry import HeadContext
@@ -134,10 +135,9 @@ def _augmented_views(ctx: HeadContext, n_views: int) -> AugmentedViews:
     return extract_augmented_views(ctx.dataset, ctx.work, params.clip_spec(), n_views, seed=ctx.seed, **params.extraction_options())
 
 
-def clip_details(params: FeatureHeadParams) -> dict[str, Any]:
+def clip_details(spec: ClipSpec, identity: dict[str, Any]) -> dict[str, Any]:
     """What a saved features model needs to embed new images: the CLIP model, weights as given, and their identity."""
-    spec = params.clip_spec()
-    return {"clip": {"model": spec.model, "pretrained": spec.pretrained, "flip_tta": spec.flip_tta}, "identity": spec.identity()}
+    return {"clip": {"model": spec.model, "pretrained": spec.pretrained, "flip_tta": spec.flip_tta}, "identity": identity}
 
 
 def features_run(ctx: HeadContext, fit: FitFeatures, *, approach: str, config: dict[str, Any]) -> Run:
@@ -147,7 +147,7 @@ def features_run(ctx: HeadContext, fit: FitFeatures, *, approach: str, config: d
     mean over folds (as ``cornkit predict`` computes them from the saved fold models). Each
     ``Fitted.info`` key becomes a metric with one value per fold.
     """
-    from ..runs.folds import FoldOutput, run_folds, run_from_folds
+    from ..runs.folds import FoldOutput, run_from_folds
     from ..runs.model import RunModel
     from ..runs.run import save_run
 
@@ -168,13 +168,15 @@ def features_run(ctx: HeadContext, fit: FitFeatures, *, approach: str, config: d
         models.append(fitted.model)
         return FoldOutput(valid_ids, fitted.model.predict_proba(valid_features), fitted.model.predict_proba(features.test), fitted.info)
 
-    outputs = run_folds(split, range(split.n_folds), fit_fold)
-    run_config = {"clip": params.clip_spec().identity(), "random_weights": params.clip_spec().is_random, "features": features.key, **config}
+    outputs = [fit_fold(fold) for fold in range(split.n_folds)]
+    spec = params.clip_spec()
+    identity = spec.identity()  # a checkpoint file's identity reads its first and last MiB: once
+    run_config = {"clip": identity, "random_weights": spec.is_random, "features": features.key, **config}
     if zeroshot.prompts_config is not None:
         run_config["prompts"] = zeroshot.prompts_config
     run = run_from_folds(
         approach=approach,
-        model=params.clip_spec().label,
+        model=spec.label,
         classes=classes,
         split=split,
         outputs=outputs,
@@ -182,6 +184,6 @@ def features_run(ctx: HeadContext, fit: FitFeatures, *, approach: str, config: d
         config=run_config,
         seed=ctx.seed,
     )
-    run.fitted = RunModel(kind="features", details=clip_details(params), objects={FEATURE_MODEL_FILE: models})
+    run.fitted = RunModel(kind="features", details=clip_details(spec, identity), objects={FEATURE_MODEL_FILE: models})
     save_run(run, ctx.work)
     return run

@@ -9,7 +9,7 @@ fold's facts (chosen C, learning rate, ...) become a metric with one value per f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,11 +28,6 @@ class FoldOutput:
     val_probs: np.ndarray
     test_probs: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
-
-
-def run_folds(split: Split, folds: Sequence[int], fit_fold: Callable[[int], FoldOutput]) -> list[FoldOutput]:
-    """``fit_fold`` on each of ``folds``, in order."""
-    return [fit_fold(fold) for fold in folds]
 
 
 def run_from_folds(
