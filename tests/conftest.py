@@ -16,9 +16,17 @@ import pytest
 from cornkit.clip.model import TINY_MODEL, ClipSpec
 from cornkit.data.synth import make_synthetic_corn
 from cornkit.defaults import COMPETITION
+from cornkit.logs import console
 from kaggle_standin import StandinKaggle, StandinServer
 
 N_TRAIN, N_TEST = 160, 40
+
+
+@pytest.fixture(autouse=True)
+def kit_lines_on_stderr() -> Iterator[None]:
+    """The kit's log lines on (captured) stderr, as the command line shows them, for tests that call the library directly."""
+    with console():
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -125,10 +133,15 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, st
 
 
 def one_line_error(code: int, err: str, *needles: str) -> str:
-    """Assert the command failed with one readable line (no traceback) containing ``needles``."""
+    """Assert the command failed with one readable error line (no traceback) containing ``needles``, its last line.
+
+    The steps a command logged before it failed (the GPU quota it read, say) may come first: they are
+    the kit's one-line messages, never a traceback or a second error.
+    """
     assert code == 2, err
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
+    errors = [line for line in lines if ": error: " in line or line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0] == lines[-1] and "Traceback" not in err, err
     for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
+        assert needle in lines[-1], lines[-1]
+    return lines[-1]

@@ -159,7 +159,7 @@ def test_kernel_build_push_status_and_output(standin: StandinKaggle, corn: Path,
     standin.kernel_statuses = ["RUNNING", "COMPLETE"]
     code, out, err = _cli(capsys, "kernels", "status", "probe", "--kernels", kernels, "--wait", "30", "--interval", "0.01")
     assert code == 0, err
-    assert out.splitlines()[:2] == ["probe: RUNNING", "probe: COMPLETE"], "one line per state change"
+    assert err.splitlines()[:2] == ["probe: RUNNING", "probe: COMPLETE"], "one line per state change"
     assert out.splitlines()[-1].split() == ["probe", meta["id"], "1", "COMPLETE"]
     assert len(standin.calls("GetKernelSessionStatus")) == 2
 

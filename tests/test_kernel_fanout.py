@@ -84,13 +84,13 @@ def test_variants_fan_out_within_two_gpu_sessions(standin: StandinKaggle, fast_p
     standin.kernel_run_s = 0.4
     code, out, err = cli(capsys, "kernels", "push", "a", "b", "c", "--kernels", kernels, "--max-running", "2")
     assert code == 0, err
-    lines = out.splitlines()
+    lines = err.splitlines()
     assert lines[0].startswith("GPU quota: 26.0 h left of 30.0 h this week") and "not counted: a, b, c" in lines[0]
     assert "c: waiting to push: 2 GPU kernels running (--max-running 2)" in lines
     finished = next(i for i, line in enumerate(lines) if line in ("a: COMPLETE", "b: COMPLETE"))
     assert lines.index(next(line for line in lines if line.startswith("c: pushed"))) > finished, "the third waits for one to finish"
     assert standin.most_gpu_running == 2 and standin.refusals == 0
-    assert lines[-1].split() == [f"http://localhost/code/{m['id']}" for m in metas]
+    assert out.splitlines()[-1].split() == [f"http://localhost/code/{m['id']}" for m in metas]
 
     code, out, err = cli(capsys, "kernels", "status", "--all", "--kernels", kernels, "--wait", "10")
     assert code == 0, err
@@ -100,7 +100,7 @@ def test_variants_fan_out_within_two_gpu_sessions(standin: StandinKaggle, fast_p
     # Kaggle's own refusal: --max-running 3 lets cornkit try a third GPU session; it waits and retries.
     code, out, err = cli(capsys, "kernels", "push", "a", "b", "c", "--kernels", kernels, "--max-running", "3")
     assert code == 0, err
-    assert "c: waiting to push: Kaggle refused kernel cornkit-tester/cornkit-clip-linear-probe-c: Maximum batch GPU session count of 2 reached." in out
+    assert "c: waiting to push: Kaggle refused kernel cornkit-tester/cornkit-clip-linear-probe-c: Maximum batch GPU session count of 2 reached." in err
     assert standin.refusals >= 1 and standin.most_gpu_running == 2
     assert [standin.kernels[m["id"]]["version"] for m in metas] == [2, 2, 2]
     code, out, err = cli(capsys, "kernels", "list", "--kernels", kernels)

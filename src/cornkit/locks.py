@@ -17,14 +17,16 @@ they guard (``WORK/``, ``WORK/runs/``, ``submissions/``...), which holds a ``.gi
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from filelock import FileLock, Timeout
 
 from .errors import CornkitError
+
+log = logging.getLogger(__name__)
 
 TIMEOUT_ENV = "CORNKIT_LOCK_TIMEOUT"
 DEFAULT_TIMEOUT_S = 3600.0
@@ -94,7 +96,7 @@ def _acquire(lock: FileLock, path: str | os.PathLike[str], what: str) -> None:
     try:
         lock.acquire(timeout=NOTICE_AFTER_S)
     except Timeout:
-        print(f"waiting for another cornkit command to finish with {Path(path)} ({what})...", file=sys.stderr)
+        log.info("waiting for another cornkit command to finish with %s (%s)...", Path(path), what)
         timeout = _timeout()
         try:
             lock.acquire(timeout=timeout)

@@ -8,11 +8,14 @@ how fast. Several ranks of a launch each get their own bar line (``position``).
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
 
 from tqdm.auto import tqdm
+
+log = logging.getLogger(__name__)
 
 
 def _interactive() -> bool:
@@ -29,4 +32,4 @@ def progress(desc: str, total: int, unit: str, *, position: int = 0) -> Iterator
     started = time.perf_counter()
     yield lambda n: None
     seconds = time.perf_counter() - started
-    print(f"{desc}: {total} {unit} in {seconds:.1f} s ({total / max(seconds, 1e-9):.0f} {unit}/s)", file=sys.stderr, flush=True)
+    log.info("%s: %d %s in %.1f s (%.0f %s/s)", desc, total, unit, seconds, total / max(seconds, 1e-9), unit)

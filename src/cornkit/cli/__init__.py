@@ -8,7 +8,8 @@ for torch and open_clip. Every command prints the run id or path it wrote on its
 A :class:`~cornkit.errors.CornkitError` is printed as one line on stderr with exit code 2;
 anything else is a bug and keeps its traceback. Ctrl-C and SIGTERM end a command with exit
 code 130 and nothing half-written (:mod:`.lifecycle`); everything printed passes through the
-secret redaction of :mod:`cornkit.redact`. Under torchrun, or with ``--processes``, the
+secret redaction of :mod:`cornkit.redact`; the library's log lines reach stderr through
+:func:`cornkit.logs.console`, attached for the one command. Under torchrun, or with ``--processes``, the
 command runs through :mod:`cornkit.cli.launch`.
 """
 
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import CornkitError, ReportedError, user_message
+from ..logs import console
 from ..redact import redacted_output
 from . import clip, data, heads, kaggle, reports, runs
 from .argtypes import OneLineParser
@@ -41,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    with redacted_output(), sigterm_as_interrupt():
+    with redacted_output(), console(), sigterm_as_interrupt():
         try:
             check_path_flags(args)
             reap_command_folders(args)

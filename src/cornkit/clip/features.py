@@ -10,8 +10,8 @@ the same inputs loads them without loading any model.
 from __future__ import annotations
 
 import json
+import logging
 import os
-import sys
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -33,6 +33,8 @@ from ..locks import locked
 from ..progress import progress
 from .model import ClipSpec, LoadedClip, check_spec, load_clip
 from .stored import clip_store, image_batches
+
+log = logging.getLogger(__name__)
 
 FEATURES_DIR = "features"
 PARTS = ("train", "test")
@@ -206,7 +208,7 @@ def _load_cached(path: Path, key: str) -> FeatureSet | None:
     except (OSError, ValueError, EOFError) as error:  # json.JSONDecodeError is a ValueError
         problem = f"{type(error).__name__}: {error}".splitlines()[0]
     if problem:
-        print(f"warning: the feature cache {path} is damaged ({problem}); computing the features again.", file=sys.stderr)
+        log.warning("the feature cache %s is damaged (%s); computing the features again.", path, problem)
         return None
     return FeatureSet(path=path, key=key, meta=meta, **arrays)
 

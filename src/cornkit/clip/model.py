@@ -17,7 +17,6 @@ import contextlib
 import difflib
 import logging
 import pickle
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.resources import files
@@ -31,6 +30,8 @@ from ..defaults import RANDOM_WEIGHTS
 from ..errors import CornkitError
 from ..hashing import ends_hash
 from ..hub import offline_error, require_hub
+
+log = logging.getLogger(__name__)
 
 TINY_MODEL = "cornkit-tiny-clip"
 RANDOM_WEIGHTS_SEED = 0
@@ -175,10 +176,7 @@ def load_clip(spec: ClipSpec, device: torch.device | str | None = None) -> Loade
         "(on Kaggle, attach the weights as a dataset or model and point at the file under /kaggle/input)."
     )
     if spec.is_random:
-        print(
-            f"WARNING: {spec.model} has RANDOM weights (--pretrained none): fine for tests and the demo, meaningless for a submission.",
-            file=sys.stderr,
-        )
+        log.warning("%s has RANDOM weights (--pretrained none): fine for tests and the demo, meaningless for a submission.", spec.model)
     elif not spec.is_file and not spec.model.startswith("local-dir:"):
         require_hub(f"{spec.label} weights", local_hint)
     pretrained = None if spec.is_random else spec.pretrained

@@ -23,9 +23,9 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import logging
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +42,8 @@ from ..locks import locked
 from ..progress import progress
 from .dataset import Dataset
 from .images import read_image
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 STORE_DIR = "image-store"
@@ -224,20 +226,18 @@ def open_store(dataset: Dataset, recipe: StoreRecipe, root: Path) -> ImageStore 
         if path.exists():
             problem = _problem(path, key, shapes)
             if problem is None:
-                print(f"image store: reusing {path}", file=sys.stderr, flush=True)
+                log.info("image store: reusing %s", path)
                 return _open(path, key, recipe, dataset)
-            print(f"image store: {path} is not usable ({problem}); building it again.", file=sys.stderr, flush=True)
+            log.warning("image store: %s is not usable (%s); building it again.", path, problem)
         n_images = sum(shape[0] for shape in shapes.values())
         need, free = store_bytes(n_images, recipe.size), _free_bytes(root)
         if need + SPARE_BYTES > free:
-            print(
+            log.warning(
                 f"image store: {n_images} images at {recipe.size} px need {_human(need)}, but {root} has {_human(free)} free; "
-                "reading the image files instead (give --image-store DIR on a larger disk, or --image-store none).",
-                file=sys.stderr,
-                flush=True,
+                "reading the image files instead (give --image-store DIR on a larger disk, or --image-store none)."
             )
             return None
-        print(f"image store: decoding {n_images} images once into {path} ({_human(need)})", file=sys.stderr, flush=True)
+        log.info("image store: decoding %d images once into %s (%s)", n_images, path, _human(need))
         try:
             with atomic_dir(path) as folder:
                 for part in PARTS:
@@ -245,7 +245,7 @@ def open_store(dataset: Dataset, recipe: StoreRecipe, root: Path) -> ImageStore 
                     _fill(folder / f"{part}.npy", paths, ids, recipe, dataset.id_column, f"image store ({part})")
                 write_json(folder / "meta.json", {"format": FORMAT_VERSION, "key": key, "recipe": recipe.description, "data": str(dataset.root)})
         except _NoSpace as error:
-            print(f"image store: {root} cannot hold {_human(need)} ({error}); reading the image files instead.", file=sys.stderr, flush=True)
+            log.warning("image store: %s cannot hold %s (%s); reading the image files instead.", root, _human(need), error)
             return None
         problem = _problem(path, key, shapes)
         if problem is not None:

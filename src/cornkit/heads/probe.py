@@ -26,7 +26,7 @@ which imports every head to build its parser, stays quick.
 from __future__ import annotations
 
 import inspect
-import sys
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -40,6 +40,8 @@ from ..workers import in_threads
 from .blend import AlphaChoice, alpha_param, choose_alpha, cv_splits, fallback_alpha, fixed_alpha
 from .on_features import FeatureHeadParams, FeatureTask, Fitted, check_every_class_present
 from .registry import Head
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from sklearn.linear_model import LogisticRegression
@@ -120,10 +122,9 @@ def fit_probe(
     y = np.asarray(labels)
     splits = cv_splits(y, seed, max_folds=cv_folds)
     if splits is not None and len(splits) < cv_folds:
-        print(
+        log.info(
             f"note: cv_folds={cv_folds} (--cv-folds) is more than the rarest class's {smallest_class(y)} training rows; "
-            f"C is cross-validated on {len(splits)} folds (recorded as cv_folds in metrics.json).",
-            file=sys.stderr,
+            f"C is cross-validated on {len(splits)} folds (recorded as cv_folds in metrics.json)."
         )
     C, accuracy = (FALLBACK_C, None) if splits is None else choose_c(features, y, splits, cs, class_weight)
     estimator = LogisticRegression(C=C, max_iter=MAX_ITER, class_weight=class_weight, warm_start=init_coef is not None)

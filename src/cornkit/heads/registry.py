@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 import pkgutil
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from .. import params as declared
 from ..errors import CornkitError
 from .on_features import FeatureHeadParams
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from ..clip.features import FeatureSet
@@ -151,10 +153,10 @@ def _plugin_heads() -> list[Head]:
         try:
             head = entry_point.load()
         except Exception as error:  # a broken plugin must not take every other command down with it
-            print(f"warning: head {entry_point.name!r} ({entry_point.value}) could not be loaded: {error}", file=sys.stderr)
+            log.warning("head %r (%s) could not be loaded: %s", entry_point.name, entry_point.value, error)
             continue
         if not isinstance(head, Head):
-            print(f"warning: entry point {entry_point.name!r} ({entry_point.value}) is not a cornkit Head; skipped.", file=sys.stderr)
+            log.warning("entry point %r (%s) is not a cornkit Head; skipped.", entry_point.name, entry_point.value)
             continue
         heads.append(head)
     return heads

@@ -12,9 +12,11 @@ cornkit's notebooks use GPUs (every one they find) or the CPU; TPU shapes are re
 
 from __future__ import annotations
 
-import sys
+import logging
 
 from ..errors import CornkitError
+
+log = logging.getLogger(__name__)
 
 GPU_ACCELERATORS = {
     "NvidiaTeslaT4": "two NVIDIA T4 GPUs, 16 GB each (Kaggle's 'GPU T4 x2')",
@@ -33,5 +35,5 @@ def check_accelerator(name: str, *, warn: bool = True) -> str:
     if known is None:
         raise CornkitError(f"--accelerator {name!r} is not a Kaggle machine shape the kaggle client knows; choose {' or '.join(GPU_ACCELERATORS)}.")
     if warn and known in RETIRED:
-        print(f"warning: --accelerator {known} is {GPU_ACCELERATORS[known]}.", file=sys.stderr)
+        log.warning("--accelerator %s is %s.", known, GPU_ACCELERATORS[known])
     return known

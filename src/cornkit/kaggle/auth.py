@@ -17,15 +17,17 @@ file and process.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import stat
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CornkitError
 from ..redact import redact, register, secret_forms
+
+log = logging.getLogger(__name__)
 
 TOKEN_URL = "https://www.kaggle.com/settings/api"
 KERNEL_ENV_VAR = "KAGGLE_KERNEL_RUN_TYPE"
@@ -85,7 +87,7 @@ def _token_from(value: str) -> KaggleCredentials:
 def _permission_warning(path: Path) -> str | None:
     mode = path.stat().st_mode
     if os.name != "nt" and mode & (stat.S_IRGRP | stat.S_IROTH):
-        return f"warning: {path} is readable by other users of this machine; run `chmod 600 {path}`."
+        return f"{path} is readable by other users of this machine; run `chmod 600 {path}`."
     return None
 
 
@@ -136,7 +138,7 @@ def find_credentials(environ: Mapping[str, str] | None = None, home: Path | None
     found = _find(os.environ if environ is None else environ, Path.home() if home is None else home)
     if found.warning and found.warning not in _warned:
         _warned.add(found.warning)
-        print(found.warning, file=sys.stderr)
+        log.warning("%s", found.warning)
     return found
 
 

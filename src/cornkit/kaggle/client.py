@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import CornkitError
 from .auth import TOKEN_URL, KaggleCredentials, find_credentials
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from kaggle.api.kaggle_api_extended import KaggleApi
@@ -164,5 +166,5 @@ def kaggle_call(
     except ValueError as error:
         raise CornkitError(f"could not {what}: the Kaggle client said: {session.credentials.redact(str(error))}") from None
     if chatter.getvalue().strip():
-        print(session.credentials.redact(chatter.getvalue().strip()), file=sys.stderr)
+        log.info("%s", session.credentials.redact(chatter.getvalue().strip()))
     return result

@@ -14,6 +14,7 @@ poll interval is ``CORNKIT_KERNEL_POLL_S`` seconds (default 30).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from ..errors import CornkitError
 from .client import KaggleSession, seconds_from_env
 from .kernel_api import FINISHED, SessionLimit, gpu_quota, kernel_status, push_kernel
 from .kernels import KernelFolder
+
+log = logging.getLogger(__name__)
 
 POLL_ENV = "CORNKIT_KERNEL_POLL_S"
 DEFAULT_POLL_S = 30.0
@@ -39,7 +42,7 @@ class Follower:
     """Asks the state of kernels, records it in each kernel's record, and says each change in one line (``say=None``: quietly)."""
 
     session: KaggleSession
-    say: Callable[[str], None] | None = print
+    say: Callable[[str], None] | None = log.info
     last: dict[str, str] = field(default_factory=dict)
 
     def poll(self, kernel: KernelFolder) -> tuple[str, str]:
@@ -63,13 +66,13 @@ def check_quota(kernels: Sequence[KernelFolder], session: KaggleSession, *, forc
         return
     quota = gpu_quota(session)
     if quota is None:
-        print("GPU quota: Kaggle reports none for this account")
+        log.info("GPU quota: Kaggle reports none for this account")
         return
     seconds = {kernel.name: kernel.record().run_seconds for kernel in gpu}
     estimate_h = sum(s for s in seconds.values() if s is not None) / 3600
     unknown = [name for name, s in seconds.items() if s is None]
     detail = f"; never seen complete, not counted: {', '.join(unknown)}" if unknown else ""
-    print(f"{quota.line()}; this fan-out: about {estimate_h:.1f} h from recorded run times{detail}")
+    log.info("%s; this fan-out: about %.1f h from recorded run times%s", quota.line(), estimate_h, detail)
     if estimate_h > quota.left_h and not force:
         raise CornkitError(
             f"the {len(gpu)} GPU kernels need about {estimate_h:.1f} h, more than the {quota.left_h:.1f} h of GPU quota left this week: "
@@ -112,7 +115,7 @@ def push_all(
                 running += [kernel] if kernel.uses_gpu else []
                 continue
         if blocked != said:
-            print(f"{kernel.name}: waiting to push: {blocked}")
+            log.info("%s: waiting to push: %s", kernel.name, blocked)
             said = blocked
         running = _wait_for_a_slot(follower, running, deadline, interval_s, sleep, [k.name for k in queue], timeout_s)
     return responses
@@ -121,8 +124,10 @@ def push_all(
 def _say_pushed(kernel: KernelFolder, response: Any) -> None:
     for name in INVALID_SOURCES:
         if getattr(response, name):
-            print(f"warning: Kaggle did not recognise {name.removeprefix('invalid_').replace('_', ' ')} of {kernel.name}: {', '.join(getattr(response, name))}")
-    print(f"{kernel.name}: pushed {kernel.kernel_id} version {response.version_number}: {response.url}")
+            log.warning(
+                "Kaggle did not recognise %s of %s: %s", name.removeprefix("invalid_").replace("_", " "), kernel.name, ", ".join(getattr(response, name))
+            )
+    log.info("%s: pushed %s version %s: %s", kernel.name, kernel.kernel_id, response.version_number, response.url)
 
 
 def _wait_for_a_slot(
@@ -156,7 +161,7 @@ def follow(
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, tuple[str, str]]:
     """Each kernel's state and failure message; with ``timeout_s``, polled until all finish or the time is up (one line per change)."""
-    follower = Follower(session, say=print if timeout_s is not None else None)
+    follower = Follower(session, say=log.info if timeout_s is not None else None)
     deadline = time.monotonic() + (timeout_s or 0.0)
     states: dict[str, tuple[str, str]] = {}
     pending = list(kernels)

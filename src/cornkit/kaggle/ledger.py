@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import shutil
-import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +24,8 @@ import pandas as pd
 
 from ..atomic import write_csv
 from ..locks import locked
+
+log = logging.getLogger(__name__)
 
 LEDGER = "ledger.csv"
 LEDGER_COLUMNS = ("run_id", "file", "approach", "model", "val_accuracy", "created_at")
@@ -93,10 +95,9 @@ def _recover(path: Path, problem: str) -> pd.DataFrame:
     found = [{"run_id": Path(name).stem, "file": name} for name in _submission_files(path.parent) if name not in named]
     recovered = pd.DataFrame([*rows, *found], columns=list(dict.fromkeys([*LEDGER_COLUMNS, *(rows[0] if rows else {})])))
     write_csv(path, recovered)
-    print(
-        f"warning: {path} was damaged ({problem}); it is kept as {kept.name}, and {len(rows)} row(s) of it plus "
-        f"{len(found)} row(s) for submission files it did not name make the new ledger.",
-        file=sys.stderr,
+    log.warning(
+        f"{path} was damaged ({problem}); it is kept as {kept.name}, and {len(rows)} row(s) of it plus "
+        f"{len(found)} row(s) for submission files it did not name make the new ledger."
     )
     ledger, _ = _parse(path.read_bytes())
     return ledger

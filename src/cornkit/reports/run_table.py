@@ -11,6 +11,7 @@ work folder (a kernel's) still gets its row, with the numbers it has.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -48,11 +49,43 @@ class Versus:
         return "beyond noise" if self.beyond_noise else "within noise"
 
 
-def key_parameters(config: dict) -> str:
-    """The scalar settings of a config, ``name=value``; nested ones (prompt sets, grids) are in the full config."""
-    return ", ".join(
-        f"{name}={value}" for name, value in sorted(config.items()) if name not in RUN_KEYS and value is not None and isinstance(value, (str, int, float, bool))
+@dataclass(frozen=True)
+class Parameters:
+    """A Run's "key parameters" cell: what differs from the other Runs of its approach, then the rest.
+
+    Two parts so the page truncates only the rest: the differing part is what tells the Runs of an
+    approach apart (two probes that differ only in ``cs`` would otherwise read the same).
+    """
+
+    differing: str = ""
+    rest: str = ""
+
+    def __str__(self) -> str:
+        return ", ".join(part for part in (self.differing, self.rest) if part)
+
+
+def _shown(value: object) -> str:
+    """A config value as the cell shows it: a scalar as Python prints it, a list or mapping as compact JSON (a tuple as its saved list)."""
+    return str(value) if value is None or isinstance(value, (str, int, float, bool)) else json.dumps(value, sort_keys=True, default=str)
+
+
+def differing_parameters(configs: Sequence[dict]) -> list[str]:
+    """The config entries (outside :data:`RUN_KEYS`) whose values are not the same in every config, by name; none for one config."""
+    names = sorted({name for config in configs for name in config} - RUN_KEYS)
+    return [name for name in names if len({_shown(config.get(name)) for config in configs}) > 1]
+
+
+def key_parameters(config: dict, differing: Sequence[str] = ()) -> Parameters:
+    """The ``differing`` entries first (nested ones too: they are what tells Runs apart), then the scalar settings, ``name=value``.
+
+    Nested settings that do not differ (prompt sets, grids) are left to the full config.
+    """
+    rest = (
+        f"{name}={value}"
+        for name, value in sorted(config.items())
+        if name not in RUN_KEYS and name not in differing and value is not None and isinstance(value, (str, int, float, bool))
     )
+    return Parameters(", ".join(f"{name}={_shown(config.get(name))}" for name in differing), ", ".join(rest))
 
 
 @dataclass(frozen=True)
@@ -130,6 +163,10 @@ def run_table(runs: Sequence[Run], scores: pd.DataFrame | None, public_frac: flo
     submitted = scores.drop_duplicates("run_id", keep="last").set_index("run_id")
     scored = {run.run_id: _Scored.of(run) for run in runs}
     versus = paired_against_best(runs, scored)
+    by_approach: dict[str, list[dict]] = {}
+    for run in runs:
+        by_approach.setdefault(run.approach, []).append(run.config)
+    differing = {approach: differing_parameters(configs) for approach, configs in by_approach.items()}
     rows = []
     for run in runs:
         mine = scored[run.run_id]
@@ -139,7 +176,7 @@ def run_table(runs: Sequence[Run], scores: pd.DataFrame | None, public_frac: flo
                 "run_id": run.run_id,
                 "approach": run.approach,
                 "model": run.model,
-                "parameters": key_parameters(run.config),
+                "parameters": key_parameters(run.config, differing[run.approach]),
                 "trained": "local",
                 "split_id": str(run.config.get("split_id", "")),
                 "n_val": n,
@@ -161,7 +198,7 @@ def run_table(runs: Sequence[Run], scores: pd.DataFrame | None, public_frac: flo
                     "run_id": str(run_id),
                     "approach": str(row["approach"]),
                     "model": "" if pd.isna(row["model"]) else str(row["model"]),
-                    "parameters": "",
+                    "parameters": Parameters(),
                     "trained": "kernel" if str(run_id).startswith(KERNEL_PREFIX) else "submitted, no Run here",
                     "split_id": "",
                     "n_val": 0,

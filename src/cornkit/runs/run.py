@@ -18,8 +18,8 @@ split always lands in the same folder; the folder is written whole or not at all
 from __future__ import annotations
 
 import json
+import logging
 import re
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +37,8 @@ from ..paths import check_length
 from .checks import check_ids, check_probabilities, probability_table
 from .metrics import classification_metrics
 from .model import RunModel, SavedModel, read_model, write_model
+
+log = logging.getLogger(__name__)
 
 RUNS_DIR = "runs"
 LABEL_COLUMN = "label"
@@ -248,5 +250,5 @@ def list_runs(work: str | Path) -> list[Run]:
         try:
             runs.append(load_run(folder, work))
         except CornkitError as error:
-            print(f"warning: skipping {folder.name}: {error}", file=sys.stderr)
+            log.warning("skipping %s: %s", folder.name, error)
     return runs

@@ -8,7 +8,7 @@ open_clip's own evaluation transform.
 
 from __future__ import annotations
 
-import sys
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +23,8 @@ from ..data.image_store import ImageStore
 from ..errors import CornkitError
 from ..hub import offline_error, require_hub
 from .settings import FinetuneSettings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -91,10 +93,7 @@ def announce_weights(settings: FinetuneSettings) -> None:
     if settings.is_clip:
         return
     if settings.is_random:
-        print(
-            f"WARNING: {settings.arch} has RANDOM weights (--pretrained none): fine for tests and the demo, far below a pretrained backbone for a submission.",
-            file=sys.stderr,
-        )
+        log.warning("%s has RANDOM weights (--pretrained none): fine for tests and the demo, far below a pretrained backbone for a submission.", settings.arch)
     elif settings.is_hub:
         require_hub(f"timm weights of {settings.arch}", timm_weights_hint(settings.arch))
 

@@ -5,6 +5,7 @@ The folds are assembled into one Run by the one fold runner, :mod:`cornkit.runs.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,8 @@ from .learner import fit_learner, make_learner, predict_probs
 from .settings import WISE_ALPHAS, FinetuneSettings, wise_alpha
 from .store_data import training_store
 from .wise import apply_wise, snapshot, sweep_alpha
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -102,7 +105,7 @@ def _wise(
         return float((_predict(learn, backbone, monitor, settings, device, tta=False).argmax(axis=1) == labels).mean())
 
     best, scores = sweep_alpha(learn.model, zeroshot, monitor_accuracy)
-    print(f"WiSE-FT: α = {best} (monitor accuracy {max(scores):.4f}; α = 0: {scores[0]:.4f}, α = 1: {scores[-1]:.4f})", flush=True)
+    log.info("WiSE-FT: α = %s (monitor accuracy %.4f; α = 0: %.4f, α = 1: %.4f)", best, max(scores), scores[0], scores[-1])
     return {"alpha": best, "alphas": list(WISE_ALPHAS), "monitor_accuracy": scores}
 
 

@@ -8,6 +8,7 @@ per epoch instead: epoch, train loss, monitor accuracy, seconds.
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 import time
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ from fastai.learner import Learner
 from fastcore.basics import noop
 
 from .. import distributed
+
+log = logging.getLogger(__name__)
 
 
 def bars_wanted() -> bool:
@@ -50,7 +53,7 @@ class EpochLines(Callback):
         values = dict(zip(names, self.learn.final_record, strict=False))
         accuracy = values.get("accuracy")
         seconds = time.monotonic() - self.started
-        print(epoch_line(self.epoch + 1, self.n_epoch, self.phase, loss, None if accuracy is None else float(accuracy), seconds), flush=True)
+        log.info("%s", epoch_line(self.epoch + 1, self.n_epoch, self.phase, loss, None if accuracy is None else float(accuracy), seconds))
 
 
 @contextlib.contextmanager
