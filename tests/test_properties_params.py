@@ -6,6 +6,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import math
+import typing
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -36,6 +39,32 @@ TEXT = st.one_of(
 )
 
 
+def _declared_range_holds(declared: params.Parameter, value: object) -> bool:
+    """An oracle apart from the validator: the accepted value has the declared type and lies in the declared range or choices."""
+    c = declared.constraint
+    if value is None:
+        return declared.optional
+    if value == params.AUTO:
+        return c.auto
+    item_kind = typing.get_args(declared.kind)[0] if typing.get_origin(declared.kind) is tuple else declared.kind
+    items = value if isinstance(value, tuple) else (value,)
+    for item in items:
+        if type(item) is not item_kind:
+            return False
+        if c.choices is not None:
+            if item not in c.choices:
+                return False
+            continue
+        if isinstance(item, (int, float)) and not isinstance(item, bool):
+            if not math.isfinite(item):
+                return False
+            if c.low is not None and (item < c.low or (c.low_open and item == c.low)):
+                return False
+            if c.high is not None and (item > c.high or (c.high_open and item == c.high)):
+                return False
+    return True
+
+
 def _parser(cls: type) -> argparse.ArgumentParser:
     class Raising(argparse.ArgumentParser):
         def error(self, message: str):  # type: ignore[override]
@@ -60,7 +89,7 @@ def test_any_text_is_a_checked_value_or_one_error_naming_the_parameter_and_the_c
             _parser(cls).parse_args([*params.to_argv(cls, REQUIRED[cls]), f"{declared.flag}={text}"])
         return
     value = getattr(built, name)
-    assert declared.reason(value) is None  # what was accepted satisfies its own declaration
+    assert _declared_range_holds(declared, value), f"{text!r} was accepted as {value!r}, outside what {declared.flag} declares"
     parsed = _parser(cls).parse_args([*params.to_argv(cls, REQUIRED[cls]), f"{declared.flag}={text}"])
     assert getattr(parsed, name) == value  # the command line reads the same text as the same value
     assert params.build(cls, **REQUIRED[cls], **{name: value}) == built  # and a built value goes through unchanged
@@ -101,3 +130,53 @@ def test_a_batch_the_training_rows_cannot_fill_is_refused_naming_the_flag(n_trai
             check_batch_fits(settings_, n_train, fold=0)
     else:
         check_batch_fits(settings_, n_train, fold=0)
+
+
+@pytest.mark.parametrize(
+    ("values", "flag", "why"),
+    [
+        ({"epochs": 5.5}, "--epochs", "is not a whole number"),
+        ({"lr": "fast"}, "--lr", "is not a number"),
+        ({"tta": "no"}, "--no-tta", "is not true or false"),  # a truthy string would have left TTA on
+        ({"batch_size": True}, "--batch-size", "is not a whole number"),
+        ({"mixup": "0.2"}, "--mixup", "is not a number"),
+        ({"backbone": 3}, "--backbone", "is not text"),
+    ],
+)
+def test_python_values_of_the_wrong_type_are_refused_naming_the_flag(values: dict, flag: str, why: str) -> None:
+    with pytest.raises(ParamError, match=rf"^{flag} \({next(iter(values))}=.*{why}"):
+        FinetuneSettings(**values)
+
+
+def test_python_values_of_the_declared_type_are_kept_as_given() -> None:
+    settings_ = FinetuneSettings(epochs=3, lr=1e-3, tta=False, wise="auto", prompts=Path("p.toml"))
+    assert (settings_.epochs, settings_.lr, settings_.tta, settings_.wise, settings_.prompts) == (3, 1e-3, False, "auto", Path("p.toml"))
+    assert FinetuneSettings(prompts="p.toml").prompts == Path("p.toml"), "a path may be given as text, as on the command line"
+
+
+@pytest.mark.parametrize(("cls", "argv"), [(FinetuneSettings, ["--backb", "timm:resnet18"]), (ProbeParams, ["--cv-f", "3"])])
+def test_flags_derived_from_the_declarations_refuse_abbreviations(cls: type, argv: list[str]) -> None:
+    with pytest.raises(ParamError, match="unrecognized arguments"):
+        params.parse_argv(cls, argv, prog="cornkit head")
+
+
+def test_the_command_line_refuses_an_abbreviated_flag(corn_dir, tmp_path, capsys) -> None:
+    from cornkit.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["split", "--data", str(corn_dir), "--work", str(tmp_path / "work"), "--valid-fr", "0.2"])
+    assert stopped.value.code == 2 and "unrecognized arguments: --valid-fr 0.2" in capsys.readouterr().err
+    assert not (tmp_path / "work").exists()
+
+
+def test_a_parameter_that_several_heads_share_is_declared_once() -> None:
+    from cornkit.clip.params import ClipParams, PromptParams
+    from cornkit.heads.predict import PredictParams
+
+    def declared(cls: type, name: str) -> params.Parameter:
+        return {p.name: p for p in params.parameters(cls)}[name]
+
+    assert declared(FinetuneSettings, "device") == declared(ClipParams, "device") == declared(PredictParams, "device")
+    assert declared(FinetuneSettings, "image_store") == declared(ClipParams, "image_store")
+    assert declared(FinetuneSettings, "prompts") == declared(PromptParams, "prompts") and declared(PromptParams, "prompts").kind is Path
+    assert declared(FinetuneSettings, "prompt_set") == declared(PromptParams, "prompt_set")

@@ -21,13 +21,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
-import math
+import functools
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import MISSING, dataclass
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Annotated, Any, Literal, NoReturn, TypeVar
+
+import pydantic
 
 from .defaults import DEFAULT_SEED
 from .errors import CornkitError
@@ -91,12 +93,14 @@ class Params:
 
 
 def validate(instance: Any) -> None:
-    """Check every field of ``instance`` against its declaration (values already typed); ParamError naming the first bad one."""
+    """Check every field of ``instance`` against its declaration (type and range); ParamError naming the first bad one."""
     for p in parameters(type(instance)):
         value = getattr(instance, p.name)
-        why = p.reason(value)
+        typed, why = p._validated(value, strict=True)
         if why:
             raise ParamError(f"{p.label(value)}: {why}")
+        if typed is not value and not (typed is None and value is None):
+            object.__setattr__(instance, p.name, typed)  # a path given as text becomes a Path, a list the declared tuple
 
 
 def seed_param(what: str = "everything random") -> Any:
@@ -131,44 +135,87 @@ class Parameter:
         return f"{self.flag} ({self.name}{shown})"
 
     def reason(self, value: Any) -> str | None:
-        """Why ``value`` (already of the right type) is refused, or None."""
-        if value is None:
-            return None if self.optional else "a value is required"
-        if value == AUTO and self.constraint.auto:
-            return None
-        values = value if isinstance(value, tuple) else (value,)
-        for item in values:
-            why = self._reason_one(item)
-            if why:
-                return why
-        if self.constraint.check is not None:
-            try:
-                self.constraint.check(value)
-            except ValueError as error:
-                return str(error)
-        return None
+        """Why ``value`` (a Python value) is refused, or None: pydantic checks its type strictly and its range, then ``check`` runs."""
+        return self._validated(value, strict=True)[1]
 
-    def _reason_one(self, item: Any) -> str | None:
+    def _validated(self, value: Any, *, strict: bool) -> tuple[Any, str | None]:
+        if value is None:
+            return None, None if self.optional else "a value is required"
+        if isinstance(value, list) and typing.get_origin(self.kind) is tuple:
+            value = tuple(value)
+        if self.kind is Path and isinstance(value, str):
+            value = Path(value)
+        try:
+            typed = _adapter(self).validate_python(value, strict=strict)
+        except pydantic.ValidationError as error:
+            return None, _explain(self, error)
+        if self.constraint.check is not None and typed != AUTO:
+            try:
+                self.constraint.check(typed)
+            except ValueError as error:
+                return None, str(error)
+        return typed, None
+
+    def range_text(self) -> str:
+        """The declared range as the messages show it: ``1..8`` for whole numbers, ``[0, 1)`` for numbers."""
         c = self.constraint
-        if c.choices is not None and item not in c.choices:
-            return f"{item!r} is not one of {', '.join(c.choices)}"
-        if not isinstance(item, (int, float)) or isinstance(item, bool):
-            return None
-        if isinstance(item, float) and not math.isfinite(item):
-            return f"{item} is not a finite number"
-        too_low = c.low is not None and (item < c.low or (c.low_open and item == c.low))
-        too_high = c.high is not None and (item > c.high or (c.high_open and item == c.high))
-        if not (too_low or too_high):
-            return None
-        if self.kind is int and c.low is not None:
-            if c.high is None:
-                return f"{item} is too small: give a whole number of at least {int(c.low)}"
-            return f"{item} is outside {int(c.low)}..{int(c.high)}"
-        if c.high is None and c.low is not None and c.low_open:
-            return f"{item:g} must be greater than {c.low:g}"
+        if self.kind is int or typing.get_args(self.kind)[:1] == (int,):
+            return f"{int(c.low)}..{int(c.high)}" if c.low is not None and c.high is not None else ""
         low = "-inf" if c.low is None else f"{c.low:g}"
         high = "inf" if c.high is None else f"{c.high:g}"
-        return f"{item:g} is outside {'(' if c.low_open else '['}{low}, {high}{')' if c.high_open else ']'}"
+        return f"{'(' if c.low_open else '['}{low}, {high}{')' if c.high_open else ']'}"
+
+
+@functools.cache
+def _adapter(p: Parameter) -> pydantic.TypeAdapter[Any]:
+    """The pydantic validator of one declared field: its type, range and choices (``auto`` as a literal beside the number)."""
+    c = p.constraint
+    bounds = pydantic.Field(
+        ge=None if c.low is None or c.low_open else c.low,
+        gt=c.low if c.low is not None and c.low_open else None,
+        le=None if c.high is None or c.high_open else c.high,
+        lt=c.high if c.high is not None and c.high_open else None,
+        allow_inf_nan=False,
+    )
+
+    def item(kind: Any) -> Any:
+        if c.choices is not None:
+            return Literal[c.choices]
+        return Annotated[kind, bounds] if _is_number(kind) else kind
+
+    kind = p.kind
+    annotation: Any = tuple[item(typing.get_args(kind)[0]), ...] if typing.get_origin(kind) is tuple else item(kind)  # type: ignore[misc]
+    if c.auto:
+        annotation = annotation | Literal["auto"]
+    return pydantic.TypeAdapter(annotation)
+
+
+def _is_number(kind: Any) -> bool:
+    return kind in (int, float)
+
+
+def _explain(p: Parameter, error: pydantic.ValidationError) -> str:
+    """pydantic's first complaint in the kit's words: the value, then what the declaration wants."""
+    first = error.errors(include_url=False)[0]
+    kind, given = first["type"], first.get("input")
+    shown = f"{given:g}" if isinstance(given, float) else repr(given) if isinstance(given, str) else str(given)
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        shown = given if isinstance(given, str) else shown  # text from the command line, shown as typed
+        c = p.constraint
+        if c.high is None and c.low is not None:
+            if c.low_open:
+                return f"{shown} must be greater than {c.low:g}"
+            if p.kind is int:
+                return f"{shown} is too small: give a whole number of at least {int(c.low)}"
+        return f"{shown} is outside {p.range_text()}"
+    if kind == "literal_error":
+        words = ", ".join(p.constraint.choices or ()) + (", auto" if p.constraint.auto and p.constraint.choices else "")
+        return f"{shown} is not one of {words}" if p.constraint.choices else f"{shown} is not a number or auto"
+    wants = {"int": "a whole number", "float": "a number", "bool": "true or false", "string": "text", "tuple": "a list", "finite": "a finite number"}
+    for prefix, what in wants.items():
+        if kind.startswith(prefix):
+            return f"{shown} is not {what}"
+    return f"{shown}: {first['msg']}"
 
 
 def _resolve(hint: Any) -> tuple[Any, bool]:
@@ -202,83 +249,28 @@ def parameters(cls: type) -> list[Parameter]:
 
 
 def _from_text(p: Parameter, text: str) -> Any:
-    """The typed value of command-line ``text`` (ValueError with the reason)."""
+    """The typed value of command-line ``text`` (ValueError with the reason): pydantic's lax mode reads the text."""
     stripped = text.strip()
     if p.constraint.auto and stripped.lower() == AUTO:
         return AUTO
-    if typing.get_origin(p.kind) is tuple:
-        (item_kind, _) = typing.get_args(p.kind)
-        return tuple(_scalar(item_kind, part) for part in stripped.split(","))
-    return _scalar(p.kind, stripped)
-
-
-def _scalar(kind: Any, text: str) -> Any:
-    if kind is bool:
-        if text.lower() in ("1", "true", "yes", "on"):
-            return True
-        if text.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"{text!r} is not true or false")
-    if kind is int:
-        try:
-            return int(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a whole number") from None
-    if kind is float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a number") from None
-        if not math.isfinite(value):
-            raise ValueError(f"{text!r} is not a finite number")
-        return value
-    if kind is Path:
-        return Path(text)
-    return text
-
-
-def convert(p: Parameter, value: Any) -> Any:
-    """``value`` (text or a Python value) as the parameter's type, checked; ParamError naming the parameter if not."""
-    try:
-        typed = _typed(p, value)
-    except ValueError as error:
-        raise ParamError(f"{p.label(value)}: {error}") from None
-    why = p.reason(typed)
+    raw: Any = tuple(part.strip() for part in stripped.split(",")) if typing.get_origin(p.kind) is tuple else stripped
+    typed, why = p._validated(raw, strict=False)
     if why:
-        raise ParamError(f"{p.label(value)}: {why}")
+        raise ValueError(why)
     return typed
 
 
-def _typed(p: Parameter, value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, str) and p.kind is not str:
-        return _from_text(p, value)
-    if typing.get_origin(p.kind) is tuple:
-        (item_kind, _) = typing.get_args(p.kind)
-        items = value if isinstance(value, (list, tuple)) else (value,)
-        return tuple(_typed_scalar(item_kind, v) for v in items)
-    return _typed_scalar(p.kind, value)
-
-
-def _typed_scalar(kind: Any, value: Any) -> Any:
-    if kind is str:
-        if not isinstance(value, (str, Path)):
-            raise ValueError(f"{value!r} is not text")
-        return str(value)
-    if isinstance(value, str):
-        return _scalar(kind, value)
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"{value!r} is not true or false")
-        return value
-    if kind in (int, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and isinstance(value, float) and not value.is_integer()):
-            raise ValueError(f"{value!r} is not {'a whole number' if kind is int else 'a number'}")
-        return kind(value)
-    if kind is Path:
-        return Path(value)
-    return value
+def convert(p: Parameter, value: Any) -> Any:
+    """``value`` (text, or a Python value of the declared type) as the parameter's type, checked; ParamError naming the parameter if not."""
+    try:
+        if isinstance(value, str) and p.kind is not str and p.kind is not Path:
+            return _from_text(p, value)
+    except ValueError as error:
+        raise ParamError(f"{p.label(value)}: {error}") from None
+    why = p.reason(value)
+    if why:
+        raise ParamError(f"{p.label(value)}: {why}")
+    return p._validated(value, strict=True)[0]
 
 
 def build(cls: type[P], **values: Any) -> P:
@@ -391,7 +383,7 @@ class _RaisingParser(argparse.ArgumentParser):
 
 def parse_argv(cls: type, argv: Sequence[str], *, prog: str) -> dict[str, Any]:
     """The parameters that the flags ``argv`` give (``["--cv-folds", "2"]`` -> ``{"cv_folds": 2}``); errors are ParamError."""
-    parser = _RaisingParser(prog=prog, add_help=False, argument_default=argparse.SUPPRESS)
+    parser = _RaisingParser(prog=prog, add_help=False, argument_default=argparse.SUPPRESS, allow_abbrev=False)
     for p in parameters(cls):
         if p.kind is bool:
             parser.add_argument(p.flag, dest=p.name, action="store_false" if p.default is True else "store_true")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 
 def _number(text: str, kind: type[int] | type[float]) -> int | float:
@@ -85,8 +85,14 @@ class OneLineParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose errors are one line, ``cornkit CMD: error: MESSAGE`` (exit code 2), without the usage block.
 
     Subcommand parsers are made of the same class, so every command reports a bad flag alike;
-    ``--help`` still shows the usage.
+    ``--help`` still shows the usage. No parser takes an abbreviation (``--backb`` for
+    ``--backbone``): a flag that a later version adds would silently change what an old
+    abbreviation means, in scripts and in kernels.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")

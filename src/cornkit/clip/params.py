@@ -68,7 +68,7 @@ class ClipParams(Params):
     model: str = param(help="open_clip model name, e.g. ViT-B-32, ViT-H-14, cornkit-tiny-clip")
     pretrained: str = param(help="open_clip tag (e.g. laion2b_s32b_b79k), checkpoint file path, or 'none' (random weights)", check=check_pretrained)
     flip_tta: bool = param(False, "average the embeddings of 4 flipped views of each image (4x compute)")
-    device: str | None = param(None, "cuda or cpu (default: cuda when available)", check=check_device, record=False)
+    device: str | None = param(None, "cpu, cuda, cuda:1, ... (default: cuda if available)", check=check_device, record=False)
     batch_size: int = param(64, "images per batch", low=1, record=False)
     workers: int | None = param(None, "DataLoader workers (default: CPU count up to 8 on CUDA, 0 on the CPU)", low=0, record=False)
     image_store: str = param("auto", IMAGE_STORE_HELP, record=False)

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..clip.params import check_device, check_pretrained
+from ..clip.params import ClipParams, check_pretrained
 from ..data.dataset import IMAGE_SUFFIXES, Dataset
 from ..errors import CornkitError
-from ..params import Params, param
+from ..params import Params, param, same_as
 from .on_features import FEATURE_MODEL_FILE
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ IMAGE_ID_COLUMN = "image"
 class PredictParams(Params):
     """How ``cornkit predict`` runs: where, in what batches, and (for a CLIP model) which weights file."""
 
-    device: str | None = param(None, "cpu, cuda, cuda:1, ... (default: cuda if available)", check=check_device)
+    device: str | None = same_as(ClipParams, "device")
     batch_size: int = param(64, "images per batch", low=1)
     workers: int | None = param(None, "DataLoader workers for CLIP features (default: CPU count up to 8 on CUDA, 0 on the CPU)", low=0)
     pretrained: str | None = param(

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..clip.params import IMAGE_STORE_HELP, check_device, check_pretrained
+from ..clip.params import ClipParams, PromptParams, check_pretrained
 from ..defaults import BALANCE_MODES, CONVNEXT_ARCH, RANDOM_WEIGHTS, TIMM_HUB
 from ..errors import CornkitError
-from ..params import AUTO, Params, as_config, param, seed_param
+from ..params import AUTO, Params, as_config, param, same_as, seed_param
 
 TINY_ARCH = "convnext_atto"
 SCHEDULES = ("one-cycle", "cosine")
@@ -72,7 +72,7 @@ class FinetuneSettings(Params):
         0.1, "share of the training rows that pick the best epoch (0: all rows train, the last epoch is kept)", low=0.0, high=0.5, high_open=True
     )
     patience: int | None = param(None, "stop after this many epochs without a better accuracy on the monitor rows", low=1)
-    device: str | None = param(None, "cpu, cuda, cuda:1, ... (default: cuda if available)", check=check_device, record=False)
+    device: str | None = same_as(ClipParams, "device")
     lp_epochs: int = param(1, "epochs training only the classifier head first (linear probing)", low=0)
     body_lr_mult: float = param(0.1, "the body's learning rate as a share of the head's", low=0.0, high=1.0, low_open=True)
     llrd: float = param(1.0, "layer-wise lr decay per block below the top, e.g. 0.75 (1: off)", low=0.0, high=1.0, low_open=True)
@@ -90,12 +90,12 @@ class FinetuneSettings(Params):
     wise: float | str | None = param(
         None, "CLIP only: 'auto' (α chosen on the monitor rows) or α in [0, 1]: WiSE-FT interpolation with the zero-shot weights", low=0.0, high=1.0, auto=True
     )
-    prompts: str | None = param(None, "CLIP only: TOML prompt file or Roboflow _tokenization.txt for the zero-shot head (default: the kit's corn prompts)")
-    prompt_set: str | None = param(None, "CLIP only: set name in the prompt file (default: the file's default)")
+    prompts: Path | None = same_as(PromptParams, "prompts")  # CLIP towers only: the zero-shot head they start from
+    prompt_set: str | None = same_as(PromptParams, "prompt_set")
     max_lighting: float = param(0.1, "strength of the random brightness and contrast changes", low=0.0, high=1.0, high_open=True)
     max_warp: float = param(0.1, "strength of the random perspective warp", low=0.0, high=1.0, high_open=True)
-    image_store: str = param(
-        "auto", IMAGE_STORE_HELP, record=False
+    image_store: str = same_as(
+        ClipParams, "image_store"
     )  # where the images are decoded from changes speed, not the recipe: not in the config (the Run's metrics say which store)
     seed: int = seed_param()
 
