@@ -15,6 +15,10 @@ Public/Private partition, and records every request so tests can assert on what 
 Kernels can run over time, as on Kaggle: with ``kernel_run_s`` set, every pushed version runs
 for that many seconds, then completes; a GPU push while ``gpu_session_limit`` GPU kernels run is
 refused the way Kaggle refuses it (HTTP 200, the reason in the response's ``error``).
+
+``failures`` makes a method fail before it answers normally, as a busy or flaky Kaggle does:
+``{"SaveKernel": [503, "reset"]}`` answers the next push with HTTP 503, closes the connection
+of the one after without an answer, then pushes as usual.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import socket
+import struct
 import threading
 import time
 import zipfile
@@ -79,6 +85,7 @@ class StandinKaggle:
     gpu_quota_total_s: float = 30 * 3600.0
     most_gpu_running: int = 0
     refusals: int = 0
+    failures: dict[str, list[int | str]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
     submissions: list[dict[str, Any]] = field(default_factory=list)
     kernels: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -201,10 +208,27 @@ class _Handler(BaseHTTPRequestHandler):
         if handler is None:
             self._error(404, f"the stand-in does not implement {path}")
             return
+        if self._fail(method):
+            return
         if method != "IntrospectToken" and not self._authorized():
             self._error(401, "Unauthenticated")
             return
         handler(body)
+
+    def _fail(self, method: str) -> bool:
+        """Answer with the next failure ``failures`` holds for ``method``, if any: an HTTP status, or "reset" (no answer at all)."""
+        state = self.server.state
+        with state._lock:
+            queued = state.failures.get(method)
+            failure = queued.pop(0) if queued else None
+        if failure is None:
+            return False
+        if failure == "reset":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close sends RST
+            self.close_connection = True
+        else:
+            self._error(int(failure), {429: "Too Many Requests", 503: "Service Unavailable"}.get(int(failure), "Permission denied"))
+        return True
 
     def _competition(self, body: dict[str, Any]) -> bool:
         """Check the competition slug the way Kaggle does: unknown is 404, rules not accepted 403."""

@@ -246,8 +246,8 @@ def test_predict_kernel_reproduces_the_source_runs_test_predictions(standin: Sta
     kernels, work = tmp_path / "kernels", tmp_path / "work"
     dataset = load_dataset(corn)
     run = run_head("probe", dataset, make_split(dataset, work), work, model="cornkit-tiny-clip", pretrained="none", workers=0, cs="1", cv_folds=2)
-    source = _build(capsys, kernels, "src")
-    code, _, err = cli(capsys, "kernels", "build", "predict", "--name", "infer", "--from", "src", "--kernels", kernels)
+    source = _build(capsys, kernels, "src", "--pretrained", "none")  # offline, the predict kernel can load no hub weights
+    code, _, err = cli(capsys, "kernels", "build", "predict", "--name", "infer", "--from", "src", "--kernels", kernels, "--dataset-source", "me/wheels")
     assert code == 0, err
     meta = json.loads((kernels / "infer" / "kernel-metadata.json").read_text())
     assert meta["kernel_sources"] == [source["id"]] and meta["enable_internet"] is False

@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -141,3 +142,59 @@ def test_kernel_notebook_streams_command_output_while_it_runs(tmp_path: Path, mo
     reported = failure.value.evalue  # the RuntimeError of the notebook's helper (the cell's source is elsewhere in the error)
     assert "cornkit waitforfile failed with exit code 2" in reported
     assert "saw the file while running" in reported
+
+
+def _execute(notebook: nbformat.NotebookNode, input_root: Path, working: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    working.mkdir(parents=True)
+    monkeypatch.setenv("CORNKIT_INPUT_ROOT", str(input_root))
+    monkeypatch.setenv("CORNKIT_WORKING_ROOT", str(working))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(working)}}).execute()
+
+
+def test_predict_kernel_on_an_ensemble_kernel_predicts_with_the_members_its_output_carries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Head Runs mounted as Kaggle mounts kernel outputs → the ensemble notebook → its output as the only input of a predict notebook.
+
+    The ensemble kernel's output must carry its members with their models, and the predict
+    kernel must put them where `cornkit predict` of an ensemble looks, so the prediction is the
+    ensemble Run's own test probabilities and submission, the images embedded anew.
+    """
+    from cornkit.data.split import make_split
+    from cornkit.heads.registry import run_head
+    from cornkit.kaggle.combine import CombineSpec, build_combine_kernel
+    from cornkit.kaggle.inputs import MEMBERS_OUTPUT, RUNS_OUTPUT
+    from cornkit.kaggle.predict_kernel import PredictKernelSpec, build_predict_kernel
+
+    input_root, kernels = tmp_path / "kaggle" / "input", tmp_path / "kernels"
+    data = make_synthetic_corn(input_root / COMPETITION / "corn", n_train=80, n_test=16, seed=7).root
+    (data / "solution.csv").unlink()
+    dataset, work = load_dataset(data), tmp_path / "work"
+    split = make_split(dataset, work)
+    tiny = {"model": "cornkit-tiny-clip", "pretrained": "none", "workers": 0}
+    runs = [run_head("probe", dataset, split, work, cs="1", cv_folds=2, **tiny), run_head("gda", dataset, split, work, **tiny)]
+    heads = [build_kernel(KernelSpec(approach=r.approach, user="cornkit-tester", model="cornkit-tiny-clip", pretrained="none"), kernels) for r in runs]
+    for head, run, mount in zip(heads, runs, ("", "notebooks/cornkit-tester/"), strict=True):  # both layouts Kaggle has used
+        assert run.path is not None
+        shutil.copytree(run.path, input_root / f"{mount}{head.kernel_id.split('/')[1]}" / RUNS_OUTPUT / run.run_id)
+
+    combine = CombineSpec(kind="ensemble", name="blend", user="cornkit-tester", sources=tuple(heads), options=("--weights", "0.3,0.7"))
+    blend = build_combine_kernel(combine, kernels)
+    _execute(nbformat.read(blend.path / blend.metadata["code_file"], as_version=4), input_root, tmp_path / "blend-working", monkeypatch)
+    carried = tmp_path / "blend-working" / MEMBERS_OUTPUT
+    assert sorted(p.name for p in carried.iterdir()) == sorted(r.run_id for r in runs)
+    assert all((carried / r.run_id / "model.json").is_file() for r in runs), "the members come with their fitted models"
+    shutil.copytree(tmp_path / "blend-working", input_root / blend.kernel_id.split("/")[1], ignore=shutil.ignore_patterns("cornkit-work"))
+
+    spec = PredictKernelSpec(name="blend-infer", user="cornkit-tester", source=blend, dataset_sources=("cornkit-tester/open-clip-wheels",))
+    infer = build_predict_kernel(spec, kernels)
+    assert infer.metadata["kernel_sources"] == [blend.kernel_id] and infer.metadata["enable_internet"] is False
+    assert infer.metadata["enable_gpu"] is True, "a GPU as the head kernels behind the ensemble had"
+    notebook = nbformat.read(infer.path / infer.metadata["code_file"], as_version=4)
+    assert any("open_clip_torch" in cell.source for cell in notebook.cells), "the members' CLIP heads need open_clip"
+    _execute(notebook, input_root, tmp_path / "working", monkeypatch)
+
+    ensemble_id = json.loads((tmp_path / "blend-working" / "cornkit-run.json").read_text())["run_id"]
+    own = pd.read_csv(tmp_path / "blend-working" / RUNS_OUTPUT / ensemble_id / "test_probs.csv").set_index("seed_id")
+    predicted = pd.read_csv(tmp_path / "working" / "cornkit-predictions" / "test_probs.csv").set_index("seed_id").loc[own.index, list(dataset.classes)]
+    np.testing.assert_allclose(predicted.to_numpy(), own[list(dataset.classes)].to_numpy(), atol=1e-5)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "working" / "submission.csv"), pd.read_csv(tmp_path / "blend-working" / "submission.csv"))

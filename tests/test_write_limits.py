@@ -27,14 +27,13 @@ LIMIT = 8192
 SAYS = "the file is larger than this system allows (ulimit -f or the filesystem's limit). Nothing was written there."
 
 
-def _limited() -> None:
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (LIMIT, LIMIT))
+def _run(argv: list[str], limit: int = LIMIT) -> subprocess.CompletedProcess[str]:
+    def limited() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-
-def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(SRC), "HF_HUB_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run([sys.executable, *argv], env=env, capture_output=True, text=True, timeout=300, preexec_fn=_limited)
+    return subprocess.run([sys.executable, *argv], env=env, capture_output=True, text=True, timeout=300, preexec_fn=limited)
 
 
 def _leftovers(folder: Path) -> list[Path]:
@@ -110,3 +109,20 @@ def test_every_writer_under_a_file_size_limit_ends_in_one_line_with_nothing_part
         assert line.endswith(SAYS) and "cannot write" in line, line
     assert _leftovers(tmp_path) == []
     assert [p.name for p in tmp_path.iterdir() if p.name != ".cornkit-locks"] == []
+
+
+def test_submit_under_a_file_size_limit_with_no_lock_folder_yet_ends_in_one_line(corn_dir: Path, tmp_path: Path) -> None:
+    """``ulimit -f 0``: the lock folder's ``.gitignore`` is written before anything else; it fails as the others do, and leaves no lock folder."""
+    from cornkit.cli import main
+
+    assert main(["split", "--data", str(corn_dir), "--work", str(tmp_path / "work")]) == 0
+    assert main(["zeroshot", "--data", str(corn_dir), "--work", str(tmp_path / "work"), "--model", TINY_MODEL, "--pretrained", "none", "--workers", "0"]) == 0
+    run_id = next(p.name for p in (tmp_path / "work" / "runs").iterdir() if not p.name.startswith("."))
+    done = _run(
+        ["-m", "cornkit", "submit", run_id, "--data", str(corn_dir), "--work", str(tmp_path / "work"), "--submissions", str(tmp_path / "subs")], limit=0
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    error = done.stderr.strip().splitlines()[-1]
+    assert error == f"cornkit submit: error: cannot write {tmp_path / 'subs' / '.cornkit-locks' / '.gitignore'}: {SAYS}", done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "subs" / ".cornkit-locks").exists()

@@ -8,6 +8,12 @@ writers that are no longer alive (:func:`reap_stale`), and never those of a comm
 running. A full disk, a file-size limit or a name too long for the filesystem ends in one
 :class:`~cornkit.errors.CornkitError` naming the path, with the temporary removed, whichever
 library was writing (pandas, numpy, torch, joblib, matplotlib: :func:`write_failure`).
+
+A rename is atomic but not durable: after a power loss the new name may point at a file whose
+blocks never reached the disk (empty, or zero-filled, which a preallocated image store's size
+check would not notice). So, as SQLite does, every file is fsynced before its rename and the
+folder holding the new name after it (:func:`_sync`); for :func:`atomic_dir`, every file and
+folder written inside too. benchmarks/durable_writes.py measures what it costs.
 """
 
 from __future__ import annotations
@@ -170,6 +176,24 @@ def _named_write_errors(target: Path, written: Path | None = None) -> Iterator[N
         raise CornkitError(f"cannot write {target}: {why}. Nothing was written there.") from None
 
 
+def _sync(path: Path) -> None:
+    """Flush ``path`` (a file, or a folder's entries) to the disk (a read-only descriptor suffices on POSIX)."""
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_tree(folder: Path) -> None:
+    """Fsync every file and folder under ``folder``, the deepest first, then ``folder`` itself."""
+    for root, _, files in os.walk(folder, topdown=False):
+        for name in files:
+            if not os.path.islink(os.path.join(root, name)):
+                _sync(Path(root, name))
+        _sync(Path(root))
+
+
 def _temp_prefix(target: Path) -> str:
     return f".{target.name[:100]}.{owner_tag()}."
 
@@ -192,10 +216,12 @@ def atomic_path(target: str | os.PathLike[str], *, overwrite: bool = True) -> It
             with _named_write_errors(target, tmp):
                 _make_public(tmp, 0o666)
                 yield tmp
+                _sync(tmp)
                 if overwrite:
                     os.replace(tmp, target)
                 else:
                     os.link(tmp, target)
+                _sync(target.parent)
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -238,6 +264,7 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
             with _named_write_errors(target, tmp):
                 _make_public(tmp, 0o777)
                 yield tmp
+                _sync_tree(tmp)
             with locked(target, f"replace {target.name}"):
                 if target.exists():
                     old = Path(tempfile.mkdtemp(prefix=_temp_prefix(target) + "old.", suffix=".tmp", dir=target.parent))
@@ -246,5 +273,6 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
                     shutil.rmtree(old, ignore_errors=True)
                 else:
                     os.replace(tmp, target)
+                _sync(target.parent)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -46,14 +46,35 @@ def lock_path(path: str | os.PathLike[str]) -> Path:
 
 
 def _make_lock_dir(folder: Path) -> None:
-    """Create ``folder`` with a ``.gitignore`` that ignores everything in it (itself included)."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Create ``folder`` with a ``.gitignore`` that ignores everything in it (itself included).
+
+    A full disk or a file-size limit (``ulimit -f``) ends in one line, as for every other
+    writer, and a lock folder this call made is removed again: nothing half-made stays.
+    """
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir()
+        made = True
+    except FileExistsError:
+        made = False
     ignore = folder / ".gitignore"
     if ignore.exists():
         return
     tmp = folder / f".gitignore.{os.getpid()}.tmp"
-    tmp.write_text(GITIGNORE)
-    os.replace(tmp, ignore)  # whole, also when two commands make the folder at once
+    try:
+        tmp.write_text(GITIGNORE)
+        os.replace(tmp, ignore)  # whole, also when two commands make the folder at once
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        if made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        from .atomic import write_failure  # atomic imports this module
+
+        why = write_failure(error, folder.parent)
+        if why is None:
+            raise
+        raise CornkitError(f"cannot write {ignore}: {why}. Nothing was written there.") from None
 
 
 def _timeout() -> float:

@@ -195,16 +195,21 @@ def _build_predict(args: argparse.Namespace) -> KernelFolder:
     names = [name.strip() for name in (args.sources or "").split(",") if name.strip()]
     if len(names) != 1:
         raise CornkitError("a predict kernel needs --from A: the one built kernel whose Run's fitted model predicts the test images.")
-    options = (*(("--pretrained", args.pretrained) if args.pretrained else ()), *shlex.split(args.head_args))
+    options = shlex.split(args.head_args)
+    pretrained = take_flag(options, "--pretrained")  # checked offline with the weights the source's heads need
+    if pretrained is not None and args.pretrained is not None:
+        raise CornkitError(f"--head-args has --pretrained {pretrained} and --pretrained {args.pretrained} is given too: give the weights once.")
+    pretrained = pretrained or args.pretrained
     try:
-        params.parse_argv(PredictParams, list(options), prog="cornkit predict")
+        params.parse_argv(PredictParams, [*(("--pretrained", pretrained) if pretrained else ()), *options], prog="cornkit predict")
     except ParamError as error:
         raise CornkitError(f"{error}: a predict kernel takes the flags of `cornkit predict` (see `cornkit predict --help`).") from None
     spec = PredictKernelSpec(
         name=args.name or PREDICT,
         user=_user(args),
         source=load_kernel(names[0], args.kernels),
-        options=options,
+        options=tuple(options),
+        pretrained=pretrained,
         competition=args.competition,
         enable_internet=bool(args.internet),  # off unless asked: code competitions run inference kernels offline
         is_private=not args.public,

@@ -8,7 +8,13 @@ only inside the commands that talk to Kaggle and hands it the credentials
 :class:`~cornkit.errors.CornkitError` line that says what to do; the secret never appears in it.
 The client sends its requests without a timeout, so a server that accepts a connection and
 never answers would hang the command; inside :func:`kaggle_call` every request gets one
-(``CORNKIT_KAGGLE_TIMEOUT`` seconds of silence, default 60).
+(``CORNKIT_KAGGLE_TIMEOUT`` seconds of silence, default 60). A call made with ``retry=True``
+(a push, a status poll: one blip must not end a fan-out that has waited for hours) meets a busy
+or briefly unreachable server (HTTP 429 or 5xx, a reset or refused connection, a timeout) up to
+:data:`RETRIES` more times, waiting ``CORNKIT_KAGGLE_RETRY_S`` seconds (default 5) and twice as
+long each time, at most a minute, with one warning line per retry; a refusal (401, 403, 404)
+fails at once. A push Kaggle took but answered 5xx becomes one version more: a kernel's
+versions are numbered, so nothing is overwritten.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import contextlib
 import io
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -32,6 +39,12 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 TIMEOUT_ENV = "CORNKIT_KAGGLE_TIMEOUT"
 DEFAULT_TIMEOUT_S = 60.0
+RETRY_ENV = "CORNKIT_KAGGLE_RETRY_S"
+DEFAULT_RETRY_S = 5.0
+RETRY_CAP_S = 60.0
+RETRIES = 6
+"""Retries of a transient failure: 5 + 10 + 20 + 40 + 60 + 60 s by default, about three minutes of outage survived."""
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -116,34 +129,36 @@ def _requests_time_out(seconds: float) -> Iterator[None]:
         requests.Session.send = send  # type: ignore[method-assign]
 
 
-def kaggle_call(
-    session: KaggleSession,
-    what: str,
-    call: Callable[..., T],
-    *args: Any,
-    forbidden: str = "",
-    not_found: str = "",
-    **kwargs: Any,
-) -> T:
-    """Run one client call; raise a one-line :class:`CornkitError` if it fails.
+def retry_delays() -> list[float]:
+    """The waits before each retry: ``CORNKIT_KAGGLE_RETRY_S`` (default 5 s), doubling, each at most a minute (or the first wait, if longer)."""
+    first = seconds_from_env(RETRY_ENV, DEFAULT_RETRY_S, "5")
+    return [min(max(RETRY_CAP_S, first), first * 2**n) for n in range(RETRIES)]
 
-    ``what`` names the action ("download kaggle-pog-series-s01e03"); ``forbidden`` and
-    ``not_found`` say what a 403 or a 404 means for this call and what to do about it.
-    """
+
+def _transient(error: Exception, timeout: float) -> str | None:
+    """Why ``error`` may pass on another try (a busy or briefly unreachable server), or None for one that would fail again."""
     import requests
 
-    source = session.credentials.source
-    timeout = request_timeout()
-    chatter = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(chatter), _requests_time_out(timeout):
-            result = call(*args, **kwargs)
-    except requests.HTTPError as error:
+    if isinstance(error, requests.HTTPError):
+        status = _status(error)
+        return f"HTTP {status}" if status in TRANSIENT_STATUSES else None
+    if isinstance(error, requests.ReadTimeout):
+        return f"nothing for {timeout:g} s"
+    if isinstance(error, (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)):
+        return type(error).__name__
+    return None
+
+
+def _explain(error: Exception, session: KaggleSession, what: str, timeout: float, forbidden: str, not_found: str) -> str:
+    """The one line for a failed call: what Kaggle said, and what to do about it."""
+    import requests
+
+    if isinstance(error, requests.HTTPError):
         status = _status(error)
         detail = session.credentials.redact(str(error)).splitlines()[0] if str(error) else ""
         if status == 401:
             message = (
-                f"Kaggle refused the credentials from {source} (401 Unauthorized): they are wrong or expired. "
+                f"Kaggle refused the credentials from {session.credentials.source} (401 Unauthorized): they are wrong or expired. "
                 f"Create a new API token at {TOKEN_URL} and replace them."
             )
         elif status == 403:
@@ -152,19 +167,52 @@ def kaggle_call(
             message = f"Kaggle said 404 Not Found ({detail}). {not_found or 'Check the name you gave.'}"
         else:
             message = f"Kaggle answered HTTP {status} ({detail}). Try again later."
-        raise CornkitError(f"could not {what}: {message}") from None
-    except requests.ReadTimeout:
-        raise CornkitError(
-            f"could not {what}: the Kaggle API at {endpoint()} sent nothing for {timeout:g} s. "
-            f"Try again later; on a slow connection raise {TIMEOUT_ENV} (seconds)."
-        ) from None
-    except (requests.ConnectionError, requests.Timeout) as error:
-        raise CornkitError(
-            f"could not {what}: cannot reach the Kaggle API at {endpoint()} ({type(error).__name__}). "
+    elif isinstance(error, requests.ReadTimeout):
+        message = f"the Kaggle API at {endpoint()} sent nothing for {timeout:g} s. Try again later; on a slow connection raise {TIMEOUT_ENV} (seconds)."
+    elif isinstance(error, (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)):
+        message = (
+            f"cannot reach the Kaggle API at {endpoint()} ({type(error).__name__}). "
             "Check the network connection or proxy settings; offline, use the local commands only."
-        ) from None
-    except ValueError as error:
-        raise CornkitError(f"could not {what}: the Kaggle client said: {session.credentials.redact(str(error))}") from None
-    if chatter.getvalue().strip():
-        log.info("%s", session.credentials.redact(chatter.getvalue().strip()))
-    return result
+        )
+    else:
+        message = f"the Kaggle client said: {session.credentials.redact(str(error))}"
+    return f"could not {what}: {message}"
+
+
+def kaggle_call(
+    session: KaggleSession,
+    what: str,
+    call: Callable[..., T],
+    *args: Any,
+    forbidden: str = "",
+    not_found: str = "",
+    retry: bool = False,
+    **kwargs: Any,
+) -> T:
+    """Run one client call; raise a one-line :class:`CornkitError` if it fails.
+
+    ``what`` names the action ("download kaggle-pog-series-s01e03"); ``forbidden`` and
+    ``not_found`` say what a 403 or a 404 means for this call and what to do about it.
+    ``retry=True`` tries a transient failure again (the module's docstring says how often).
+    """
+    import requests
+
+    timeout = request_timeout()
+    delays = retry_delays() if retry else []
+    attempt = 0
+    while True:
+        chatter = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(chatter), _requests_time_out(timeout):
+                result = call(*args, **kwargs)
+        except (requests.HTTPError, requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError, ValueError) as error:
+            reason = _transient(error, timeout)
+            if reason is None or attempt == len(delays):
+                raise CornkitError(_explain(error, session, what, timeout, forbidden, not_found)) from None
+            log.warning("could not %s (%s): trying again in %g s (retry %d of %d)", what, reason, delays[attempt], attempt + 1, len(delays))
+            time.sleep(delays[attempt])
+            attempt += 1
+            continue
+        if chatter.getvalue().strip():
+            log.info("%s", session.credentials.redact(chatter.getvalue().strip()))
+        return result

@@ -3,7 +3,9 @@
 Its ``kernel_sources`` are those kernels (``owner/slug``), so Kaggle mounts their outputs under
 ``/kaggle/input``; the notebook finds their Runs by searching (:mod:`cornkit.kaggle.inputs`),
 makes the split they were made on, and runs ``cornkit ensemble`` or ``cornkit stack`` on them
-exactly as on a laptop, then ``cornkit submit``. It needs neither a GPU nor training.
+exactly as on a laptop, then ``cornkit submit``. It needs neither a GPU nor training. Its output
+carries the member Runs with their models (``cornkit-members/``, :func:`cornkit.kaggle.inputs.carry_members`),
+so a predict kernel on it (:mod:`cornkit.kaggle.predict_kernel`) needs no other source.
 """
 
 from __future__ import annotations

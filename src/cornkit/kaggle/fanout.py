@@ -4,7 +4,8 @@ Kaggle runs only a few GPU sessions of one account at once and refuses a push be
 the response (see :mod:`cornkit.kaggle.kernel_api`), and each GPU hour comes out of a weekly
 quota. :func:`push_all` prints the quota left and the fan-out's estimated hours first (from the
 run times recorded when earlier versions completed; kernels never seen complete count 0 and are
-named), refuses a fan-out that would not fit unless forced, then pushes one kernel after
+named), refuses a fan-out that would not fit unless forced (a quota that cannot be read is said in one
+line and checks nothing: the push goes ahead), then pushes one kernel after
 another: while N of its GPU kernels run, or after Kaggle refused one for the session count, it
 polls the running ones and pushes again when one finishes (a refusal while none of its own runs
 means other kernels of the account hold the sessions: it retries every poll). Every state
@@ -60,11 +61,19 @@ class Follower:
 
 
 def check_quota(kernels: Sequence[KernelFolder], session: KaggleSession, *, force: bool) -> None:
-    """Print the weekly GPU quota left and the fan-out's estimate; refuse an estimate above it unless ``force``."""
+    """Print the weekly GPU quota left and the fan-out's estimate; refuse an estimate above it unless ``force``.
+
+    The quota only guards against a fan-out Kaggle would stop halfway, so an unreadable one
+    (Kaggle busy, the endpoint refused to this token) is one warning line, not a refused push.
+    """
     gpu = [kernel for kernel in kernels if kernel.uses_gpu]
     if not gpu:
         return
-    quota = gpu_quota(session)
+    try:
+        quota = gpu_quota(session)
+    except CornkitError as error:
+        log.warning("GPU quota not checked, pushing anyway: %s", error)
+        return
     if quota is None:
         log.info("GPU quota: Kaggle reports none for this account")
         return

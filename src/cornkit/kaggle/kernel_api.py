@@ -4,7 +4,9 @@ The client reports a refused push in the response's ``error`` (its own exit code
 every push is checked here; a refusal for the number of concurrent GPU sessions ("Maximum batch
 GPU session count of 2 reached"; the number has changed over the years) becomes a
 :class:`SessionLimit`, which :mod:`cornkit.kaggle.fanout` waits out. The quota is the client's
-``quota_view`` (kagglesdk's ``GetAcceleratorQuotaStatistics``).
+``quota_view`` (kagglesdk's ``GetAcceleratorQuotaStatistics``). Pushes and status calls retry a
+transient failure (:func:`cornkit.kaggle.client.kaggle_call` with ``retry=True``): a fan-out
+waits for hours, and one busy answer must not end it.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def push_kernel(kernel: KernelFolder, session: KaggleSession, accelerator: str |
         str(kernel.path),
         acc=check_accelerator(accelerator) if accelerator else None,
         forbidden=f"Your account may not write {kernel.kernel_id}: rebuild with --user set to your Kaggle username (not {owner!r}).",
+        retry=True,
     )
     if response.error:
         refused = SessionLimit if SESSION_LIMIT.search(response.error) else CornkitError
@@ -55,7 +58,9 @@ def push_kernel(kernel: KernelFolder, session: KaggleSession, accelerator: str |
 
 def kernel_status(kernel: KernelFolder, session: KaggleSession) -> tuple[str, str]:
     """The kernel's latest run state (QUEUED, RUNNING, COMPLETE, ERROR, ...) and failure message."""
-    response = kaggle_call(session, f"get the status of kernel {kernel.kernel_id}", session.api.kernels_status, kernel.kernel_id, not_found=_not_found(kernel))
+    response = kaggle_call(
+        session, f"get the status of kernel {kernel.kernel_id}", session.api.kernels_status, kernel.kernel_id, not_found=_not_found(kernel), retry=True
+    )
     return response.status.name, response.failure_message or ""
 
 

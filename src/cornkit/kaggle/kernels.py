@@ -223,16 +223,25 @@ def check_offline_inputs(spec: KernelSpec) -> None:
     """
     if spec.enable_internet:
         return
-    recipe = spec.recipe
-    if spec.needs_open_clip and not spec.dataset_sources:
+    if spec.needs_open_clip:
+        check_offline_open_clip("--no-internet", f"the {spec.approach} kernel", spec.dataset_sources)
+    check_offline_weights("--no-internet", spec.pretrained or spec.recipe.pretrained or TIMM_HUB)
+
+
+def check_offline_open_clip(offline: str, what: str, dataset_sources: tuple[str, ...]) -> None:
+    """Refuse ``what`` (a kernel that imports open_clip) offline unless a dataset, its wheels presumably, is attached; ``offline`` says why it is offline."""
+    if not dataset_sources:
         raise CornkitError(
-            f"--no-internet: the {spec.approach} kernel needs open_clip_torch, which the Kaggle image lacks. Attach a dataset "
+            f"{offline}: {what} needs open_clip_torch, which the Kaggle image lacks. Attach a dataset "
             "holding its wheel with --dataset-source OWNER/SLUG, or build with internet on."
         )
-    pretrained = spec.pretrained or recipe.pretrained or TIMM_HUB
+
+
+def check_offline_weights(offline: str, pretrained: str) -> None:
+    """Refuse weights an offline kernel would have to download: only random weights or a file under ``/kaggle/input`` load without the hub."""
     if pretrained.lower() != RANDOM_WEIGHTS and not pretrained.startswith("/"):
         raise CornkitError(
-            f"--no-internet with --pretrained {pretrained}: the kernel cannot download weights. Attach them "
+            f"{offline} with --pretrained {pretrained}: the kernel cannot download weights. Attach them "
             "(--dataset-source or --model-source) and give their path, e.g. --pretrained /kaggle/input/SLUG/FILE."
         )
 

@@ -23,7 +23,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from .. import __version__
 from ..hashing import bytes_hash
-from .inputs import RUNS_OUTPUT
+from .inputs import MEMBERS_OUTPUT, RUNS_OUTPUT
 
 if TYPE_CHECKING:
     from .kernels import KernelSpec
@@ -88,6 +88,7 @@ def render_notebook(tags: Collection[str], values: dict[str, Any]) -> nbformat.N
         "SUBMISSION_FILE": SUBMISSION_FILE,
         "RUN_SUMMARY": RUN_SUMMARY,
         "RUNS_OUTPUT": RUNS_OUTPUT,
+        "MEMBERS_OUTPUT": MEMBERS_OUTPUT,
     }
     text = (files("cornkit.kaggle") / TEMPLATE).read_text(encoding="utf-8")
     notebook = new_notebook(cells=template_cells(text, tags=tags, values={**shared, **values}))
