@@ -148,12 +148,12 @@ def test_local_checkpoint_file(dataset, holdout, tmp_path):
     split, work = holdout
     checkpoint = tmp_path / "convnext_atto.pth"
     torch.save(timm.create_model("convnext_atto").state_dict(), checkpoint)
-    run = train_convnext(dataset, split, work, **{**QUICK, "pretrained": checkpoint})
+    run = train_convnext(dataset, split, work, **{**QUICK, "pretrained": str(checkpoint)})
     assert run.config["pretrained"]["file"] == "convnext_atto.pth"
     not_a_checkpoint = tmp_path / "notes.pth"
     not_a_checkpoint.write_text("not weights")
     with pytest.raises(CornkitError, match=r"notes\.pth is not a checkpoint"):  # refused by the declaration, before any model is built
-        train_convnext(dataset, split, work, **{**QUICK, "pretrained": not_a_checkpoint})
+        train_convnext(dataset, split, work, **{**QUICK, "pretrained": str(not_a_checkpoint)})
 
 
 class RecordTraining(Callback):

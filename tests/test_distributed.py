@@ -153,7 +153,7 @@ def test_a_two_process_finetune_writes_the_run_of_one_model_in_split_order_close
     assert run.run_id != alone.run_id
     assert (run.config["processes"], run.config["global_batch_size"]) == (2, 16)
     assert (alone.config["processes"], alone.config["global_batch_size"]) == (1, 16)
-    assert done.stdout.count("epoch 2/2 (all layers)") == 1, "only rank 0 prints"
+    assert done.stderr.count("epoch 2/2 (all layers)") == 1, "only rank 0 prints"
     for rank in (0, 1):
         assert f"checking images, rank {rank} of 2: {(len(dataset.train) + len(dataset.test)) // 2} img" in done.stderr
 

@@ -18,8 +18,15 @@ from tqdm.auto import tqdm
 log = logging.getLogger(__name__)
 
 
+def _in_a_notebook() -> bool:
+    """A Jupyter kernel runs this code (not merely: ipykernel was imported, as a notebook runner in the same process does)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
 def _interactive() -> bool:
-    return sys.stderr.isatty() or "ipykernel" in sys.modules
+    return sys.stderr.isatty() or _in_a_notebook()
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 from fastai.callback.core import Callback, CancelValidException
-from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
+from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback, TrackerCallback
 from fastai.data.core import DataLoaders
 from fastai.learner import Learner
 from fastai.metrics import AccumMetric, accuracy
@@ -25,6 +26,22 @@ from .ddp import data_parallel, fastai_alone
 from .progress import epoch_lines, plain_progress
 from .recipe import ExponentialMovingAverage, RecipeLoss, fit_phase, recipe_callbacks
 from .settings import FinetuneSettings
+
+log = logging.getLogger(__name__)
+
+
+class KeepBestEpoch(SaveModelCallback):
+    """fastai's ``SaveModelCallback`` (save each better epoch, load the best at the end) that logs instead of printing.
+
+    fastai prints "Better model found ..." to standard output, which holds only results (the
+    run id last); the epoch lines already show the monitor score, so this says it at debug level.
+    """
+
+    def after_epoch(self) -> None:
+        TrackerCallback.after_epoch(self)
+        if self.new_best:
+            log.debug("epoch %d is the best so far: monitor %s %s", self.epoch + 1, self.monitor, self.best)
+            self._save(self.fname)
 
 
 def make_learner(dls: DataLoaders, backbone: Backbone, settings: FinetuneSettings, train_labels: Sequence[str], classes: Sequence[str], path: Path) -> Learner:
@@ -81,7 +98,7 @@ def fit_learner(learn: Learner, backbone: Backbone, settings: FinetuneSettings, 
         if settings.monitor_frac == 0:
             cbs.append(SkipValidation())
         else:
-            tracker = SaveModelCallback(monitor="accuracy", fname="best", reset_on_fit=False)
+            tracker = KeepBestEpoch(monitor="accuracy", fname="best", reset_on_fit=False)
             cbs.append(tracker)
             if settings.patience is not None:
                 cbs.append(EarlyStoppingCallback(monitor="accuracy", patience=settings.patience, reset_on_fit=False))
