@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import subprocess
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -71,14 +72,38 @@ def test_concurrent_folder_swaps_never_fail_and_leave_one_whole_folder(tmp_path:
     assert [p.name for p in target.parent.iterdir() if p.name != LOCK_DIR] == ["r"]
 
 
-@pytest.mark.slow
-def test_concurrent_split_commands_agree_on_one_split(corn_dir: Path, tmp_path: Path) -> None:
+def test_concurrent_forced_splits_leave_one_writer_s_pair(corn_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four processes force four different splits at once: the lock serialises each write of split.csv then split.json.
+
+    Every writer gets back the split it asked for, and the folder ends with the CSV and JSON of one
+    of them: the recorded parameters remake the recorded CSV. The writes are slowed between the
+    CSV and the JSON (the JSON's hash is taken after the pause) so that without the lock the
+    writers interleave: a JSON with one writer's parameters over another's CSV, and a writer handed
+    back someone else's split. (The same split asked for by every process agrees even unlocked,
+    ``make_split`` being deterministic, so it could not show the race.)
+    """
+    import cornkit.data.split as split_module
     from cornkit.data.dataset import load_dataset
-    from cornkit.data.split import make_split
+    from cornkit.data.split import load_split, make_split
 
     dataset = load_dataset(corn_dir, check_images=False)
-    ids = _in_processes(4, lambda i: make_split(dataset, tmp_path).split_id)
-    assert len(set(ids)) == 1
+    asked = [{"seed": i, "valid_frac": 0.2 + 0.05 * i} for i in range(4)]
+    expected = [make_split(dataset, tmp_path / f"alone-{i}", **kwargs).split_id for i, kwargs in enumerate(asked)]
+    assert len(set(expected)) == len(asked)  # four different CSVs, so a mixed pair cannot pass for one writer's
+    real_write_csv = split_module.write_csv
+
+    def slow_write_csv(*args: Any, **kwargs: Any) -> Any:
+        written = real_write_csv(*args, **kwargs)
+        time.sleep(0.2)  # a wide window between the CSV and its JSON
+        return written
+
+    monkeypatch.setattr(split_module, "write_csv", slow_write_csv)  # the forked children inherit it
+    work = tmp_path / "shared"
+    got = _in_processes(len(asked), lambda i: make_split(dataset, work, force=True, **asked[i]).split_id)
+    assert got == expected  # each writer read back its own split, not another's
+    final = load_split(work, dataset)  # split.json's split_id is the hash of split.csv
+    writer = [i for i, kwargs in enumerate(asked) if {k: final.params[k] for k in kwargs} == kwargs]
+    assert len(writer) == 1 and final.split_id == expected[writer[0]]  # the parameters recorded made the CSV recorded
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ import pytest
 import timm
 import torch
 from fastai.callback.core import Callback
-from fastai.learner import load_learner
+from sklearn.metrics import log_loss as sklearn_log_loss
 
 from cornkit.cli import main
 from cornkit.data.dataset import Dataset, load_dataset
@@ -30,6 +30,7 @@ from cornkit.runs.run import Run, load_run
 from cornkit.train import learner as learner_module
 from cornkit.train.data import class_weights, mark_monitor_rows
 from cornkit.train.finetune import train_finetune
+from cornkit.train.saved_network import run_fold_learner
 
 pytestmark = pytest.mark.slow  # every test here trains a ConvNeXt (or checks one before training)
 
@@ -100,7 +101,8 @@ def test_run_learns_and_submits(trained, dataset, holdout, tmp_path):
 
 
 def test_exported_learner_predicts_the_run_classes(trained, dataset):
-    learn = load_learner(trained.path / "learner-fold0.pkl")
+    first = pd.DataFrame({"id": dataset.ids("test")[:1], "path": [str(dataset.image_paths("test")[0])]})
+    learn = run_fold_learner(trained.path, 0, first)
     label, _, probs = learn.predict(str(dataset.image_paths("test")[0]))
     assert list(learn.dls.vocab) == list(dataset.classes)
     assert label in dataset.classes and probs.shape == (len(dataset.classes),)
@@ -195,7 +197,7 @@ def test_kfold_is_out_of_fold_with_averaged_test(dataset, tmp_path):
     for fold_run in folds:
         np.testing.assert_allclose(by_id.loc[fold_run.val["seed_id"]].to_numpy(), fold_run.val_probs, atol=1e-6)
     np.testing.assert_allclose(both.test_probs, (folds[0].test_probs + folds[1].test_probs) / 2, atol=1e-6)
-    assert sorted(p.name for p in both.path.glob("learner-*.pkl")) == ["learner-fold0.pkl", "learner-fold1.pkl"]
+    assert sorted(p.name for p in both.path.glob("network-*.safetensors")) == ["network-fold0.safetensors", "network-fold1.safetensors"]
 
 
 def test_the_learning_rate_is_fastais_suggestion_when_not_given_and_never_searched_when_given(dataset, holdout, monkeypatch):
@@ -222,13 +224,43 @@ def test_the_best_epoch_is_chosen_on_training_rows_never_on_validation_rows(data
     assert len(seen.ids) == round(0.1 * len(split.train_ids(0)))
     assert run.config["monitor_frac"] == 0.1
     # the kept model is the best epoch's: its accuracy on the monitor rows is the recorded monitor accuracy
-    learn = load_learner(run.path / "learner-fold0.pkl")
     train = dataset.train.set_index("seed_id")
     rows = pd.DataFrame({"id": sorted(seen.ids), "path": [str(dataset.root / train.loc[i, "image"]) for i in sorted(seen.ids)]})
+    learn = run_fold_learner(run.path, 0, rows)
     probs, _ = learn.get_preds(dl=learn.dls.test_dl(rows))
     truth = [train.loc[i, "label"] for i in sorted(seen.ids)]
     accuracy = float((np.asarray(learn.dls.vocab)[probs.argmax(dim=1).numpy()] == np.asarray(truth)).mean())
     assert accuracy == pytest.approx(run.metrics["monitor_accuracy"][0], abs=1e-6)
+
+
+class RecordEpochScores(Callback):
+    """Notes every epoch's monitor scores as fastai's recorder holds them (it runs after the recorder)."""
+
+    order = 70
+
+    def __init__(self) -> None:
+        self.scores: list[dict[str, float]] = []
+
+    def after_epoch(self) -> None:
+        names = self.learn.recorder.metric_names[1:-1]
+        self.scores.append(dict(zip(names, self.learn.recorder.values[-1], strict=True)))
+
+
+def test_under_log_loss_the_kept_epoch_is_the_one_with_the_lowest_monitor_log_loss(dataset, tmp_path):
+    """The epoch and the early stop follow the split's metric in its direction: the lowest log loss, not the highest."""
+    split = make_split(dataset, tmp_path, metric="log_loss")
+    seen, epochs = RecordMonitorRows(), RecordEpochScores()
+    run = train_convnext(dataset, split, tmp_path, **{**QUICK, "epochs": 4}, cbs=[seen, epochs])
+    per_epoch = [e["log_loss"] for e in epochs.scores]
+    assert len(per_epoch) == 4 and len(set(np.round(per_epoch, 6))) > 1
+    kept = run.metrics["monitor_log_loss"][0]
+    assert kept == pytest.approx(min(per_epoch), abs=1e-6) and "monitor_accuracy" not in run.metrics
+    train = dataset.train.set_index("seed_id")
+    rows = pd.DataFrame({"id": sorted(seen.ids), "path": [str(dataset.root / train.loc[i, "image"]) for i in sorted(seen.ids)]})
+    learn = run_fold_learner(run.path, 0, rows)
+    probs, _ = learn.get_preds(dl=learn.dls.test_dl(rows))
+    truth = [str(train.loc[i, "label"]) for i in sorted(seen.ids)]
+    assert sklearn_log_loss(truth, probs.numpy(), labels=list(learn.dls.vocab)) == pytest.approx(kept, abs=1e-5)
 
 
 def test_without_monitor_rows_every_training_row_trains_and_the_last_epoch_is_kept(dataset, holdout):

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from fastai.learner import load_learner
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -32,6 +31,7 @@ from cornkit.heads.registry import run_head
 from cornkit.locks import LOCK_DIR
 from cornkit.runs.run import load_run
 from cornkit.train.finetune import train_finetune
+from cornkit.train.saved_network import run_fold_learner
 from cornkit.train.settings import FinetuneSettings
 
 pytestmark = pytest.mark.slow  # launches processes and trains or extracts in each
@@ -159,9 +159,9 @@ def test_a_two_process_finetune_writes_the_run_of_one_model_in_split_order_close
 
     # Gathered in the split's row order, and made by the one exported model: rank 0's, which both ranks trained together.
     assert np.array_equal(run.val_ids, split.evaluation_ids()) and np.array_equal(run.test_ids, dataset.ids("test"))
-    learn = load_learner(run.path / "learner-fold0.pkl", cpu=True)
     paths = dict(zip(dataset.ids("train"), dataset.image_paths("train"), strict=True))
     rows = pd.DataFrame({"id": run.val_ids, "path": [str(paths[i]) for i in run.val_ids], "label": run.val_labels})
+    learn = run_fold_learner(run.path, 0, rows)
     probs, _ = learn.get_preds(dl=learn.dls.test_dl(rows))
     assert np.allclose(probs.numpy(), run.val_probs, atol=1e-4)
 

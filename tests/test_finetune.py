@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import torch
 from fastai.callback.core import Callback
-from fastai.learner import load_learner
+from safetensors.torch import load_file
 from timm.layers import DropPath
 
 from cornkit.cli import main
@@ -31,7 +31,9 @@ from cornkit.train.backbone import make_backbone
 from cornkit.train.finetune import train_finetune
 from cornkit.train.progress import epoch_line
 from cornkit.train.recipe import EMA_ORDER, ExponentialMovingAverage, MixupCutmix, RecipeLoss
+from cornkit.train.saved_network import run_fold_learner
 from cornkit.train.settings import FinetuneSettings
+from cornkit.train.wise import sweep_alpha
 
 pytestmark = pytest.mark.slow  # trains backbones and CLIP towers
 
@@ -143,16 +145,16 @@ def test_every_recipe_flag_reaches_training(dataset, holdout):
     # accumulation: one optimizer step per two batches
     assert seen.steps == seen.batches // 2
     # drop path in the exported model
-    learn = load_learner(run.path / "learner-fold0.pkl")
+    by_id = dict(zip(dataset.ids("train"), dataset.image_paths("train"), strict=False))
+    rows = pd.DataFrame({"id": run.val["seed_id"], "path": [str(by_id[int(i)]) for i in run.val["seed_id"]]})
+    learn = run_fold_learner(run.path, 0, rows)
     assert max(m.drop_prob for m in learn.model.modules() if isinstance(m, DropPath)) == pytest.approx(0.2)
     # EMA: its weights differ from the raw ones and are the ones exported
     exported = learn.model.state_dict()
     floats = [k for k, v in weights.ema.items() if v.is_floating_point()]
     assert all(torch.allclose(exported[k], weights.ema[k]) for k in floats)
     assert any(not torch.allclose(weights.raw[k], weights.ema[k], atol=1e-4) for k in floats)
-    # ... and the ones evaluated: the exported learner gives the Run's validation probabilities
-    by_id = dict(zip(dataset.ids("train"), dataset.image_paths("train"), strict=False))
-    rows = pd.DataFrame({"id": run.val["seed_id"], "path": [str(by_id[int(i)]) for i in run.val["seed_id"]]})
+    # ... and the ones evaluated: the saved network gives the Run's validation probabilities
     probs, _ = learn.get_preds(dl=learn.dls.test_dl(rows))
     np.testing.assert_allclose(probs.numpy(), run.val_probs, atol=1e-5)
 
@@ -197,7 +199,7 @@ def test_lp_ft_with_wise_auto_sweeps_alpha_on_monitor_rows(dataset, holdout):
     assert (run.path / "wise.png").stat().st_size > 1000
     assert seen.trainable_per_fit[0] == 1  # LP: the zero-shot head alone
     assert seen.targets and all(not t.is_floating_point() for t in seen.targets)  # no mixup asked, none done
-    exported = load_learner(run.path / "learner-fold0.pkl").model.state_dict()
+    exported = load_file(run.path / "network-fold0.safetensors")
     start = untrained.state_dict()
     if curve["alpha"] == 0:
         assert torch.allclose(exported["head.weight"], start["head.weight"])
@@ -226,6 +228,26 @@ def test_the_epoch_line_says_epoch_phase_loss_monitor_accuracy_and_time() -> Non
     assert epoch_line(1, 1, "head only", 1.0, None, 0.04) == "epoch 1/1 (head only): train loss 1.0000, 0.0 s"
 
 
+def test_the_epoch_line_names_the_competition_metric_beside_accuracy() -> None:
+    line = epoch_line(2, 5, "all layers", 0.8, 0.71, 1.0, {"log_loss": 0.51234})
+    assert line == "epoch 2/5 (all layers): train loss 0.8000, monitor accuracy 0.7100, monitor log_loss 0.5123, 1.0 s"
+
+
+def test_wise_keeps_the_alpha_best_in_the_metric_s_direction() -> None:
+    """Under log loss the lowest score wins; under accuracy the highest; ties go to the smaller α."""
+    model, zeroshot = torch.nn.Linear(1, 1, bias=False), {"weight": torch.zeros(1, 1)}
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    losses = {0.0: 0.9, 0.1: 0.4, 0.2: 0.4, 0.3: 0.7}
+
+    def score(net: torch.nn.Module) -> float:
+        return losses[round(float(net.weight.detach()), 1)]
+
+    best, scores = sweep_alpha(model, zeroshot, score, alphas=tuple(losses), greater_is_better=False)
+    assert (best, scores) == (0.1, list(losses.values())) and float(model.weight.detach()) == pytest.approx(0.1)
+    assert sweep_alpha(model, zeroshot, score, alphas=tuple(losses))[0] == 0.0
+
+
 def test_without_a_terminal_one_line_per_epoch_and_no_carriage_returns(dataset, holdout, capsys):
     """Under pytest no stream is a terminal, as in a log file or a Kaggle kernel: no bar fragments, one log line per epoch, nothing on stdout."""
     split, work = holdout
@@ -235,7 +257,7 @@ def test_without_a_terminal_one_line_per_epoch_and_no_carriage_returns(dataset, 
     epochs = [line for line in err.splitlines() if line.startswith("epoch ")]
     assert [line.split(" (")[0] for line in epochs] == ["epoch 1/2", "epoch 2/2"]
     assert "\r" not in out and "\r" not in err
-    assert (run.path / "learner-fold0.pkl").is_file()
+    assert (run.path / "network-fold0.safetensors").is_file()
 
 
 @pytest.mark.parametrize(("backbone", "needs_open_clip"), [("clip:ViT-B-16", True), ("timm:convnext_tiny", False)])

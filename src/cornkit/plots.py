@@ -116,15 +116,16 @@ def few_shot_png(
 
 
 def wise_png(curves: Sequence[dict[str, object]], path: Path) -> Path:
-    """Monitor accuracy against α, one line per fold, the chosen α marked."""
+    """The monitor rows' score (the competition's metric) against α, one line per fold, the chosen α marked."""
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    metric = str(curves[0].get("metric", "accuracy"))
     for fold, curve in enumerate(curves):
-        alphas, scores = np.asarray(curve["alphas"]), np.asarray(curve["monitor_accuracy"])
+        alphas, scores = np.asarray(curve["alphas"]), np.asarray(curve[f"monitor_{metric}"])
         line = ax.plot(alphas, scores, marker="o", label=f"fold {fold}")[0]
         chosen = float(curve["alpha"])  # type: ignore[arg-type]
         ax.axvline(chosen, color=line.get_color(), linestyle=":", linewidth=1)
     ax.set_xlabel("α (0 = zero-shot, 1 = fine-tuned)")
-    ax.set_ylabel("monitor accuracy")
+    ax.set_ylabel(f"monitor {metric}")
     ax.set_title("WiSE-FT weight interpolation")
     ax.legend()
     return _save(fig, path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..metric_names import DEFAULT_METRIC, METRIC_NAMES
 from . import argtypes
 from .common import add_data_args, add_seed_arg, dataset_from_args
 
@@ -31,7 +32,7 @@ def _split(args: argparse.Namespace) -> None:
     from ..data.split import make_split
 
     dataset = dataset_from_args(args, check_images=False)
-    split = make_split(dataset, args.work, valid_frac=args.valid_frac, folds=args.folds, seed=args.seed, force=args.force)
+    split = make_split(dataset, args.work, valid_frac=args.valid_frac, folds=args.folds, seed=args.seed, metric=args.metric, force=args.force)
     counts = split.frame["fold"].value_counts().sort_index()
     print(f"{split.params['kind']} split {split.split_id}: " + ", ".join(f"fold {k}: {n} rows" for k, n in counts.items()))
     print(args.work / "split.csv")
@@ -73,5 +74,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     split.add_argument("--valid-frac", type=argtypes.fraction, default=0.2, help="holdout fraction (default 0.2)")
     split.add_argument("--folds", type=argtypes.int_at_least(2), help="k folds instead of a holdout")
     add_seed_arg(split, "the split")
+    split.add_argument(
+        "--metric",
+        default=DEFAULT_METRIC,
+        help=f"the competition's metric, recorded with the split: Runs report val_<metric>, heads choose by it ({', '.join(METRIC_NAMES)})",
+    )
     split.add_argument("--force", action="store_true", help="replace a different saved split")
     split.set_defaults(handler=_split)

@@ -26,7 +26,7 @@ def run_head(head: Head, args: argparse.Namespace) -> None:
     run = head.run(context)
     if head.describe is not None:
         print(head.describe(run))
-    print(f"{run.approach} Run ({run.model}): validation accuracy {run.metrics['val_accuracy']:.4f} on {run.metrics['n_val']} rows")
+    print(f"{run.approach} Run ({run.model}): {run.validation_score()} on {run.metrics['n_val']} rows")
     print(run.run_id)
 
 

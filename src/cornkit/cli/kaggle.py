@@ -28,7 +28,7 @@ def _submit(args: argparse.Namespace) -> None:
         return
     run = load_run(args.run, args.work)
     submission = write_submission(run, dataset_from_args(args, check_images=False), args.submissions)
-    print(f"submission of {run.run_id} (validation accuracy {run.metrics['val_accuracy']:.4f}) {submission.state()}")
+    print(f"submission of {run.run_id} ({run.validation_score()}) {submission.state()}")
     print(submission.path)
 
 

@@ -87,9 +87,17 @@ def _dupes(args: argparse.Namespace) -> None:
 
 def _report(args: argparse.Namespace) -> None:
     from ..kaggle.leaderboard import submitted_scores
-    from ..reports.page import write_report
+    from ..reports.page import metric_header, write_report
 
     page = write_report(args.work, args.out, scores=submitted_scores(args.submissions), public_frac=args.public_frac, seed=args.seed)
+    metric = metric_header(page.table)
+    if metric["metric_leads"]:
+        best = page.table.iloc[0]
+        low, high = best["metric_interval"]
+        print(
+            f"by {metric['metric_header']} ({metric['metric_better']} is better): best {best['run_id']} "
+            f"{best['val_metric']:.4f} [{low:.4f}, {high:.4f}]; vs best by {metric['metric_test']}"
+        )
     print(f"{len(page.table)} Run(s) and submission(s); images in {page.files}")
     print(page.path)
 

@@ -18,14 +18,32 @@ if TYPE_CHECKING:
 
 
 def _runs(args: argparse.Namespace) -> None:
+    from ..defaults import PUBLIC_LB_FRACTION
     from ..kaggle.kernel_output import read_origin
+    from ..metric_names import DEFAULT_METRIC
+    from ..reports.run_table import run_table, shared_metric
+    from ..runs.competition_metric import get_metric
     from ..runs.run import list_runs
 
     runs = list_runs(args.work)
+    metric = shared_metric(runs)
+    leads = metric is not None and metric != DEFAULT_METRIC
+    if leads:  # the competition's metric first, with its interval, best Run first
+        assert metric is not None
+        table = run_table(runs, None, PUBLIC_LB_FRACTION)
+        cells = {str(r): (float(v), *map(float, i)) for r, v, i in zip(table["run_id"], table["val_metric"], table["metric_interval"], strict=True)}
+        better = "higher" if get_metric(metric).greater_is_better else "lower"
+        print(f"by val_{metric} ({better} is better; 95 % interval in brackets), then val_accuracy")
+        position = {run_id: k for k, run_id in enumerate(cells)}
+        runs = sorted(runs, key=lambda r: position[r.run_id])
     for run in runs:
         origin = read_origin(run.path) if run.path else None
         came_from = f"  from kernel {origin.get('kernel')} version {origin.get('version')}" if origin else ""
-        print(f"{run.run_id:60s} {run.approach:10s} val_accuracy {run.metrics.get('val_accuracy', float('nan')):.4f}{came_from}")
+        lead = ""
+        if leads:
+            value, low, high = cells[run.run_id]
+            lead = f"val_{metric} {value:.4f} [{low:.4f}, {high:.4f}] "
+        print(f"{run.run_id:60s} {run.approach:10s} {lead}val_accuracy {run.metrics.get('val_accuracy', float('nan')):.4f}{came_from}")
     print(f"{len(runs)} Run(s) in {args.work / 'runs'}")
 
 
@@ -92,10 +110,10 @@ def _ensemble(args: argparse.Namespace) -> None:
     run = ensemble_runs(runs, parse_weights(args.weights))
     save_run(run, args.work)
     for member in runs:
-        print(f"  {member.run_id:60s} weight {run.metrics['weights'][member.run_id]:.3f}  val_accuracy {member.metrics['val_accuracy']:.4f}")
+        print(f"  {member.run_id:60s} weight {run.metrics['weights'][member.run_id]:.3f}  {member.validation_score()}")
     if "auto_summary" in run.metrics:
         print(run.metrics["auto_summary"])
-    print(f"ensemble of {len(runs)} Runs: validation accuracy {run.metrics['val_accuracy']:.4f}")
+    print(f"ensemble of {len(runs)} Runs: {run.validation_score()}")
     print(run.run_id)
 
 
@@ -106,7 +124,7 @@ def _stack(args: argparse.Namespace) -> None:
     stack = stack_runs(runs, args.meta, seed=args.seed)
     stack.save(args.work)
     for member in runs:
-        print(f"  {member.run_id:60s} val_accuracy {member.metrics['val_accuracy']:.4f}")
+        print(f"  {member.run_id:60s} {member.validation_score()}")
     print(stack.report.summary())
     print(stack.run.run_id)
 

@@ -28,6 +28,7 @@ from ..defaults import DEFAULT_SEED
 from ..errors import CornkitError
 from ..hashing import files_hash
 from ..locks import locked
+from ..metric_names import DEFAULT_METRIC, check_metric_classes, check_metric_name
 from .dataset import Dataset
 from .folds import stratified_folds
 
@@ -44,6 +45,8 @@ class ValidationRows:
     labels: np.ndarray
     split_id: str
     id_column: str
+    metric: str = DEFAULT_METRIC
+    """The competition's metric, which the Run made on these rows reports as ``val_<metric>``."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,11 @@ class Split:
         return int(self.params.get("folds") or 1)
 
     @property
+    def metric(self) -> str:
+        """The competition's metric (``--metric``); a split that records none scores by accuracy."""
+        return str(self.params.get("metric", DEFAULT_METRIC))
+
+    @property
     def id_column(self) -> str:
         """The competition's id column, the first column of ``split.csv``."""
         return str(self.frame.columns[0])
@@ -71,7 +79,7 @@ class Split:
     def validation_rows(self) -> ValidationRows:
         """The evaluation rows with their labels: what every Run made on this split reports on."""
         ids = self.evaluation_ids()
-        return ValidationRows(ids=ids, labels=self.labels_of(ids), split_id=self.split_id, id_column=self.id_column)
+        return ValidationRows(ids=ids, labels=self.labels_of(ids), split_id=self.split_id, id_column=self.id_column, metric=self.metric)
 
     def labels_of(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """The true labels of training rows ``ids``, in that order."""
@@ -124,12 +132,17 @@ def make_split(
     valid_frac: float = 0.2,
     folds: int | None = None,
     seed: int = DEFAULT_SEED,
+    metric: str = DEFAULT_METRIC,
     force: bool = False,
 ) -> Split:
     """Make (or return the already saved) stratified split of ``dataset``'s training rows.
 
     ``folds=None`` gives a holdout of ``valid_frac``; ``folds=k`` gives k stratified folds.
+    ``metric`` (the competition's) is recorded in ``split.json`` only when it is not the default,
+    so a split asked for as before records the same parameters (the split id, a hash of the CSV,
+    never depends on it).
     """
+    check_metric_classes(check_metric_name(metric), dataset.classes)
     if folds is not None and folds < 2:
         raise CornkitError(f"--folds {folds}: k-fold needs at least 2 folds (or leave --folds out for a holdout split).")
     if folds is None and not 0 < valid_frac < 1:
@@ -147,6 +160,8 @@ def make_split(
         "data_fingerprint": dataset.fingerprint,
         "n_rows": len(dataset.train),
     }
+    if metric != DEFAULT_METRIC:
+        params["metric"] = metric
     with locked(Path(work) / SPLIT_CSV, "make the split"):
         return _make_split_locked(dataset, Path(work), params, label_col, valid_frac, folds, seed, force)
 
@@ -160,7 +175,8 @@ def _make_split_locked(
         saved = load_split(work)
         if {k: v for k, v in saved.params.items() if k != "split_id"} == params:
             return saved
-        changed = {k: (saved.params.get(k), v) for k, v in params.items() if saved.params.get(k) != v}
+        asked, had = {"metric": DEFAULT_METRIC, **params}, {"metric": DEFAULT_METRIC, **saved.params}  # no metric recorded: the default
+        changed = {k: (had.get(k), v) for k, v in asked.items() if had.get(k) != v}
         detail = ", ".join(f"{k}: saved {old!r}, asked {new!r}" for k, (old, new) in changed.items())
         raise CornkitError(
             f"{csv_path} already holds a different split ({detail}). Runs scored on it would no longer be comparable; "

@@ -24,6 +24,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..data.folds import Folds, capped_folds
+from ..metric_names import DEFAULT_METRIC
 from ..params import param
 
 MAX_CV_FOLDS = 5
@@ -70,17 +71,18 @@ def out_of_fold(
 
 @dataclass(frozen=True)
 class AlphaChoice:
-    """The α (and other parameters) a head uses, how it was chosen, and the search behind it."""
+    """The α (and other parameters) a head uses, how it was chosen, and the search behind it (scored by ``metric``)."""
 
     alpha: float
     chosen_by: str
     params: dict[str, float] = field(default_factory=dict)
     search: list[dict[str, float]] = field(default_factory=list)
+    metric: str = DEFAULT_METRIC
+    best_score: float | None = None
 
     def info(self) -> dict[str, Any]:
-        """For the Run's metrics (one value per fold): the α, how it was chosen, the grid and each point's CV accuracy."""
-        best = max((row["cv_accuracy"] for row in self.search), default=None)
-        return {"alpha": self.alpha, "alpha_chosen_by": self.chosen_by, "alpha_cv_accuracy": best, "alpha_search": self.search}
+        """For the Run's metrics (one value per fold): the α, how it was chosen, the grid and each point's cross-validated metric."""
+        return {"alpha": self.alpha, "alpha_chosen_by": self.chosen_by, f"alpha_cv_{self.metric}": self.best_score, "alpha_search": self.search}
 
 
 def fixed_alpha(alpha: float, params: dict[str, float] | None = None) -> AlphaChoice:
@@ -95,20 +97,38 @@ def fallback_alpha(alpha: float, params: dict[str, float] | None = None) -> Alph
 
 
 def choose_alpha(
-    zeroshot_logits: np.ndarray, labels: np.ndarray, candidates: Sequence[Candidate], alphas: Sequence[float], mode: Mode, n_folds: int
+    zeroshot_logits: np.ndarray,
+    labels: np.ndarray,
+    candidates: Sequence[Candidate],
+    alphas: Sequence[float],
+    mode: Mode,
+    n_folds: int,
+    metric: str = DEFAULT_METRIC,
+    classes: Sequence[str] | None = None,
 ) -> AlphaChoice:
-    """The (parameters, α) whose blend of out-of-fold terms classifies the training rows best.
+    """The (parameters, α) whose blend of out-of-fold terms scores the training rows best by the competition's ``metric``.
 
-    Every row is scored by a head that did not see it, so the accuracy is a cross-validated
-    one. Ties go to the first candidate and the smallest α (the grid is searched in order), so
-    a head that does not help leaves zero-shot as it was when 0 is in the grid.
+    Every row is scored by a head that did not see it, so the score is a cross-validated one,
+    taken in the metric's direction (log loss: lower). The blend's softmax is what the metric
+    reads, as the Run's probabilities would be. ``labels`` index ``classes`` (class names: quadratic
+    kappa orders them). Ties go to the first candidate and the smallest α (the grid is searched in
+    order), so a head that does not help leaves zero-shot as it was when 0 is in the grid.
     """
+    from scipy.special import softmax
+
+    from ..runs.competition_metric import get_metric
+
+    chosen = get_metric(metric)
+    names = [str(c) for c in classes] if classes is not None else [str(k) for k in range(zeroshot_logits.shape[1])]
+    truth = np.asarray(names)[np.asarray(labels)]
+    sign = 1.0 if chosen.greater_is_better else -1.0
     search, best = [], None
     for params, term in candidates:
         for alpha in sorted(alphas):
-            accuracy = float((blend(zeroshot_logits, term, alpha, mode).argmax(axis=1) == labels).mean())
-            search.append({**params, "alpha": float(alpha), "cv_accuracy": accuracy})
-            if best is None or accuracy > best[0]:
-                best = (accuracy, float(alpha), params)
+            score = chosen.score(truth, softmax(blend(zeroshot_logits, term, alpha, mode), axis=1), names)
+            search.append({**params, "alpha": float(alpha), f"cv_{metric}": score})
+            if best is None or sign * score > sign * best[0]:
+                best = (score, float(alpha), params)
     assert best is not None, "choose_alpha needs at least one candidate and one alpha"
-    return AlphaChoice(alpha=best[1], chosen_by=f"cross-validation on the training rows ({n_folds} folds)", params=dict(best[2]), search=search)
+    how = f"cross-validation on the training rows ({n_folds} folds{'' if metric == DEFAULT_METRIC else ', ' + metric})"
+    return AlphaChoice(alpha=best[1], chosen_by=how, params=dict(best[2]), search=search, metric=metric, best_score=best[0])

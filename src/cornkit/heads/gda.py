@@ -105,7 +105,7 @@ def choose_gda_alpha(task: FeatureTask, alpha: float | str) -> AlphaChoice:
         return fallback_alpha(FALLBACK_ALPHA)
     x, y = task.train_features, task.train_labels
     terms = out_of_fold(len(y), task.n_classes, splits, lambda fit, held: fit_gda(x[fit], y[fit], task.n_classes).logits(x[held]))
-    return choose_alpha(task.zeroshot.logits(x), y, [({}, terms)], ALPHAS, "add", len(splits))
+    return choose_alpha(task.zeroshot.logits(x), y, [({}, terms)], ALPHAS, "add", len(splits), task.metric, task.classes)
 
 
 def fit_gda_task(task: FeatureTask, params: GdaParams) -> Fitted:

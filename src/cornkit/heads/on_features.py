@@ -21,6 +21,7 @@ import numpy as np
 
 from ..clip.params import ClipParams, PromptParams
 from ..errors import CornkitError
+from ..metric_names import DEFAULT_METRIC
 from ..params import seed_param
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ class FeatureTask:
         zeroshot_source: Callable[[], ZeroShotClassifier],
         train_ids: np.ndarray | None = None,
         views_source: Callable[[int], AugmentedViews] | None = None,
+        metric: str = DEFAULT_METRIC,
     ) -> None:
         self.train_features = train_features
         self.train_labels = train_labels
@@ -66,6 +68,8 @@ class FeatureTask:
         self._zeroshot_source = zeroshot_source
         self.train_ids = train_ids
         self._views_source = views_source
+        self.metric = metric
+        """The competition's metric (the split's): what a head's choices on the training rows optimise."""
 
     @property
     def n_classes(self) -> int:
@@ -163,7 +167,7 @@ def features_run(ctx: HeadContext, fit: FitFeatures, *, approach: str, config: d
         labels = class_indices(split.labels_of(train_ids), classes)
         check_every_class_present(labels, classes, f"the training rows of fold {fold}")
         valid_features = features.rows("train", valid_ids)
-        task = FeatureTask(features.rows("train", train_ids), labels, classes, ctx.seed, zeroshot, train_ids=train_ids, views_source=views)
+        task = FeatureTask(features.rows("train", train_ids), labels, classes, ctx.seed, zeroshot, train_ids=train_ids, views_source=views, metric=split.metric)
         fitted = fit(task, params)
         models.append(fitted.model)
         return FoldOutput(valid_ids, fitted.model.predict_proba(valid_features), fitted.model.predict_proba(features.test), fitted.info)

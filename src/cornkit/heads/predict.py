@@ -6,8 +6,9 @@ and file hashes are checked, and applies it to images, exactly as the Run was ma
 
 - a head on CLIP features embeds the images with the Run's CLIP model (from the feature cache
   when the work folder has them) and averages its fold models' ``predict_proba``;
-- a fine-tune loads each fold's exported fastai learner and predicts with the Run's TTA
-  setting, seeded as the Run's own test prediction was (so TTA draws the same augmentations);
+- a fine-tune rebuilds each fold's network from its JSON config, loads its safetensors weights
+  (nothing is unpickled) and predicts with the Run's TTA setting, seeded as the Run's own test
+  prediction was (so TTA draws the same augmentations);
 - an ensemble predicts with each member Run (from the same work folder) and mixes them with
   its weights; a stack feeds its members' predictions to its saved meta-model.
 
@@ -141,21 +142,16 @@ def _predict_features(model: SavedModel, images: Images, work: Path, options: Pr
 
 
 def _predict_learners(model: SavedModel, images: Images, work: Path, options: PredictParams) -> np.ndarray:
-    from ..train.predict import predict_with_learners
+    from ..train.predict import predict_with_networks
 
     details = model.details
-    files: Sequence[Path] = [model.path(name) for name in details["learners"]]
-    return predict_with_learners(
-        files,
-        images.ids,
-        images.paths,
-        tta=bool(details["tta"]),
-        seed=int(details["seed"]),
-        batch_size=int(details["batch_size"]),
-        clip_preprocess=details.get("clip_preprocess"),
-        device=options.device,
-        store=_training_store(details, images, work),
-    )
+    if "networks" not in details:
+        raise CornkitError(
+            f"Run {model.run_id} keeps its fine-tuned models as pickled fastai learners (an older cornkit), which `cornkit predict` "
+            "no longer loads: train the Run again to save them as safetensors weights."
+        )
+    networks: Sequence[tuple[Path, Path]] = [(model.path(n["weights"]), model.path(n["config"])) for n in details["networks"]]
+    return predict_with_networks(networks, images.ids, images.paths, device=options.device, store=_training_store(details, images, work))
 
 
 def _training_store(details: dict[str, Any], images: Images, work: Path) -> Any:

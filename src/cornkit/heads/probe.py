@@ -35,6 +35,7 @@ import numpy as np
 
 from ..data.folds import smallest_class
 from ..defaults import DEFAULT_SEED
+from ..metric_names import DEFAULT_METRIC
 from ..params import AUTO, param
 from ..workers import in_threads
 from .blend import AlphaChoice, alpha_param, choose_alpha, cv_splits, fallback_alpha, fixed_alpha
@@ -62,8 +63,10 @@ class ProbeFit:
 
     estimator: LogisticRegression
     C: float
-    cv_accuracy: float | None
+    cv_score: float | None
+    """The chosen C's mean fold score in ``metric``."""
     splits: list[tuple[np.ndarray, np.ndarray]] | None
+    metric: str = DEFAULT_METRIC
 
     @property
     def cv_folds(self) -> int:
@@ -80,7 +83,7 @@ def _explicit_defaults() -> dict[str, Any]:
 
 
 def _mean_fold_scores(search: Any, n_folds: int) -> np.ndarray:
-    """Mean accuracy over folds for each C (``scores_`` is a dict per class in scikit-learn's legacy layout)."""
+    """Mean score over folds for each C (``scores_`` is a dict per class in scikit-learn's legacy layout)."""
     scores = search.scores_
     if isinstance(scores, dict):
         scores = next(iter(scores.values()))
@@ -88,19 +91,39 @@ def _mean_fold_scores(search: Any, n_folds: int) -> np.ndarray:
 
 
 def choose_c(
-    features: np.ndarray, labels: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]], cs: Sequence[float], class_weight: str | None
+    features: np.ndarray,
+    labels: np.ndarray,
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    cs: Sequence[float],
+    class_weight: str | None,
+    metric: str = DEFAULT_METRIC,
+    classes: Sequence[str] | None = None,
 ) -> tuple[float, float]:
-    """The C with the best mean fold accuracy (ties: the first in ``cs``, as GridSearchCV), and that accuracy."""
+    """The C with the best mean fold score in the competition's ``metric`` (ties: the first in ``cs``, as GridSearchCV), and that score.
+
+    ``labels`` are indices into ``classes`` (the metric reads class names: quadratic kappa orders them).
+    """
     from sklearn.linear_model import LogisticRegressionCV
 
+    from ..runs.competition_metric import get_metric
+
+    chosen = get_metric(metric)
+    names = tuple(classes) if classes is not None else tuple(str(k) for k in range(int(np.max(labels)) + 1))
     search = LogisticRegressionCV(
-        Cs=list(cs), cv=splits, scoring="accuracy", max_iter=MAX_ITER, class_weight=class_weight, refit=False, n_jobs=-1, **_explicit_defaults()
+        Cs=list(cs),
+        cv=splits,
+        scoring=chosen.scorer(names),
+        max_iter=MAX_ITER,
+        class_weight=class_weight,
+        refit=False,
+        n_jobs=-1,
+        **_explicit_defaults(),
     )
     with in_threads():  # folds in threads: no worker process survives a killed command
         search.fit(features, labels)
     mean = _mean_fold_scores(search, len(splits))
     best = int(np.argmax(mean))
-    return float(search.Cs_[best]), float(mean[best])
+    return float(search.Cs_[best]), chosen.from_scorer(float(mean[best]))
 
 
 def fit_probe(
@@ -112,10 +135,13 @@ def fit_probe(
     cv_folds: int = 5,
     seed: int = DEFAULT_SEED,
     init_coef: np.ndarray | None = None,
+    metric: str = DEFAULT_METRIC,
+    classes: Sequence[str] | None = None,
 ) -> ProbeFit:
-    """Logistic regression with C chosen by stratified ``cv_folds``-fold CV on these rows only.
+    """Logistic regression with C chosen by stratified ``cv_folds``-fold CV on these rows only, by the split's ``metric``.
 
-    ``init_coef`` (classes x features) is where the final fit starts (``--init zeroshot``).
+    ``init_coef`` (classes x features) is where the final fit starts (``--init zeroshot``);
+    ``classes`` names the class indices in ``labels`` for the metric.
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -126,11 +152,11 @@ def fit_probe(
             f"note: cv_folds={cv_folds} (--cv-folds) is more than the rarest class's {smallest_class(y)} training rows; "
             f"C is cross-validated on {len(splits)} folds (recorded as cv_folds in metrics.json)."
         )
-    C, accuracy = (FALLBACK_C, None) if splits is None else choose_c(features, y, splits, cs, class_weight)
+    C, score = (FALLBACK_C, None) if splits is None else choose_c(features, y, splits, cs, class_weight, metric, classes)
     estimator = LogisticRegression(C=C, max_iter=MAX_ITER, class_weight=class_weight, warm_start=init_coef is not None)
     if init_coef is not None:
         estimator.coef_, estimator.intercept_ = init_coef, np.zeros(len(init_coef))
-    return ProbeFit(estimator.fit(features, y), C, accuracy, splits)
+    return ProbeFit(estimator.fit(features, y), C, score, splits, metric)
 
 
 def zeroshot_coef(classifier: ZeroShotClassifier) -> np.ndarray:
@@ -164,7 +190,7 @@ def choose_probe_alpha(task: FeatureTask, fit: ProbeFit, alpha: float | str, cla
     for rows, held in fit.splits:
         fold_probe = LogisticRegression(C=fit.C, max_iter=MAX_ITER, class_weight=class_weight).fit(x[rows], y[rows])
         held_out[held] = _log_probs(fold_probe, x[held], task.n_classes)
-    return choose_alpha(task.zeroshot.logits(x), y, [({}, held_out)], ALPHAS, "interpolate", len(fit.splits))
+    return choose_alpha(task.zeroshot.logits(x), y, [({}, held_out)], ALPHAS, "interpolate", len(fit.splits), task.metric, task.classes)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -205,16 +231,24 @@ def fit_probe_task(task: FeatureTask, params: ProbeParams) -> Fitted:
     check_every_class_present(task.train_labels, task.classes, "the training rows")
     init = zeroshot_coef(task.zeroshot) if params.init == "zeroshot" else None
     fit = fit_probe(
-        task.train_features, task.train_labels, cs=params.cs, class_weight=params.class_weight, cv_folds=params.cv_folds, seed=task.seed, init_coef=init
+        task.train_features,
+        task.train_labels,
+        cs=params.cs,
+        class_weight=params.class_weight,
+        cv_folds=params.cv_folds,
+        seed=task.seed,
+        init_coef=init,
+        metric=task.metric,
+        classes=task.classes,
     )
     choice = choose_probe_alpha(task, fit, params.alpha, params.class_weight)
-    info = {"chosen_C": fit.C, "cv_accuracy": fit.cv_accuracy, "cv_folds": fit.cv_folds, **choice.info()}
+    info = {"chosen_C": fit.C, f"cv_{fit.metric}": fit.cv_score, "cv_folds": fit.cv_folds, **choice.info()}
     zeroshot = None if choice.alpha == 1.0 else task.zeroshot
     return Fitted(ProbeModel(fit.estimator, task.n_classes, choice.alpha, zeroshot), info)
 
 
 def _describe(run: Run) -> str:
-    text = f"chosen C per fold: {run.metrics['chosen_C']} (cross-validated accuracy {run.metrics['cv_accuracy']})"
+    text = f"chosen C per fold: {run.metrics['chosen_C']} (cross-validated {run.metric} {run.metrics.get(f'cv_{run.metric}')})"
     if run.config.get("alpha") != 1.0:
         text += f"; alpha per fold: {run.metrics['alpha']} ({run.metrics['alpha_chosen_by'][0]})"
     return text

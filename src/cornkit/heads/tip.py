@@ -134,7 +134,7 @@ def choose_tip(task: FeatureTask, params: TipParams, views: np.ndarray | None, s
                 after_epoch=score_held,
             )
     candidates = [({"epochs": epoch, "beta": beta} if params.epochs else {"beta": beta}, term) for (epoch, beta), term in terms.items()]
-    choice = choose_alpha(zeroshot, y, candidates, alphas, "add", len(splits))
+    choice = choose_alpha(zeroshot, y, candidates, alphas, "add", len(splits), task.metric, task.classes)
     return choice, choice.params["beta"], int(choice.params.get("epochs", 0))
 
 

@@ -34,9 +34,10 @@ from ..data.split import load_split
 from ..defaults import COMPETITION, DEFAULT_SEED, PUBLIC_LB_FRACTION
 from ..errors import CornkitError
 from ..plots import val_vs_lb_png
+from ..runs.competition_metric import get_metric
 from ..runs.run import Run, list_runs
 from .folder import REPORTS_DIR
-from .run_table import Versus, run_table
+from .run_table import BOOTSTRAP, MCNEMAR, METRIC_COLUMNS, Versus, run_table
 
 REPORT_HTML = "report.html"
 TEMPLATE = "report.html.j2"
@@ -136,11 +137,26 @@ def _interval(bounds: tuple[float, float]) -> str:
 
 
 def _versus_cell(versus: Versus | str) -> dict[str, Any]:
-    """The "vs best" cell: the accuracy gap to the best Run and McNemar's p, its sort value, and whether the gap is noise."""
+    """The "vs best" cell: the gap in the split's metric to the best Run and the paired test's p, its sort value, and whether the gap is noise."""
     if isinstance(versus, str):
         return {"text": versus, "sort": "", "title": versus, "noise": False}
-    title = f"{versus.verdict}: McNemar's exact p = {versus.p_value:.3g} against {versus.best}"
+    interval = "" if versus.interval is None else f", 95 % interval of the {versus.metric} gap {_interval(versus.interval)}"
+    title = f"{versus.verdict}: p = {versus.p_value:.3g} against {versus.best}{interval}"
     return {"text": f"{versus.difference:+.4f}, p={versus.p_value:.2g}", "sort": f"{versus.difference:.6f}", "title": title, "noise": not versus.beyond_noise}
+
+
+def metric_header(table: pd.DataFrame) -> dict[str, Any]:
+    """What the page says of the competition's metric: its name, its column's header, whether it leads the table, which way is better, the paired test.
+
+    It leads (and the rows come sorted by it, best first) when every Run shares one metric other than accuracy.
+    """
+    names = {str(name) for name in table["metric"] if name}
+    name = names.pop() if len(names) == 1 else ""
+    leads = bool(name) and list(table.columns).index(METRIC_COLUMNS[0]) < list(table.columns).index("val_accuracy")
+    metric = get_metric(name) if name else None
+    better = "" if metric is None else "higher" if metric.greater_is_better else "lower"
+    test = "" if metric is None else MCNEMAR if metric.per_row else BOOTSTRAP
+    return {"metric": name, "metric_header": f"val_{name}" if name else "", "metric_leads": leads, "metric_better": better, "metric_test": test}
 
 
 def _environment() -> jinja2.Environment:
@@ -175,16 +191,17 @@ def write_report(
     runs = list_runs(work)
     table = run_table(runs, scores, public_frac, seed=seed)
     files = out.parent / f"{out.stem}_files"
-    local: list[Run | None] = [*runs, *[None] * (len(table) - len(runs))]
+    by_id = {run.run_id: run for run in runs}  # the table may sort its rows by the competition's metric
     with atomic_dir(files) as folder:
         rows: list[dict[str, Any]] = table.to_dict("records")  # type: ignore[assignment]  # the column names are str
-        sections = [_run_section(i, run, row, folder, files.name) for i, (run, row) in enumerate(zip(local, rows, strict=True))]
+        sections = [_run_section(i, by_id.get(str(row["run_id"])), row, folder, files.name) for i, row in enumerate(rows)]
         figures = _work_figures(work, folder, files.name)
         lb_figure = None
         if table["public_lb"].notna().any():
             val_vs_lb_png(table, folder / "val_vs_lb.png")
             lb_figure = Figure(f"{quote(files.name)}/val_vs_lb.png", "local validation accuracy against public LB, every submission")
     header = {
+        **metric_header(table),
         "competition": competition,
         "version": __version__,
         "made": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -45,7 +45,7 @@ def run_from_folds(
     val_ids = np.concatenate([o.val_ids for o in outputs])
     in_split_order = split.evaluation_ids()[np.isin(split.evaluation_ids(), val_ids)]
     position = pd.Index(val_ids).get_indexer(in_split_order)
-    rows = ValidationRows(ids=in_split_order, labels=split.labels_of(in_split_order), split_id=split.split_id, id_column=split.id_column)
+    rows = ValidationRows(ids=in_split_order, labels=split.labels_of(in_split_order), split_id=split.split_id, id_column=split.id_column, metric=split.metric)
     run = make_run(
         approach=approach,
         model=model,

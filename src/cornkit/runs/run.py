@@ -33,8 +33,10 @@ from ..data.dataset import DEFAULT_ID_COLUMN
 from ..data.split import Split, ValidationRows
 from ..errors import CornkitError
 from ..hashing import config_hash
+from ..metric_names import DEFAULT_METRIC
 from ..paths import check_length
 from .checks import check_ids, check_probabilities, probability_table
+from .competition_metric import get_metric
 from .metrics import classification_metrics
 from .model import RunModel, SavedModel, read_model, write_model
 
@@ -76,6 +78,18 @@ class Run:
         return str(self.config.get("model", ""))
 
     @property
+    def metric(self) -> str:
+        """The competition's metric of the split it was made on (recorded in the config only when it is not accuracy)."""
+        return str(self.config.get("metric", DEFAULT_METRIC))
+
+    def validation_score(self) -> str:
+        """``validation log_loss 0.4123 (accuracy 0.8100)``: the competition's metric first, accuracy beside it (alone under accuracy)."""
+        accuracy = f"accuracy {self.metrics.get('val_accuracy', float('nan')):.4f}"
+        if self.metric == DEFAULT_METRIC:
+            return f"validation {accuracy}"
+        return f"validation {self.metric} {self.metrics.get(f'val_{self.metric}', float('nan')):.4f} ({accuracy})"
+
+    @property
     def id_column(self) -> str:
         """The competition's id column (recorded in the config; Runs made before it was recorded use ``seed_id``)."""
         return str(self.config.get("id_column", DEFAULT_ID_COLUMN))
@@ -96,7 +110,7 @@ class Run:
 
     def validation_rows(self) -> ValidationRows:
         """The rows this Run reports on, for a Run made from it (an ensemble, a stack)."""
-        return ValidationRows(ids=self.val_ids, labels=self.val_labels, split_id=str(self.config["split_id"]), id_column=self.id_column)
+        return ValidationRows(ids=self.val_ids, labels=self.val_labels, split_id=str(self.config["split_id"]), id_column=self.id_column, metric=self.metric)
 
     @property
     def val_probs(self) -> np.ndarray:
@@ -136,6 +150,8 @@ def make_run(
     ``val_probs`` follow the split's evaluation rows (``split.evaluation_ids()``), or the rows
     of the :class:`ValidationRows` given (a Run's own, for an ensemble of Runs); their ids,
     labels and the split id come from there, and the seed is recorded with them in the config.
+    The split's metric is recorded too when it is not the default (so every Run id made on an
+    accuracy split stays what it was), and scored as ``val_<metric>`` from the validation probabilities.
     """
     rows = split.validation_rows() if isinstance(split, Split) else split
     classes = tuple(classes)
@@ -148,6 +164,8 @@ def make_run(
         "id_column": rows.id_column,
         "seed": seed,
     }
+    if rows.metric != DEFAULT_METRIC:
+        config["metric"] = rows.metric
     for name, probs, n_rows in (("validation", val_probs, len(rows.ids)), ("test", test_probs, len(test_ids))):
         check_probabilities(
             np.asarray(probs, dtype=np.float64),
@@ -163,6 +181,7 @@ def make_run(
     test.insert(0, rows.id_column, np.asarray(test_ids, dtype=np.int64))
     run = Run(run_id=make_run_id(approach, model, config), classes=classes, val=val, test=test, config=config)
     run.metrics = classification_metrics(run.val_labels, run.val_predictions(), classes)
+    run.metrics[f"val_{rows.metric}"] = get_metric(rows.metric).score(run.val_labels, run.val_probs, classes)
     return run
 
 

@@ -1,7 +1,7 @@
 """Local, offline scoring of a Run on the validation split: numbers and pictures.
 
-``score_run`` writes into the Run folder: ``report.txt`` (accuracy, balanced accuracy,
-scikit-learn's per-class table), ``confusion.png`` and ``misclassified.png`` (a contact sheet
+``score_run`` writes into the Run folder: ``report.txt`` (the competition's metric with its
+95 % interval first, then accuracy, balanced accuracy, scikit-learn's per-class table), ``confusion.png`` and ``misclassified.png`` (a contact sheet
 of wrongly predicted validation images, true and predicted label under each).
 """
 
@@ -20,6 +20,8 @@ from ..data.images import read_image
 from ..defaults import DEFAULT_SEED
 from ..errors import CornkitError
 from ..plots import confusion_png, contact_sheet_png
+from .competition_metric import get_metric
+from .intervals import metric_interval
 from .metrics import confusion, report_text
 from .run import Run
 
@@ -40,7 +42,12 @@ def score_run(run: Run, dataset: Dataset, *, max_images: int = 24, seed: int = D
     if run.path is None:
         raise ValueError("save the Run before scoring it")
     labels, predictions = run.val_labels, run.val_predictions()
+    metric = get_metric(run.metric)
+    value = metric.score(labels, run.val_probs, run.classes)  # from the probabilities: a Run made before val_<metric> was recorded too
+    low, high = metric_interval(run.metric, labels, run.val_probs, run.classes, seed=seed)
+    direction = "higher" if metric.greater_is_better else "lower"
     text = (
+        f"{run.metric}: {value:.4f} (95 % interval {low:.4f} to {high:.4f}; the competition's metric, {direction} is better)\n"
         f"Run {run.run_id} ({run.approach}, {run.model})\n"
         f"validation rows: {len(labels)}\n"
         f"accuracy:          {run.metrics['val_accuracy']:.4f}\n"

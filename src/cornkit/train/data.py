@@ -91,6 +91,51 @@ class ReadImage:
         return read_image(Path(row["path"]), f"image of {self.id_column} {row.get('id', '?')}")
 
 
+def image_block(
+    classes: Sequence[str],
+    size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    augment: dict[str, float],
+    id_column: str,
+    rows: StoreRows | None,
+) -> DataBlock:
+    """The fastai DataBlock of a fine-tune at ``size`` px: pad-resize with the background's border, flips, free rotation,
+    mild lighting/warp (``augment``: ``max_lighting``, ``max_warp``), the backbone's normalisation.
+
+    With ``rows`` (the store behind the DataLoaders, :mod:`.store_data`) images arrive pad-resized
+    to the store's side, and the augmentations' resampling brings them to ``size`` on the device.
+    Training and ``cornkit predict`` (which rebuilds this block from a Run's network config) both
+    build it here.
+    """
+    item_size = size if rows is None else stored_size(size)
+    return DataBlock(
+        blocks=(ImageBlock, CategoryBlock(vocab=list(classes))),
+        get_x=ReadImage(id_column) if rows is None else StoredImage(id_column, rows),
+        get_y=ColReader("label"),
+        splitter=ColSplitter("is_valid"),
+        # With a store, a file (a new image at prediction) is padded to the store's side like the store's rows, so it predicts the same.
+        item_tfms=Resize(item_size, method=ResizeMethod.Pad, pad_mode=PadMode.Border),
+        batch_tfms=[
+            *aug_transforms(flip_vert=True, max_rotate=180.0, **augment, pad_mode=PadMode.Border, size=size),
+            Normalize.from_stats(mean, std),
+        ],
+    )
+
+
+def loader_workers(device: torch.device) -> int:
+    """DataLoader worker processes: they only pay off feeding a GPU; in-process loading keeps CPU runs reproducible.
+
+    The processes of a launch share the machine's cores (Kaggle's two T4s come with 4).
+    """
+    return 0 if device.type == "cpu" else min(8, max(1, (os.cpu_count() or 1) // distributed.local_world_size()))
+
+
+def augment_settings(settings: FinetuneSettings) -> dict[str, float]:
+    """The augmentation strengths a Run's network config records (the rest of the augmentation is fixed)."""
+    return {"max_lighting": settings.max_lighting, "max_warp": settings.max_warp}
+
+
 def make_dataloaders(
     frame: pd.DataFrame,
     classes: Sequence[str],
@@ -100,37 +145,20 @@ def make_dataloaders(
     id_column: str,
     store: ImageStore | None = None,
 ) -> DataLoaders:
-    """fastai DataLoaders: pad-resize with the background's border, flips, free rotation, mild lighting/warp.
+    """fastai DataLoaders of :func:`image_block` for ``frame``, weighted for ``--balance oversample``.
 
     Images are normalised with the backbone's own mean and std (random weights too, which speeds training).
-    With a ``store`` the images come pad-resized from it and the batch transforms (which end
-    at the backbone's size) do the rest on the device (:mod:`.store_data`).
+    With a ``store`` the images come pad-resized from it and the batch transforms do the rest on the device.
     """
-    rows = StoreRows(store)
-    block = DataBlock(
-        blocks=(ImageBlock, CategoryBlock(vocab=list(classes))),
-        get_x=ReadImage(id_column) if store is None else StoredImage(id_column, rows),
-        get_y=ColReader("label"),
-        splitter=ColSplitter("is_valid"),
-        # With a store, a file (an exported learner's input) is padded to the store's size like the store's rows, so it predicts the same.
-        item_tfms=Resize(backbone.size if store is None else stored_size(backbone.size), method=ResizeMethod.Pad, pad_mode=PadMode.Border),
-        batch_tfms=[
-            *aug_transforms(
-                flip_vert=True, max_rotate=180.0, max_lighting=settings.max_lighting, max_warp=settings.max_warp, pad_mode=PadMode.Border, size=backbone.size
-            ),
-            Normalize.from_stats(backbone.mean, backbone.std),
-        ],
-    )
-    # Worker processes only pay off feeding a GPU; in-process loading keeps CPU runs reproducible.
-    # The processes of a launch share the machine's cores (Kaggle's two T4s come with 4).
-    workers = 0 if device.type == "cpu" else min(8, max(1, (os.cpu_count() or 1) // distributed.local_world_size()))
-    options: dict[str, Any] = {"bs": settings.batch_size, "device": device, "num_workers": workers}
+    rows = None if store is None else StoreRows(store)
+    block = image_block(classes, backbone.size, backbone.mean, backbone.std, augment_settings(settings), id_column, rows)
+    options: dict[str, Any] = {"bs": settings.batch_size, "device": device, "num_workers": loader_workers(device)}
     weights = None
     if settings.balance == "oversample":
         train_labels = frame.loc[~frame["is_valid"], "label"]
         per_class = dict(zip(classes, class_weights(train_labels, classes), strict=False))
         weights = frame["label"].map(per_class).to_numpy(dtype=np.float64)
-    if store is not None:
+    if rows is not None:
         return store_dataloaders(block, frame, rows, weights, **options)
     if weights is not None:
         return block.weighted_dataloaders(frame, wgts=weights, **options)

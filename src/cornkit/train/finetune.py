@@ -57,16 +57,23 @@ APPROACH = "finetune"
 
 
 def learner_details(settings: FinetuneSettings, results: Sequence[FoldResult]) -> dict[str, Any]:
-    """What ``cornkit predict`` needs besides the exported learners: their files in fold order, TTA, batch size, seed, and a
-    CLIP tower's open_clip preprocessing (its eval transform is not inside the fastai learner)."""
-    return {
-        "learners": [r.learner_file.name for r in results],
+    """What ``cornkit predict`` needs: each fold's saved network (safetensors weights and JSON config, :mod:`.saved_network`)
+    in fold order, TTA, batch size, seed, a CLIP tower's open_clip preprocessing and the image store the Run read.
+
+    ``learners`` names fastai's exported learners, only with ``export_learner`` (predict never loads them).
+    """
+    details: dict[str, Any] = {
+        "networks": [{"weights": r.network_files[0].name, "config": r.network_files[1].name} for r in results],
         "tta": settings.tta,
         "batch_size": settings.batch_size,
         "seed": settings.seed,
         "clip_preprocess": results[0].clip_preprocess,
         "image_store": results[0].image_store,
     }
+    learners = [r.learner_file.name for r in results if r.learner_file is not None]
+    if learners:
+        details["learners"] = learners
+    return details
 
 
 def train_finetune(
@@ -111,12 +118,14 @@ def train_finetune(
         config = settings.run_config()
         config["processes"] = world
         config["global_batch_size"] = settings.batch_size * settings.accum * world
+        # The store pads to 8/7 of the size and the device resamples without antialiasing: another input, another Run.
+        config["images_from"] = "files" if results[0].image_store is None else "store"
         if settings.is_clip:
             from ..clip.prompts import load_prompt_file
 
             prompts = load_prompt_file(Path(settings.prompts) if settings.prompts else None, dataset.classes).get(settings.prompt_set)
             config["prompts"] = prompts.as_config()
-        outputs = [FoldOutput(r.val_ids, r.val_probs, r.test_probs, {"lr": r.lr, "monitor_accuracy": r.monitor_accuracy}) for r in results]
+        outputs = [FoldOutput(r.val_ids, r.val_probs, r.test_probs, {"lr": r.lr, f"monitor_{split.metric}": r.monitor_score}) for r in results]
         run = run_from_folds(
             approach=approach,
             model=settings.model_label,
@@ -131,7 +140,7 @@ def train_finetune(
         curves = [r.wise for r in results if r.wise is not None]
         if curves:
             run.metrics["wise"] = curves
-        run.fitted = RunModel(kind="learners", details=learner_details(settings, results), files={r.learner_file.name: r.learner_file for r in results})
+        run.fitted = RunModel(kind="learners", details=learner_details(settings, results), files={f.name: f for r in results for f in r.model_files})
 
         def write_artifacts(folder: Path) -> None:
             if curves and "alphas" in curves[0]:

@@ -25,10 +25,12 @@ from ..data.images import read_image
 from ..data.split import Split
 from ..errors import CornkitError
 from ..progress import progress
+from ..runs.competition_metric import get_metric
 from .backbone import Backbone, make_backbone
 from .data import fold_frame, make_dataloaders, mark_monitor_rows
 from .ddp import fastai_alone
 from .learner import fit_learner, make_learner, predict_probs
+from .saved_network import config_name, network_config, save_network, weights_name
 from .settings import WISE_ALPHAS, FinetuneSettings, wise_alpha
 from .store_data import training_store
 from .wise import apply_wise, snapshot, sweep_alpha
@@ -38,19 +40,28 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class FoldResult:
-    """One trained fold: its validation rows and probabilities, its test probabilities, its learner file."""
+    """One trained fold: its validation rows and probabilities, its test probabilities, its saved network (and learner file)."""
 
     val_ids: np.ndarray
     val_labels: np.ndarray
     val_probs: np.ndarray
     test_probs: np.ndarray
-    learner_file: Path
+    network_files: tuple[Path, Path]
+    """The fold's weights (safetensors) and network config (JSON): :mod:`.saved_network`."""
     lr: float
-    monitor_accuracy: float | None
+    monitor_score: float | None
+    """The competition's metric on the monitor rows at the kept epoch (None without monitor rows)."""
     wise: dict[str, Any] | None = field(default=None)
     clip_preprocess: dict[str, Any] | None = field(default=None)
-    """A CLIP tower's open_clip preprocessing config (its eval transform is not inside the exported learner)."""
+    """A CLIP tower's open_clip preprocessing config (``cornkit predict`` rebuilds its eval transform from it)."""
     image_store: dict[str, Any] | None = field(default=None)
+    learner_file: Path | None = field(default=None)
+    """fastai's exported learner (a pickle), written only with ``export_learner``."""
+
+    @property
+    def model_files(self) -> list[Path]:
+        """The files the Run keeps of this fold: its weights and network config, and its exported learner when there is one."""
+        return [*self.network_files, *([self.learner_file] if self.learner_file is not None else [])]
 
 
 def oom_error(settings: FinetuneSettings, error: BaseException) -> CornkitError:
@@ -93,20 +104,21 @@ def _wise(
     classes: Sequence[str],
     settings: FinetuneSettings,
     device: torch.device,
+    metric: str,
 ) -> dict[str, Any]:
-    """Interpolate with the zero-shot weights at the fixed α, or at the α that scores best on the monitor rows."""
+    """Interpolate with the zero-shot weights at the fixed α, or at the α that scores best on the monitor rows by ``metric``."""
     alpha = wise_alpha(settings.wise)
     if alpha is not None:
         apply_wise(learn.model, zeroshot, alpha)
         return {"alpha": alpha}
-    labels = pd.Index(list(classes)).get_indexer(pd.Index(monitor["label"]))
+    scorer = get_metric(metric)
 
-    def monitor_accuracy(model: torch.nn.Module) -> float:
-        return float((_predict(learn, backbone, monitor, settings, device, tta=False).argmax(axis=1) == labels).mean())
+    def monitor_score(model: torch.nn.Module) -> float:
+        return scorer.score(monitor["label"].to_numpy(), _predict(learn, backbone, monitor, settings, device, tta=False), classes)
 
-    best, scores = sweep_alpha(learn.model, zeroshot, monitor_accuracy)
-    log.info("WiSE-FT: α = %s (monitor accuracy %.4f; α = 0: %.4f, α = 1: %.4f)", best, max(scores), scores[0], scores[-1])
-    return {"alpha": best, "alphas": list(WISE_ALPHAS), "monitor_accuracy": scores}
+    best, scores = sweep_alpha(learn.model, zeroshot, monitor_score, greater_is_better=scorer.greater_is_better)
+    log.info("WiSE-FT: α = %s (monitor %s %.4f; α = 0: %.4f, α = 1: %.4f)", best, metric, scores[WISE_ALPHAS.index(best)], scores[0], scores[-1])
+    return {"alpha": best, "alphas": list(WISE_ALPHAS), "metric": metric, f"monitor_{metric}": scores}
 
 
 def check_batch_fits(settings: FinetuneSettings, n_train: int, fold: int) -> None:
@@ -153,12 +165,12 @@ def train_fold(
     wise = None
     try:
         dls = make_dataloaders(fit_rows, dataset.classes, settings, backbone, device, dataset.id_column, store)
-        learn = make_learner(dls, backbone, settings, train_labels, dataset.classes, folder)
+        learn = make_learner(dls, backbone, settings, train_labels, dataset.classes, folder, split.metric)
         if device.type == "cuda":
             learn.to_channelslast()
-        lr, monitor_accuracy = fit_learner(learn, backbone, settings, len(dataset.classes), extra_cbs)
+        lr, monitor_score = fit_learner(learn, backbone, settings, len(dataset.classes), extra_cbs, split.metric)
         if zeroshot is not None:
-            wise = _wise(learn, backbone, zeroshot, fit_rows[fit_rows["is_valid"]], dataset.classes, settings, device)
+            wise = _wise(learn, backbone, zeroshot, fit_rows[fit_rows["is_valid"]], dataset.classes, settings, device, split.metric)
         set_seed(settings.seed, reproducible=True)
         val_probs = _predict(learn, backbone, valid, settings, device, settings.tta)
         set_seed(settings.seed, reproducible=True)  # as `cornkit predict` seeds it: the same TTA draws on the test images
@@ -167,20 +179,28 @@ def train_fold(
         raise oom_error(settings, error) from error
     if device.type == "cuda":
         learn.to_fp32()
-    learner_file = folder / f"learner-fold{fold}.pkl"
-    folder.mkdir(parents=True, exist_ok=True)
-    learn.export(learner_file)
+    image_store = None if store is None else store.summary()
+    config = network_config(settings, backbone, dataset.classes, dataset.id_column, image_store)
+    network_files = (folder / weights_name(fold), folder / config_name(fold))
+    if distributed.rank() == 0:  # the ranks hold the same weights; the leader writes them
+        save_network(learn.model, config, folder, fold)
+    learner_file = None
+    if settings.export_learner:  # fastai's own pickle, for whoever wants a fastai learner; `cornkit predict` never reads it
+        learner_file = folder / f"learner-fold{fold}.pkl"
+        folder.mkdir(parents=True, exist_ok=True)
+        learn.export(learner_file)
     return FoldResult(
         val_ids=valid["id"].to_numpy(),
         val_labels=valid["label"].to_numpy(),
         val_probs=val_probs,
         test_probs=test_probs,
-        learner_file=learner_file,
+        network_files=network_files,
         lr=lr,
-        monitor_accuracy=monitor_accuracy,
+        monitor_score=monitor_score,
         wise=wise,
         clip_preprocess=backbone.info.get("preprocess_cfg"),
-        image_store=None if store is None else store.summary(),
+        image_store=image_store,
+        learner_file=learner_file,
     )
 
 

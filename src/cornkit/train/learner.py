@@ -20,6 +20,8 @@ from fastai.learner import Learner
 from fastai.metrics import AccumMetric, accuracy
 
 from .. import distributed
+from ..metric_names import DEFAULT_METRIC
+from ..runs.competition_metric import get_metric
 from .backbone import Backbone, ParamGroups
 from .data import class_weights
 from .ddp import data_parallel, fastai_alone
@@ -44,17 +46,48 @@ class KeepBestEpoch(SaveModelCallback):
             self._save(self.fname)
 
 
-def make_learner(dls: DataLoaders, backbone: Backbone, settings: FinetuneSettings, train_labels: Sequence[str], classes: Sequence[str], path: Path) -> Learner:
-    """A plain fastai ``Learner`` on the backbone, its parameter groups as the splitter, the recipe's loss."""
+class CompetitionScore:
+    """The competition's metric of a batch of logits against class indices: what a fastai ``AccumMetric`` calls (picklable)."""
+
+    def __init__(self, metric: str, classes: Sequence[str]):
+        self.metric, self.classes = metric, [str(c) for c in classes]
+        self.__name__ = metric  # fastai's AccumMetric reads the function's name even when given one
+
+    def __call__(self, logits: torch.Tensor, targets: torch.Tensor) -> float:
+        probs = torch.softmax(logits.double(), dim=1).cpu().numpy()
+        return get_metric(self.metric).score(np.asarray(self.classes)[targets.cpu().numpy()], probs, self.classes)
+
+
+def monitor_metrics(metric: str, classes: Sequence[str]) -> list[AccumMetric]:
+    """The monitor rows' accuracy, and the competition's metric beside it when it is another one.
+
+    Accumulated over the whole monitor set, so that under DDP they are gathered from every rank
+    (exact, padding dropped), and a metric that is not a mean over rows (log loss, AUC) is
+    computed once on all of them.
+    """
+    scores = [AccumMetric(accuracy, flatten=False)]
+    if metric != DEFAULT_METRIC:
+        scores.append(AccumMetric(CompetitionScore(metric, classes), flatten=False, name=metric))
+    return scores
+
+
+def make_learner(
+    dls: DataLoaders,
+    backbone: Backbone,
+    settings: FinetuneSettings,
+    train_labels: Sequence[str],
+    classes: Sequence[str],
+    path: Path,
+    metric: str = DEFAULT_METRIC,
+) -> Learner:
+    """A plain fastai ``Learner`` on the backbone, its parameter groups as the splitter, the recipe's loss, the split's ``metric`` monitored."""
     weight = None
     if settings.balance == "weighted":
         weight = torch.tensor(class_weights(train_labels, classes), dtype=torch.float32)
     loss = RecipeLoss(weight=weight, label_smoothing=settings.label_smoothing)
-    # Accumulated over the whole monitor set, so that under DDP it is gathered from every rank (exact, padding dropped).
-    monitor_accuracy = AccumMetric(accuracy, flatten=False)
     # A CLIP tower's head-only phase is linear probing: its LayerNorms stay frozen too (fastai would train every norm layer).
     splitter = ParamGroups(backbone.group_names)
-    return Learner(dls, backbone.model, loss_func=loss, metrics=monitor_accuracy, splitter=splitter, path=path, train_bn=not settings.is_clip)
+    return Learner(dls, backbone.model, loss_func=loss, metrics=monitor_metrics(metric, classes), splitter=splitter, path=path, train_bn=not settings.is_clip)
 
 
 def find_lr(learn: Learner) -> float:
@@ -82,13 +115,17 @@ class SkipValidation(Callback):
         raise CancelValidException()
 
 
-def fit_learner(learn: Learner, backbone: Backbone, settings: FinetuneSettings, n_classes: int, extra_cbs: Sequence[Callback]) -> tuple[float, float | None]:
+def fit_learner(
+    learn: Learner, backbone: Backbone, settings: FinetuneSettings, n_classes: int, extra_cbs: Sequence[Callback], metric: str = DEFAULT_METRIC
+) -> tuple[float, float | None]:
     """Find (or take) the learning rate and train: ``lp_epochs`` of the head alone, then ``epochs`` of everything.
 
-    With monitor rows the epoch that did best on them is kept (over both phases). Returns the
-    head's learning rate and the monitor accuracy of the kept epoch (None without monitor rows).
+    With monitor rows the epoch that did best on them by the competition's ``metric``, in its
+    direction, is kept (over both phases), and early stopping watches the same number. Returns the
+    head's learning rate and the monitor score of the kept epoch (None without monitor rows).
     Under a launch every rank trains its share of each batch (:mod:`.ddp`).
     """
+    better = np.greater if get_metric(metric).greater_is_better else np.less
     with plain_progress(learn):
         lr = settings.lr if settings.lr is not None else find_lr(learn)
         cbs: list[Callback] = [*recipe_callbacks(settings, n_classes), *extra_cbs]
@@ -98,10 +135,10 @@ def fit_learner(learn: Learner, backbone: Backbone, settings: FinetuneSettings, 
         if settings.monitor_frac == 0:
             cbs.append(SkipValidation())
         else:
-            tracker = KeepBestEpoch(monitor="accuracy", fname="best", reset_on_fit=False)
+            tracker = KeepBestEpoch(monitor=metric, comp=better, fname="best", reset_on_fit=False)
             cbs.append(tracker)
             if settings.patience is not None:
-                cbs.append(EarlyStoppingCallback(monitor="accuracy", patience=settings.patience, reset_on_fit=False))
+                cbs.append(EarlyStoppingCallback(monitor=metric, comp=better, patience=settings.patience, reset_on_fit=False))
         with data_parallel(learn):
             if settings.lp_epochs > 0:
                 learn.freeze()

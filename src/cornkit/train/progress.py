@@ -28,9 +28,13 @@ def bars_wanted() -> bool:
     return sys.stdout.isatty()
 
 
-def epoch_line(epoch: int, n_epochs: int, phase: str, loss: float, accuracy: float | None, seconds: float) -> str:
-    """``epoch 2/5 (all layers): train loss 0.8123, monitor accuracy 0.7100, 12.3 s`` (no accuracy without monitor rows)."""
+def epoch_line(epoch: int, n_epochs: int, phase: str, loss: float, accuracy: float | None, seconds: float, others: dict[str, float] | None = None) -> str:
+    """``epoch 2/5 (all layers): train loss 0.8123, monitor accuracy 0.7100, 12.3 s`` (no accuracy without monitor rows).
+
+    ``others`` are the competition's metric when it is not accuracy (``monitor log_loss 0.5123``).
+    """
     monitor = f", monitor accuracy {accuracy:.4f}" if accuracy is not None else ""
+    monitor += "".join(f", monitor {name} {value:.4f}" for name, value in (others or {}).items())
     return f"epoch {epoch}/{n_epochs} ({phase}): train loss {loss:.4f}{monitor}, {seconds:.1f} s"
 
 
@@ -51,9 +55,10 @@ class EpochLines(Callback):
         loss = float(recorder.smooth_loss.value)
         names = list(recorder.metric_names[1:])
         values = dict(zip(names, self.learn.final_record, strict=False))
-        accuracy = values.get("accuracy")
+        accuracy = values.pop("accuracy", None)
+        others = {name: float(value) for name, value in values.items() if name not in ("train_loss", "valid_loss", "time") and value is not None}
         seconds = time.monotonic() - self.started
-        log.info("%s", epoch_line(self.epoch + 1, self.n_epoch, self.phase, loss, None if accuracy is None else float(accuracy), seconds))
+        log.info("%s", epoch_line(self.epoch + 1, self.n_epoch, self.phase, loss, None if accuracy is None else float(accuracy), seconds, others))
 
 
 @contextlib.contextmanager

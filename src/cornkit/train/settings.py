@@ -96,7 +96,12 @@ class FinetuneSettings(Params):
     max_warp: float = param(0.1, "strength of the random perspective warp", low=0.0, high=1.0, high_open=True)
     image_store: str = same_as(
         ClipParams, "image_store"
-    )  # where the images are decoded from changes speed, not the recipe: not in the config (the Run's metrics say which store)
+    )  # the store's path is not in the config; whether the store or the files fed the model is (``images_from``)
+    export_learner: bool = param(
+        False,
+        "also write fastai's exported learner per fold (learner-fold<K>.pkl, a pickle); predict reads the safetensors weights",
+        record=False,
+    )  # an extra file beside the weights, not another model: not in the config (nor the run id)
     seed: int = seed_param()
 
     @property

@@ -39,16 +39,23 @@ def apply_wise(model: nn.Module, zeroshot: StateDict, alpha: float) -> None:
     model.load_state_dict(interpolate(zeroshot, finetuned, alpha))
 
 
-def sweep_alpha(model: nn.Module, zeroshot: StateDict, score: Callable[[nn.Module], float], alphas: Sequence[float] = WISE_ALPHAS) -> tuple[float, list[float]]:
-    """Score every α with ``score`` (accuracy on the monitor rows); leave the best interpolation in ``model``.
+def sweep_alpha(
+    model: nn.Module,
+    zeroshot: StateDict,
+    score: Callable[[nn.Module], float],
+    alphas: Sequence[float] = WISE_ALPHAS,
+    greater_is_better: bool = True,
+) -> tuple[float, list[float]]:
+    """Score every α with ``score`` (the competition's metric on the monitor rows); leave the best interpolation in ``model``.
 
-    Ties go to the smaller α: closer to zero-shot, the more robust end.
+    Best is in the metric's direction (``greater_is_better=False`` for log loss). Ties go to the
+    smaller α: closer to zero-shot, the more robust end.
     """
     finetuned = snapshot(model)
     scores = []
     for alpha in alphas:
         model.load_state_dict(interpolate(zeroshot, finetuned, alpha))
         scores.append(float(score(model)))
-    best = float(alphas[int(np.argmax(scores))])
+    best = float(alphas[int(np.argmax(scores) if greater_is_better else np.argmin(scores))])
     model.load_state_dict(interpolate(zeroshot, finetuned, best))
     return best, scores

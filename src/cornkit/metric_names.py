@@ -1,0 +1,31 @@
+"""The competition metrics cornkit scores by, by name only.
+
+The split records which metric the competition uses (``cornkit split --metric``), and the split
+lives in the data layer, below the scikit-learn computations in :mod:`cornkit.runs.competition_metric`;
+so the names, the default and the check of a name live here, where every layer can read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .errors import CornkitError
+
+METRIC_NAMES: tuple[str, ...] = ("accuracy", "balanced_accuracy", "f1_macro", "f1_micro", "log_loss", "roc_auc", "roc_auc_ovr", "quadratic_kappa")
+DEFAULT_METRIC = "accuracy"
+"""It's Corn's metric; a split made before the metric was recorded scores by it."""
+
+
+def check_metric_name(name: str) -> str:
+    """``name`` if cornkit knows that metric, else a one-line error listing the ones it does."""
+    if name not in METRIC_NAMES:
+        raise CornkitError(f"--metric {name!r}: not a metric cornkit knows; give one of {', '.join(METRIC_NAMES)}.")
+    return name
+
+
+def check_metric_classes(name: str, classes: Sequence[str]) -> None:
+    """Refuse, before anything is split or fitted, a metric this set's classes cannot be scored by."""
+    if name == "roc_auc" and len(classes) != 2:
+        raise CornkitError(f"--metric roc_auc scores two classes, this set has {len(classes)}; give --metric roc_auc_ovr (mean one-vs-rest AUC).")
+    if name == "quadratic_kappa" and not all(str(c).strip().lstrip("+-").isdigit() for c in classes):
+        raise CornkitError(f"--metric quadratic_kappa needs integer class labels (ordered ratings), not {list(classes)}; give another --metric.")
