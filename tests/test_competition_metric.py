@@ -21,8 +21,8 @@ from cornkit.errors import CornkitError
 from cornkit.heads.blend import choose_alpha
 from cornkit.heads.probe import fit_probe
 from cornkit.heads.registry import run_head
-from cornkit.metric_names import METRIC_NAMES
-from cornkit.runs.competition_metric import METRICS, get_metric, positive_class
+from cornkit.metric_names import METRIC_NAMES, positive_class
+from cornkit.runs.competition_metric import METRICS, get_metric
 from cornkit.runs.run import load_run, make_run, save_run
 
 TWO_CLASSES = {"broken": "no", "discolored": "no", "pure": "yes", "silkcut": "no"}

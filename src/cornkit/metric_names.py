@@ -14,6 +14,18 @@ from .errors import CornkitError
 METRIC_NAMES: tuple[str, ...] = ("accuracy", "balanced_accuracy", "f1_macro", "f1_micro", "log_loss", "roc_auc", "roc_auc_ovr", "quadratic_kappa")
 DEFAULT_METRIC = "accuracy"
 """It's Corn's metric; a split made before the metric was recorded scores by it."""
+POSITIVE_NAMES = ("1", "true", "yes")
+"""Two-class labels read as the positive class (case-insensitive); otherwise the last class in sorted order is."""
+
+
+def positive_class(classes: Sequence[str]) -> str:
+    """The positive class of a two-class competition: ``1``, ``True`` or ``yes`` if one is a class, else the last in sorted order.
+
+    Here, not with the scores, because the submission's single probability column (data layer)
+    and ``roc_auc`` (runs layer) must name the same class.
+    """
+    named = [c for c in classes if str(c).strip().lower() in POSITIVE_NAMES]
+    return str(named[0]) if named else str(sorted(classes)[-1])
 
 
 def check_metric_name(name: str) -> str:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..data.submission_format import SUBMISSION_KINDS
 from ..defaults import DEFAULT_SEED
 from .argtypes import seed
 
@@ -21,6 +22,12 @@ def add_data_args(parser: argparse.ArgumentParser, *, work: bool = True, require
     """``--data`` (the competition folder), ``--classes`` and ``--work`` (where splits, features and Runs go)."""
     parser.add_argument("--data", type=Path, required=required, help="competition folder holding train.csv, test.csv, sample_submission.csv")
     parser.add_argument("--classes", help="comma-separated class order (default: sorted labels of train.csv)")
+    parser.add_argument(
+        "--submission-format",
+        choices=SUBMISSION_KINDS,
+        help="what submission.csv holds beside the id: a class, one probability column per class, or the positive class's "
+        "probability (default: what sample_submission.csv shows)",
+    )
     if work:
         add_work_arg(parser)
 
@@ -34,8 +41,9 @@ def add_submissions_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def dataset_from_args(args: argparse.Namespace, *, check_images: bool = True) -> Dataset:
-    """Load and check ``--data`` with the ``--classes`` order, if given."""
+    """Load and check ``--data`` with the ``--classes`` order and the ``--submission-format``, if given."""
     from ..data.dataset import DataConfig, load_dataset
 
     classes = tuple(c.strip() for c in args.classes.split(",")) if args.classes else None
-    return load_dataset(args.data, DataConfig(classes=classes), check_images=check_images)
+    config = DataConfig(classes=classes, submission_format=args.submission_format)
+    return load_dataset(args.data, config, check_images=check_images)

@@ -1,10 +1,11 @@
-"""Commands on the competition data before any model: synth, roboflow, split, and the demo of the whole loop."""
+"""Commands on the competition data before any model: synth, roboflow, data, split, and the demo of the whole loop."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from ..data.synth_layouts import LAYOUTS
 from ..metric_names import DEFAULT_METRIC, METRIC_NAMES
 from . import argtypes
 from .common import add_data_args, add_seed_arg, dataset_from_args
@@ -13,8 +14,8 @@ from .common import add_data_args, add_seed_arg, dataset_from_args
 def _synth(args: argparse.Namespace) -> None:
     from ..data.synth import make_synthetic_corn
 
-    summary = make_synthetic_corn(args.out, n_train=args.n_train, n_test=args.n_test, seed=args.seed)
-    print(f"synthetic corn set: {summary.n_train} train and {summary.n_test} test images, test labels in solution.csv")
+    summary = make_synthetic_corn(args.out, n_train=args.n_train, n_test=args.n_test, seed=args.seed, layout=args.layout)
+    print(f"synthetic corn set ({args.layout}): {summary.n_train} train and {summary.n_test} test images, test labels in solution.csv")
     print(summary.root)
 
 
@@ -26,6 +27,13 @@ def _roboflow(args: argparse.Namespace) -> None:
     if imported.tokenization:
         print(f"captions: use --prompts {imported.tokenization}")
     print(imported.root)
+
+
+def _data(args: argparse.Namespace) -> None:
+    from ..data.summary import findings
+
+    for line in findings(dataset_from_args(args)):
+        print(line)
 
 
 def _split(args: argparse.Namespace) -> None:
@@ -60,6 +68,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     synth = subparsers.add_parser("synth", help="write a synthetic corn set in the competition layout")
     synth.add_argument("--out", type=Path, required=True, help="folder to create")
+    synth.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="corn",
+        help="what sample_submission.csv asks for: corn (a label), probabilities (one column per class), binary (labels 0/1, the probability of 1)",
+    )
     add_synthetic_set_args(synth)
     synth.set_defaults(handler=_synth)
 
@@ -68,6 +82,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     roboflow.add_argument("--test-frac", type=argtypes.fraction, default=0.2, help="stratified share of the images held out as the test part")
     add_seed_arg(roboflow, "the train/test draw")
     roboflow.set_defaults(handler=_roboflow)
+
+    data = subparsers.add_parser("data", help="say what was read from a competition folder: rows, ids, images, classes, submission")
+    add_data_args(data, work=False)
+    data.set_defaults(handler=_data)
 
     split = subparsers.add_parser("split", help="make the stratified validation split every approach uses")
     add_data_args(split)

@@ -1,7 +1,9 @@
 """Load and check a competition folder before anything is computed from it.
 
 A competition folder holds ``train.csv`` (id, image path, label), ``test.csv`` (id, image
-path) and ``sample_submission.csv`` (id, label), with the images at the paths the CSVs name.
+path) and ``sample_submission.csv`` (the id, then a label column, one probability column per
+class, or the positive class's probability: :mod:`.submission_format`), with the images at
+the paths the CSVs name.
 Column names and the class list default to It's Corn but come from :class:`DataConfig`, so
 any image competition of the same shape works. Every problem is reported with the file, the
 row (as a spreadsheet shows it: the header is row 1) and the column, and what to do.
@@ -18,6 +20,7 @@ import pandas as pd
 from ..errors import CornkitError
 from ..hashing import files_hash
 from ..paths import check_length
+from .submission_format import SubmissionFormat, detect_submission_format
 
 DEFAULT_ID_COLUMN = "seed_id"
 """It's Corn's id column; the synthetic set uses it too. Other competitions' id column is the
@@ -34,12 +37,15 @@ class DataConfig:
     another id column, or with its columns in another order, works unchanged.
     ``classes=None`` means the sorted set of labels found in ``train.csv``; naming them fixes
     the order of the probability columns (and refuses labels outside the list).
+    ``submission_format=None`` means the kind ``sample_submission.csv`` shows
+    (:mod:`.submission_format`); naming it settles a sample that could be read two ways.
     """
 
     id_column: str | None = None
     image_column: str = "image"
     label_column: str = "label"
     classes: tuple[str, ...] | None = None
+    submission_format: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,8 @@ class Dataset:
     classes: tuple[str, ...]
     config: DataConfig = field(default_factory=DataConfig)
     fingerprint: str = ""
+    submission_format: SubmissionFormat = field(default_factory=lambda: SubmissionFormat("label", ("label",)))
+    """What ``sample_submission.csv`` asks for: a label column, a probability column per class, or the positive class's probability."""
 
     @property
     def id_column(self) -> str:
@@ -221,7 +229,7 @@ def load_dataset(data: str | Path, config: DataConfig | None = None, *, check_im
     named_id = [config.id_column] if config.id_column else []
     train = _read_csv(train_path, [*named_id, image_col, label_col])
     test = _read_csv(test_path, [*named_id, image_col])
-    sample = _read_csv(sample_path, [*named_id, label_col])
+    sample = _read_csv(sample_path, named_id)
     id_col = config.id_column or _id_column(sample_path, sample, test_path, test, label_col)
     config = replace(config, id_column=id_col)
     for path, frame in ((train_path, train), (test_path, test)):
@@ -253,6 +261,7 @@ def load_dataset(data: str | Path, config: DataConfig | None = None, *, check_im
     if overlap:
         raise CornkitError(f"{test_path}: id {min(overlap)} is also in train.csv; train and test ids must not overlap.")
     _check_same_ids(sample_path, sample, test_path, test, id_col)
+    submission_format = detect_submission_format(sample_path, sample, classes, id_col, label_col, config.submission_format)
     if check_images:
         _check_images(root, train_path, train, image_col)
         _check_images(root, test_path, test, image_col)
@@ -264,4 +273,5 @@ def load_dataset(data: str | Path, config: DataConfig | None = None, *, check_im
         classes=classes,
         config=config,
         fingerprint=files_hash(train_path, test_path),
+        submission_format=submission_format,
     )

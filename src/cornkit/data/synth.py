@@ -12,6 +12,9 @@ Pose, size, position, colour, lighting and image size vary, so no single pixel g
 class away, and the classes are imbalanced like the real set. The same seed gives the same
 bytes. ``solution.csv`` holds the test labels and a fixed ``Usage`` (Public/Private) column,
 as Kaggle keeps it, so local tools can score a submission the way the leaderboard would.
+
+The layouts (:mod:`.synth_layouts`) label and submit the same images the way other
+competitions ask.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from ..defaults import DEFAULT_SEED
 from ..errors import CornkitError
 from ..progress import progress
 from .dataset import DEFAULT_ID_COLUMN as ID
+from .synth_layouts import LAYOUTS, relabel, sample_submission
 
 CLASSES: tuple[str, ...] = ("pure", "broken", "discolored", "silkcut")
 CLASS_WEIGHTS: tuple[float, ...] = (0.46, 0.29, 0.16, 0.09)
@@ -166,13 +170,16 @@ def _draw_part(rng: np.random.Generator, out: Path, part: str, seed_ids: np.ndar
     return pd.DataFrame(rows)
 
 
-def make_synthetic_corn(out: str | Path, n_train: int = 800, n_test: int = 200, seed: int = DEFAULT_SEED) -> SynthSummary:
-    """Write a synthetic corn set in the competition layout under ``out``.
+def make_synthetic_corn(out: str | Path, n_train: int = 800, n_test: int = 200, seed: int = DEFAULT_SEED, layout: str = "corn") -> SynthSummary:
+    """Write a synthetic corn set in one of the :data:`~.synth_layouts.LAYOUTS` under ``out``.
 
     ``train.csv`` (seed_id, view, image, label), ``test.csv`` (seed_id, view, image),
-    ``sample_submission.csv`` (seed_id, label), ``train/`` and ``test/`` PNGs, and
-    ``solution.csv`` (seed_id, label, Usage) with the test labels.
+    ``sample_submission.csv`` (seed_id and the layout's value columns), ``train/`` and
+    ``test/`` PNGs, and ``solution.csv`` (seed_id, label, Usage) with the test labels.
+    Every layout draws the same images for the same seed; ``corn``'s files are It's Corn's.
     """
+    if layout not in LAYOUTS:
+        raise CornkitError(f"--layout {layout!r}: give one of {', '.join(LAYOUTS)}.")
     if n_train < 4 * len(CLASSES) or n_test < 1:
         raise CornkitError(f"--n-train must be at least {4 * len(CLASSES)} and --n-test at least 1 (got {n_train}, {n_test}).")
     out = Path(out)
@@ -188,9 +195,11 @@ def make_synthetic_corn(out: str | Path, n_train: int = 800, n_test: int = 200, 
     train = _draw_part(rng, out, "train", seed_ids[:n_train], labels[:n_train])
     test_rows = _draw_part(rng, out, "test", seed_ids[n_train:], labels[n_train:])
     usage = np.where(rng.random(n_test) < PUBLIC_FRACTION, "Public", "Private")
+    train["label"] = relabel(train["label"], layout)
+    test_rows["label"] = relabel(test_rows["label"], layout)
 
     write_csv(out / "train.csv", train)
     write_csv(out / "test.csv", test_rows.drop(columns="label"))
-    write_csv(out / "sample_submission.csv", test_rows[[ID]].assign(label=CLASSES[0]))
+    write_csv(out / "sample_submission.csv", sample_submission(test_rows[[ID]], CLASSES, layout))
     write_csv(out / "solution.csv", test_rows[[ID, "label"]].assign(Usage=usage))
     return SynthSummary(root=out, n_train=n_train, n_test=n_test)

@@ -28,7 +28,8 @@ from ..locks import locked
 log = logging.getLogger(__name__)
 
 LEDGER = "ledger.csv"
-LEDGER_COLUMNS = ("run_id", "file", "approach", "model", "val_accuracy", "created_at")
+LEDGER_COLUMNS = ("run_id", "file", "approach", "model", "val_accuracy", "metric", "val_metric", "created_at")
+"""``metric`` is the competition's metric of the Run's split and ``val_metric`` its validation score (empty in rows written before they were recorded)."""
 DAMAGED_PREFIX = "ledger-damaged-"
 NOT_SUBMISSIONS = frozenset({LEDGER, "leaderboard.csv"})
 

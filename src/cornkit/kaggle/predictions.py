@@ -52,11 +52,10 @@ def write_predictions(run: Run, images: Images, probs: np.ndarray, folder: Path)
     check_probabilities(probs, run.classes, len(images.ids), f"predictions of Run {run.run_id}", fix="Nothing was written.")
     table = pd.DataFrame(probs, columns=list(run.classes))
     table.insert(0, images.id_column, images.ids)
-    labels = np.asarray(run.classes)[probs.argmax(axis=1)]
     if images.dataset is not None:
-        submission = submission_frame(images.ids, labels, images.dataset, f"predictions of Run {run.run_id}")
+        submission = submission_frame(images.ids, probs, run.classes, images.dataset, f"predictions of Run {run.run_id}")
     else:
-        submission = pd.DataFrame({images.id_column: images.ids, "label": labels})
+        submission = pd.DataFrame({images.id_column: images.ids, "label": np.asarray(run.classes)[probs.argmax(axis=1)]})
     with atomic_dir(folder) as tmp:
         write_csv(tmp / "test_probs.csv", table)
         write_csv(tmp / "submission.csv", submission)

@@ -21,12 +21,10 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, cohen_kappa_score, f1_score, log_loss, roc_auc_score
 
-from ..metric_names import check_metric_classes, check_metric_name
+from ..metric_names import check_metric_classes, check_metric_name, positive_class
 
 Weights = npt.NDArray[Any] | None
 Score = Callable[[np.ndarray, np.ndarray, Sequence[str], Weights], float]
-POSITIVE_NAMES = ("1", "true", "yes")
-"""Two-class labels read as the positive class (case-insensitive); otherwise the last class in sorted order is."""
 
 
 def _predicted(probs: np.ndarray, classes: Sequence[str]) -> np.ndarray:
@@ -37,12 +35,6 @@ def _sorted_columns(probs: np.ndarray, classes: Sequence[str]) -> tuple[np.ndarr
     """Columns in sorted class order: scikit-learn's ``log_loss`` and ``roc_auc_score`` read probability columns that way."""
     order = np.argsort(np.asarray(classes))
     return np.asarray(probs)[:, order], [str(classes[k]) for k in order]
-
-
-def positive_class(classes: Sequence[str]) -> str:
-    """The positive class of a two-class competition: ``1``, ``True`` or ``yes`` if one is a class, else the last in sorted order."""
-    named = [c for c in classes if str(c).strip().lower() in POSITIVE_NAMES]
-    return str(named[0]) if named else str(sorted(classes)[-1])
 
 
 def integer_order(classes: Sequence[str]) -> list[str]:
@@ -68,6 +60,8 @@ def _f1(average: str) -> Score:
 
 def _log_loss(labels: np.ndarray, probs: np.ndarray, classes: Sequence[str], weights: Weights) -> float:
     columns, names = _sorted_columns(probs, classes)
+    # Rows computed in float32 miss 1 by more than log_loss tolerates (it warns); rescaling moves the score by under 1e-6.
+    columns = columns / columns.sum(axis=1, keepdims=True)
     return float(log_loss(labels, columns, labels=names, sample_weight=weights))
 
 
@@ -114,7 +108,6 @@ class Metric:
 
         def score(estimator: Any, features: np.ndarray, labels: np.ndarray) -> float:
             probs = np.asarray(estimator.predict_proba(features), dtype=np.float64)
-            probs /= probs.sum(axis=1, keepdims=True)  # float32 features give rows that miss 1 by more than log_loss allows
             value = self.score(names[np.asarray(labels)], probs, classes)
             return value if self.greater_is_better else -value
 
