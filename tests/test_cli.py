@@ -118,7 +118,9 @@ def test_predict_reproduces_each_demo_runs_test_probabilities(demo, approach: st
     out, result, _ = demo
     run = next(r for r in result.runs if r.approach == approach)
     assert main(["predict", run.run_id, "--data", str(out / "data"), "--work", str(out / "work")]) == 0
-    predicted = pd.read_csv(Path(_last_line(capsys)) / "test_probs.csv").set_index(run.id_column).loc[run.test_ids, list(run.classes)]
+    predicted = (
+        pd.read_csv(Path(_last_line(capsys)) / "test_probs.csv", dtype={run.id_column: str}).set_index(run.id_column).loc[run.test_ids, list(run.classes)]
+    )
     # Feature heads, ensembles and stacks: the same arithmetic on the same features. Fine-tunes: the exported learner, with
     # TTA seeded as the Run seeded it; fastai's batch pipeline is the same, only float32 summation order may differ.
     np.testing.assert_allclose(predicted.to_numpy(), run.test_probs, atol=1e-5 if approach in FINE_TUNES else 1e-6)

@@ -41,7 +41,7 @@ def test_other_column_names_work_through_the_config(corn_copy: Path) -> None:
     dataset = load_dataset(corn_copy, DataConfig(id_column="id", image_column="path", label_column="target"))
     assert dataset.id_column == "id"
     assert dataset.ids("train") == original.ids("train") and dataset.ids("test") == original.ids("test")
-    assert dataset.train["target"].astype(str).tolist() == original.train["label"].astype(str).tolist()
+    assert dataset.train["label"].tolist() == original.train["label"].tolist()  # read from 'target' into the one shape
     assert dataset.image_paths("train") == original.image_paths("train") and dataset.image_paths("test") == original.image_paths("test")
     assert dataset.classes == original.classes
 
@@ -66,11 +66,11 @@ def test_column_roles_come_from_names_not_positions(corn_copy: Path, tmp_path: P
 @pytest.mark.parametrize(
     ("csv", "change", "message"),
     [
-        ("train.csv", lambda f: f.drop(columns="label"), r"train.csv: missing column\(s\) 'label'"),
+        ("train.csv", lambda f: f.drop(columns="label"), r"train.csv: which column holds the label\? There is no 'label' column.*\[\].*--label-column"),
         (
             "train.csv",
             lambda f: f.assign(seed_id=[f.seed_id[0], *list(f.seed_id[1:3]), f.seed_id[0], *list(f.seed_id[4:])]),
-            r"train.csv, row 5, column 'seed_id': id \d+ already appears in row 2",
+            r"train.csv, row 5, column 'seed_id': id '\d+' already appears in row 2",
         ),
         ("train.csv", lambda f: f.assign(label=["pure"] * 2 + ["mouldy"] + list(f.label[3:])), r"train.csv, row 4, column 'label': unknown label 'mouldy'"),
         ("train.csv", lambda f: f.assign(image=["train/nope.png", *list(f.image[1:])]), r"train.csv, row 2, column 'image': image 'train/nope.png' not found"),
@@ -80,7 +80,12 @@ def test_column_roles_come_from_names_not_positions(corn_copy: Path, tmp_path: P
             r"test.csv, row 2, column 'image': '../../etc/passwd' points outside the data folder",
         ),
         ("test.csv", lambda f: f.iloc[:0], r"test.csv has a header but no rows"),
-        ("test.csv", lambda f: f.assign(seed_id=["abc", *list(f.seed_id[1:])]), r"test.csv, row 2, column 'seed_id': 'abc' is not an integer id"),
+        ("test.csv", lambda f: f.assign(seed_id=["", *list(f.seed_id[1:])]), r"test.csv, row 2, column 'seed_id': empty id"),
+        (
+            "test.csv",
+            lambda f: f.assign(seed_id=["abc", *list(f.seed_id[1:])]),
+            r"sample_submission.csv, row \d+, column 'seed_id': id '\d+' is not in test.csv",
+        ),
     ],
 )
 def test_bad_input_names_file_row_and_column(corn_copy: Path, csv: str, change, message: str) -> None:
@@ -92,5 +97,5 @@ def test_bad_input_names_file_row_and_column(corn_copy: Path, csv: str, change, 
 def test_missing_folder_and_file_say_what_data_means(tmp_path: Path) -> None:
     with pytest.raises(CornkitError, match="no such folder"):
         load_dataset(tmp_path / "missing")
-    with pytest.raises(CornkitError, match=r"train\.csv not found.*--data must be the competition folder"):
+    with pytest.raises(CornkitError, match=r"sample_submission\.csv not found.*--data must be the competition folder"):
         load_dataset(tmp_path)

@@ -146,7 +146,7 @@ def test_every_recipe_flag_reaches_training(dataset, holdout):
     assert seen.steps == seen.batches // 2
     # drop path in the exported model
     by_id = dict(zip(dataset.ids("train"), dataset.image_paths("train"), strict=False))
-    rows = pd.DataFrame({"id": run.val["seed_id"], "path": [str(by_id[int(i)]) for i in run.val["seed_id"]]})
+    rows = pd.DataFrame({"id": run.val["seed_id"], "path": [str(by_id[i]) for i in run.val["seed_id"]]})
     learn = run_fold_learner(run.path, 0, rows)
     assert max(m.drop_prob for m in learn.model.modules() if isinstance(m, DropPath)) == pytest.approx(0.2)
     # EMA: its weights differ from the raw ones and are the ones exported

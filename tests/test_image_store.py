@@ -243,7 +243,7 @@ def test_finetune_from_the_store_matches_the_files_and_a_second_run_decodes_noth
     assert "decoding 200 images once" in capsys.readouterr().err
     files = train_finetune(dataset, split, tmp_path / "files", FinetuneSettings(**RESNET, epochs=2, seed=1, image_store="none"))
     # The probabilities the Run recorded from the store are its network's on the image files, pad-resized as the store did.
-    images = dataset.train.set_index(dataset.id_column).loc[stored.val_ids, dataset.config.image_column]
+    images = dataset.train.set_index(dataset.id_column).loc[stored.val_ids, dataset.image_column]
     valid = pd.DataFrame({"id": stored.val_ids, "path": [str(dataset.root / p) for p in images]})
     from_files = predict_probs(run_fold_learner(stored.path, 0, valid), valid, use_tta=False)
     np.testing.assert_allclose(from_files, stored.val_probs, atol=1e-5, rtol=0)

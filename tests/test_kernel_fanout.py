@@ -265,9 +265,9 @@ def test_predict_kernel_reproduces_the_source_runs_test_predictions(standin: Sta
         env.setenv("CORNKIT_INPUT_ROOT", str(input_root))
         env.setenv("CORNKIT_WORKING_ROOT", str(working))
         nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(working)}}).execute()
-    submission = pd.read_csv(working / "submission.csv")
+    submission = pd.read_csv(working / "submission.csv", dtype=str)
     assert submission["label"].tolist() == pd.Series(run.test_predictions(), index=run.test_ids).loc[submission["seed_id"]].tolist()
-    probs = pd.read_csv(working / "cornkit-predictions" / "test_probs.csv").set_index("seed_id").loc[run.test_ids, list(run.classes)]
+    probs = pd.read_csv(working / "cornkit-predictions" / "test_probs.csv", dtype={"seed_id": str}).set_index("seed_id").loc[run.test_ids, list(run.classes)]
     np.testing.assert_allclose(probs.to_numpy(), run.test_probs, atol=1e-5)  # the images embedded anew in the kernel
 
 

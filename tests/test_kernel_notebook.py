@@ -63,6 +63,33 @@ def test_built_probe_notebook_runs_under_a_simulated_kaggle_layout(tmp_path: Pat
     assert pd.read_csv(solution)["seed_id"].tolist() == submission["seed_id"].tolist()
 
 
+def test_a_kernel_repeats_the_local_split_metric_included_on_another_competitions_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dog Breed's shape (labels.csv, hex ids, probability columns) scored by log loss: the kernel's split is the local one."""
+    from cornkit.data.split import make_split
+    from cornkit.kaggle.notebook import split_flags
+
+    input_root, working = tmp_path / "kaggle" / "input", tmp_path / "kaggle" / "working"
+    data = make_synthetic_corn(input_root / COMPETITION / "dogs", n_train=60, n_test=12, seed=5, layout="dogbreed").root
+    working.mkdir(parents=True)
+    dataset = load_dataset(data, check_images=False)
+    local = make_split(dataset, tmp_path / "local-work", folds=3, seed=11, metric="log_loss")
+    spec = KernelSpec(approach="probe", user="cornkit-tester", model="cornkit-tiny-clip", pretrained="none", split_flags=split_flags(local.params))
+    kernel = build_kernel(spec, tmp_path / "kernels")
+    notebook = nbformat.read(kernel.path / kernel.metadata["code_file"], as_version=4)
+    assert any('"--folds", "3", "--seed", "11", "--metric", "log_loss"' in cell.source for cell in notebook.cells)
+
+    monkeypatch.setenv("CORNKIT_INPUT_ROOT", str(input_root))
+    monkeypatch.setenv("CORNKIT_WORKING_ROOT", str(working))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(working)}}).execute()
+    summary = json.loads((working / "cornkit-run.json").read_text())
+    assert summary["split"]["split_id"] == local.split_id and summary["split"]["metric"] == "log_loss"
+    metrics = json.loads((working / "cornkit-runs" / summary["run_id"] / "metrics.json").read_text())
+    assert "val_log_loss" in metrics
+    submission = pd.read_csv(working / "submission.csv", dtype=str)
+    assert list(submission.columns) == list(dataset.sample_submission.columns) and submission["id"].tolist() == dataset.sample_submission["id"].tolist()
+
+
 def test_every_registered_head_builds_as_a_kernel(tmp_path: Path) -> None:
     approaches = list(all_heads())
     assert {"zeroshot", "probe", "convnext"} <= set(approaches)

@@ -46,8 +46,8 @@ def test_every_layout_draws_the_same_images_and_only_binary_relabels(tmp_path: P
 
 
 def test_an_unknown_layout_is_refused_before_anything_is_drawn(tmp_path: Path) -> None:
-    with pytest.raises(CornkitError, match="--layout 'cassava': give one of corn, probabilities, binary"):
-        make_synthetic_corn(tmp_path / "x", layout="cassava")
+    with pytest.raises(CornkitError, match="--layout 'mnist': give one of corn, probabilities, binary, cassava, dogbreed, folders"):
+        make_synthetic_corn(tmp_path / "x", layout="mnist")
     assert not (tmp_path / "x").exists()
 
 
@@ -79,7 +79,7 @@ def test_a_layout_goes_from_its_folder_to_a_submission_in_its_samples_shape_scor
 
     run = load_run(run_id, work)
     assert f"val_{metric}" in run.metrics
-    order = [run.test_ids.tolist().index(int(i)) for i in submitted["seed_id"]]
+    order = [run.test_ids.tolist().index(i) for i in submitted["seed_id"]]
     probs = np.maximum(run.test_probs[order], 1e-6)
     probs /= probs.sum(axis=1, keepdims=True)
     if layout == "probabilities":

@@ -40,10 +40,10 @@ def test_predict_reproduces_the_runs_own_test_probabilities_from_the_command_lin
     lines = capsys.readouterr().out.strip().splitlines()
     folder = Path(lines[-1])
     assert "largest difference from its test_probs.csv" in lines[-2]
-    written = pd.read_csv(folder / "test_probs.csv")
+    written = pd.read_csv(folder / "test_probs.csv", dtype={"seed_id": str})
     np.testing.assert_allclose(written[list(probe.classes)].to_numpy(), probe.test_probs, atol=1e-6)
     assert written["seed_id"].tolist() == probe.test_ids.tolist()
-    submission = pd.read_csv(folder / "submission.csv")
+    submission = pd.read_csv(folder / "submission.csv", dtype=str)
     assert list(submission.columns) == list(dataset.sample_submission.columns)
     assert submission["label"].tolist() == list(probe.test_predictions())
 

@@ -1,7 +1,7 @@
 """Property: whatever the competition folder and the Run hold, `submit` writes a valid submission or says one line.
 
 Hypothesis draws small competition folders with hostile labels ("01", "NA", spaces, case
-variants, unicode) and ids (huge, duplicated, not integers, missing from the sample), a sample
+variants, unicode) and ids (huge, duplicated, empty, not integers, missing from the sample), a sample
 submission with its columns in any order, and Runs whose probabilities may hold NaN,
 infinities, negatives or rows that do not sum to 1, or that repeat a row; and odd
 images (16-bit, alpha, palette, CMYK, EXIF-rotated, truncated) for the one image reader. The
@@ -144,10 +144,9 @@ def _check_submission(path: Path, root: Path, run_path: Path) -> None:
     sample = pd.read_csv(root / "sample_submission.csv", dtype=str, keep_default_na=False)
     classes = sorted(set(pd.read_csv(root / "train.csv", dtype=str, keep_default_na=False)["label"]))
     assert list(written.columns) == list(sample.columns)
-    assert [int(i) for i in written["seed_id"]] == [int(i) for i in sample["seed_id"]]
-    probs = pd.read_csv(run_path / "test_probs.csv", dtype={"seed_id": str}, keep_default_na=False)
-    probs = probs.set_index(probs["seed_id"].map(int))
-    expected = [classes[int(np.argmax(probs.loc[int(i), classes].to_numpy(dtype=float)))] for i in sample["seed_id"]]
+    assert written["seed_id"].tolist() == sample["seed_id"].tolist()  # ids are text, written back exactly as read
+    probs = pd.read_csv(run_path / "test_probs.csv", dtype={"seed_id": str}, keep_default_na=False).set_index("seed_id")
+    expected = [classes[int(np.argmax(probs.loc[i, classes].to_numpy(dtype=float)))] for i in sample["seed_id"]]
     assert list(written["label"]) == expected
 
 

@@ -31,7 +31,7 @@ def test_import_writes_a_loadable_competition_folder(corn_dir: Path, tmp_path: P
     dataset = load_dataset(root)
     assert dataset.classes == imported.classes == ("broken", "discolored", "pure", "silkcut")
     assert len(dataset.train) + len(dataset.test) == 60 and len(dataset.test) == imported.n_test == 15
-    solution = pd.read_csv(root / "solution.csv")
+    solution = pd.read_csv(root / "solution.csv", dtype=str)
     assert all(
         Path(image).parent.name == label for image, label in zip(dataset.test.set_index("seed_id").loc[solution.seed_id, "image"], solution.label, strict=True)
     )

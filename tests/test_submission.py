@@ -38,7 +38,7 @@ def test_submission_has_sample_ids_in_order_and_argmax_labels(clip_work, tmp_pat
     run = _run(dataset, split, probs)
     save_run(run, work)
     submission = write_submission(load_run(run.run_id, work), dataset, tmp_path)
-    written = pd.read_csv(submission.path)
+    written = pd.read_csv(submission.path, dtype=str)
     assert list(written.columns) == ["seed_id", "label"]
     assert list(written["seed_id"]) == list(dataset.sample_submission["seed_id"])
     expected = dict(zip(dataset.ids("test"), np.asarray(dataset.classes)[probs.argmax(axis=1)], strict=True))
@@ -142,5 +142,5 @@ def test_a_run_file_that_repeats_a_row_is_refused_in_one_line(clip_work) -> None
     path = save_run(run, work)
     lines = (path / "test_probs.csv").read_text().splitlines()
     (path / "test_probs.csv").write_text("\n".join([*lines, lines[3]]) + "\n")
-    with pytest.raises(CornkitError, match=rf"test_probs.csv, row {len(lines) + 1}, column 'seed_id': id \d+ repeats row 4. The Run is damaged"):
+    with pytest.raises(CornkitError, match=rf"test_probs.csv, row {len(lines) + 1}, column 'seed_id': id '\d+' repeats row 4. The Run is damaged"):
         load_run(run.run_id, work)

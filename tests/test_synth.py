@@ -38,21 +38,22 @@ def test_same_seed_same_bytes_and_other_seed_differs(tmp_path: Path) -> None:
 
 def test_competition_layout_loads_and_is_imbalanced(corn_dir: Path) -> None:
     dataset = load_dataset(corn_dir)
-    assert list(dataset.train.columns) == ["seed_id", "view", "image", "label"]
-    assert list(dataset.test.columns) == ["seed_id", "view", "image"]
+    assert list(pd.read_csv(corn_dir / "train.csv").columns) == ["seed_id", "view", "image", "label"]
+    assert list(pd.read_csv(corn_dir / "test.csv").columns) == ["seed_id", "view", "image"]
+    assert list(dataset.train.columns) == ["seed_id", "image", "label"] and list(dataset.test.columns) == ["seed_id", "image"]
     assert set(dataset.classes) == set(CLASSES)
-    assert set(dataset.train["view"]) == {"top", "bottom"}
+    assert set(pd.read_csv(corn_dir / "train.csv")["view"]) == {"top", "bottom"}
     counts = dataset.train["label"].value_counts()
     assert counts.idxmax() == "pure" and counts.idxmin() == "silkcut"
     sizes = {Image.open(p).size for p in dataset.image_paths("train")[:30]}
     assert len(sizes) > 1 and any(w != h for w, h in sizes)
-    solution = pd.read_csv(corn_dir / "solution.csv")
+    solution = pd.read_csv(corn_dir / "solution.csv", dtype=str)
     assert list(solution["seed_id"]) == dataset.ids("test")
     assert set(solution["Usage"]) == {"Public", "Private"}
 
 
 def test_refuses_to_write_over_an_existing_set(corn_dir: Path) -> None:
-    with pytest.raises(CornkitError, match="already exists"):
+    with pytest.raises(CornkitError, match="already holds a competition folder: pick an empty --out folder"):
         make_synthetic_corn(corn_dir, n_train=20, n_test=5)
 
 

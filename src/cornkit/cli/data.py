@@ -39,7 +39,7 @@ def _data(args: argparse.Namespace) -> None:
 def _split(args: argparse.Namespace) -> None:
     from ..data.split import make_split
 
-    dataset = dataset_from_args(args, check_images=False)
+    dataset = dataset_from_args(args, check_images=False, recorded=False)
     split = make_split(dataset, args.work, valid_frac=args.valid_frac, folds=args.folds, seed=args.seed, metric=args.metric, force=args.force)
     counts = split.frame["fold"].value_counts().sort_index()
     print(f"{split.params['kind']} split {split.split_id}: " + ", ".join(f"fold {k}: {n} rows" for k, n in counts.items()))
@@ -83,8 +83,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_seed_arg(roboflow, "the train/test draw")
     roboflow.set_defaults(handler=_roboflow)
 
-    data = subparsers.add_parser("data", help="say what was read from a competition folder: rows, ids, images, classes, submission")
-    add_data_args(data, work=False)
+    data = subparsers.add_parser(
+        "data", help="say what was read from a competition folder (as --work's split was told to read it): rows, ids, images, classes, submission"
+    )
+    add_data_args(data)
     data.set_defaults(handler=_data)
 
     split = subparsers.add_parser("split", help="make the stratified validation split every approach uses")

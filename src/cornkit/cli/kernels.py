@@ -143,8 +143,17 @@ def _build_head(args: argparse.Namespace) -> KernelFolder:
         model_sources=tuple(args.model_source),
         extra_args=kernel_head_args(args.approach, head_flags),
         name=args.name,
+        split_flags=_local_split_flags(args.work),
     )
     return build_kernel(spec, args.kernels)
+
+
+def _local_split_flags(work: Path) -> tuple[str, ...]:
+    """The flags that make a kernel's split the one saved in ``work`` (none without a saved split: the kernel uses the defaults)."""
+    from ..data.split import SPLIT_JSON, load_split
+    from ..kaggle.notebook import split_flags
+
+    return split_flags(load_split(work).params) if (work / SPLIT_JSON).is_file() else ()
 
 
 def _build_combine(args: argparse.Namespace) -> KernelFolder:
@@ -180,6 +189,7 @@ def _build_combine(args: argparse.Namespace) -> KernelFolder:
         competition=args.competition,
         enable_internet=args.internet is not False,
         is_private=not args.public,
+        split_flags=_local_split_flags(args.work),
     )
     return build_combine_kernel(spec, args.kernels)
 
@@ -305,6 +315,12 @@ def register(actions: argparse._SubParsersAction) -> None:
     )
     build.add_argument("--name", help="the kernel's name: its folder, and the end of its title and slug (default: the approach); one per variant")
     build.add_argument("--kernels", **kernels_dir)
+    build.add_argument(
+        "--work",
+        type=Path,
+        default=Path("work"),
+        help="work folder whose saved split the kernel repeats, metric included (default: ./work)",
+    )
     build.add_argument("--user", help="your Kaggle username (default: the one in your credentials)")
     build.add_argument("--model", help="model name (open_clip model or timm arch; default: the approach's)")
     build.add_argument("--pretrained", help="open_clip tag, or a checkpoint path under /kaggle/input (default: the approach's)")

@@ -25,6 +25,7 @@ import torch
 
 from ..atomic import atomic_dir, write_json
 from ..data.dataset import Dataset
+from ..data.ids import id_array
 from ..errors import CornkitError
 from ..hashing import config_hash
 from .features import FEATURES_DIR, encode_images, feature_key
@@ -44,13 +45,13 @@ class AugmentedViews:
     views: np.ndarray
     train_ids: np.ndarray
 
-    def rows(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+    def rows(self, ids: Sequence[str] | np.ndarray) -> np.ndarray:
         """The views of training rows ``ids`` (in that order), shape ``(K, len(ids), dim)``."""
-        position = {int(i): k for k, i in enumerate(self.train_ids)}
+        position = {str(i): k for k, i in enumerate(self.train_ids)}
         try:
-            return self.views[:, [position[int(i)] for i in ids]]
+            return self.views[:, [position[str(i)] for i in ids]]
         except KeyError as error:
-            raise CornkitError(f"id {error.args[0]} has no augmented view in {self.path}; the split and data disagree.") from error
+            raise CornkitError(f"id {error.args[0]!r} has no augmented view in {self.path}; the split and data disagree.") from error
 
 
 def augmenting_transform(clip: LoadedClip) -> Any:
@@ -70,7 +71,7 @@ def augmented_key(spec: ClipSpec, dataset: Dataset, n_views: int, seed: int) -> 
 
 
 def _load(path: Path, key: str) -> AugmentedViews:
-    return AugmentedViews(path=path, key=key, views=np.load(path / "train.npy"), train_ids=np.load(path / "train_ids.npy"))
+    return AugmentedViews(path=path, key=key, views=np.load(path / "train.npy"), train_ids=id_array(np.load(path / "train_ids.npy", allow_pickle=False)))
 
 
 def extract_augmented_views(
@@ -102,6 +103,6 @@ def extract_augmented_views(
             )
     with atomic_dir(path) as folder:
         np.save(folder / "train.npy", np.stack(views))
-        np.save(folder / "train_ids.npy", np.asarray(dataset.ids("train"), dtype=np.int64))
+        np.save(folder / "train_ids.npy", id_array(dataset.ids("train")))
         write_json(folder / "meta.json", {"key": key, "clip": spec.identity(), "views": n_views, "seed": seed, "recipe": RECIPE, "n_train": len(dataset.train)})
     return _load(path, key)

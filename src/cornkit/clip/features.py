@@ -24,6 +24,7 @@ from torch.utils.data import Dataset as TorchDataset
 
 from ..atomic import atomic_dir, write_json
 from ..data.dataset import Dataset
+from ..data.ids import id_array
 from ..data.image_store import ImageStore, store_root
 from ..data.images import read_image
 from ..distributed import local_world_size, world_size
@@ -52,14 +53,14 @@ class FeatureSet:
     test_ids: np.ndarray
     meta: dict[str, Any]
 
-    def rows(self, part: str, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+    def rows(self, part: str, ids: Sequence[str] | np.ndarray) -> np.ndarray:
         """The feature rows of ``ids`` (in that order) from ``part``."""
         features, all_ids = (self.train, self.train_ids) if part == "train" else (self.test, self.test_ids)
-        position = {int(i): k for k, i in enumerate(all_ids)}
+        position = {str(i): k for k, i in enumerate(all_ids)}
         try:
-            return features[[position[int(i)] for i in ids]]
+            return features[[position[str(i)] for i in ids]]
         except KeyError as error:
-            raise CornkitError(f"id {error.args[0]} has no cached {part} feature in {self.path}; the split and data disagree.") from error
+            raise CornkitError(f"id {error.args[0]!r} has no cached {part} feature in {self.path}; the split and data disagree.") from error
 
 
 class ImageFiles(TorchDataset):
@@ -185,7 +186,7 @@ def _cache_problem(meta: Any, arrays: dict[str, np.ndarray]) -> str | None:
         return "meta.json lacks n_train, n_test or dim"
     for part in PARTS:
         features, ids, rows = arrays[part], arrays[f"{part}_ids"], meta[f"n_{part}"]
-        if features.shape != (rows, meta["dim"]) or ids.shape != (rows,) or ids.dtype.kind not in "iu":
+        if features.shape != (rows, meta["dim"]) or ids.shape != (rows,) or ids.dtype.kind not in "iuU":
             return f"{part}.npy or {part}_ids.npy does not match meta.json ({rows} x {meta['dim']})"
         norms = np.linalg.norm(features.astype(np.float64), axis=1) if rows else np.ones(0)
         if not np.all(np.abs(norms - 1) <= UNIT_NORM_TOLERANCE):
@@ -205,6 +206,7 @@ def _load_cached(path: Path, key: str) -> FeatureSet | None:
         meta = json.loads((path / "meta.json").read_text())
         arrays = {name: np.load(path / f"{name}.npy", allow_pickle=False) for name in ("train", "test", "train_ids", "test_ids")}
         problem = _cache_problem(meta, arrays)
+        arrays.update({name: id_array(arrays[name]) for name in ("train_ids", "test_ids")})  # integer ids of older caches as text
     except (OSError, ValueError, EOFError) as error:  # json.JSONDecodeError is a ValueError
         problem = f"{type(error).__name__}: {error}".splitlines()[0]
     if problem:
@@ -251,7 +253,7 @@ def extract_features(
             for part in PARTS:
                 embeddings = encode_images(clip, dataset.image_paths(part), batch_size=batch_size, num_workers=num_workers, desc=part, store=store)
                 np.save(folder / f"{part}.npy", embeddings)
-                np.save(folder / f"{part}_ids.npy", np.asarray(dataset.ids(part), dtype=np.int64))
+                np.save(folder / f"{part}_ids.npy", id_array(dataset.ids(part)))
             write_json(
                 folder / "meta.json",
                 {

@@ -1,56 +1,74 @@
 """Load and check a competition folder before anything is computed from it.
 
-A competition folder holds ``train.csv`` (id, image path, label), ``test.csv`` (id, image
-path) and ``sample_submission.csv`` (the id, then a label column, one probability column per
-class, or the positive class's probability: :mod:`.submission_format`), with the images at
-the paths the CSVs name.
-Column names and the class list default to It's Corn but come from :class:`DataConfig`, so
-any image competition of the same shape works. Every problem is reported with the file, the
-row (as a spreadsheet shows it: the header is row 1) and the column, and what to do.
+:mod:`.layout` finds where the folder keeps its training rows, ids, images, labels and test
+rows (It's Corn's ``train.csv``/``test.csv`` with an image column, a ``labels.csv`` with hex ids
+naming the files, one folder per class, ...); this module checks what it found, row by row, and
+holds the result as a :class:`Dataset` in one shape: ids as text, image paths relative to the
+folder, labels as the training rows write them. ``sample_submission.csv`` says what a
+submission holds (:mod:`.submission_format`). Every problem is reported with the file, the row
+(as a spreadsheet shows it: the header is row 1) and the column, and what to do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pandas as pd
 
 from ..errors import CornkitError
-from ..hashing import files_hash
 from ..paths import check_length
+from .ids import first_repeat
+from .layout import IMAGE_COLUMN, IMAGE_SUFFIXES, LABEL_COLUMN, SAMPLE_CSV, Layout, LayoutChoices, read_folder
 from .submission_format import SubmissionFormat, detect_submission_format
+from .table_files import csv_row
 
 DEFAULT_ID_COLUMN = "seed_id"
 """It's Corn's id column; the synthetic set uses it too. Other competitions' id column is the
-one their ``sample_submission.csv`` shares with ``test.csv`` (or the one named in :class:`DataConfig`)."""
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
+one their ``sample_submission.csv`` shares with ``test.csv``, or its first (:mod:`.layout`)."""
 
 
 @dataclass(frozen=True)
-class DataConfig:
-    """How to read a competition folder: its column names and, optionally, the class order.
+class DataConfig(LayoutChoices):
+    """How to read a competition folder; every field left ``None`` is found from the files.
 
-    ``id_column=None`` means the column ``sample_submission.csv`` shares with ``test.csv``
-    (``seed_id`` on It's Corn), whatever its position, so a competition of the same shape with
-    another id column, or with its columns in another order, works unchanged.
-    ``classes=None`` means the sorted set of labels found in ``train.csv``; naming them fixes
-    the order of the probability columns (and refuses labels outside the list).
-    ``submission_format=None`` means the kind ``sample_submission.csv`` shows
-    (:mod:`.submission_format`); naming it settles a sample that could be read two ways.
+    The fields of :class:`~.layout.LayoutChoices` (``id_column``, ``label_column``,
+    ``image_column``, ``train_csv``, ``train_images``, ``test_images``) override what the layout
+    detection finds (``--id-column`` and so on). ``classes`` fixes the order of the probability
+    columns (and refuses labels outside the list); by default it is the sorted set of training
+    labels. ``submission_format`` settles a sample that could be read two ways
+    (:mod:`.submission_format`).
     """
 
-    id_column: str | None = None
-    image_column: str = "image"
-    label_column: str = "label"
     classes: tuple[str, ...] | None = None
     submission_format: str | None = None
+
+    def given(self) -> dict[str, Any]:
+        """The fields set, as JSON-able values: what ``cornkit split`` records so later commands need only ``--data``."""
+        given: dict[str, Any] = {}
+        for name in (f.name for f in fields(self)):
+            value = getattr(self, name)
+            if value is not None:
+                given[name] = list(value) if isinstance(value, tuple) else value
+        return given
+
+    @classmethod
+    def from_given(cls, given: dict[str, Any]) -> DataConfig:
+        """The config :meth:`given` recorded (keys a newer kit added are ignored)."""
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {k: tuple(v) if k == "classes" else v for k, v in given.items() if k in known}
+        return cls(**values)
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """A checked competition folder: train rows with labels, test rows, the class order."""
+    """A checked competition folder: train rows with labels, test rows, the class order.
+
+    ``train`` holds the id column, ``image`` (the path relative to ``root``) and ``label``;
+    ``test`` the id column and ``image``, whatever the competition's files call them.
+    ``config`` is what the user gave; ``layout`` what was found.
+    """
 
     root: Path
     train: pd.DataFrame
@@ -61,80 +79,37 @@ class Dataset:
     fingerprint: str = ""
     submission_format: SubmissionFormat = field(default_factory=lambda: SubmissionFormat("label", ("label",)))
     """What ``sample_submission.csv`` asks for: a label column, a probability column per class, or the positive class's probability."""
-
-    @property
-    def id_column(self) -> str:
-        """The id column's name (resolved from ``sample_submission.csv`` when the config left it open)."""
-        return self.config.id_column or DEFAULT_ID_COLUMN
+    layout: Layout | None = None
+    id_column: str = DEFAULT_ID_COLUMN
+    image_column: ClassVar[str] = IMAGE_COLUMN
+    label_column: ClassVar[str] = LABEL_COLUMN
 
     def image_paths(self, part: str) -> list[Path]:
         """Absolute image paths of ``part`` ("train" or "test"), in row order."""
         frame = self.train if part == "train" else self.test
-        return [self.root / p for p in frame[self.config.image_column]]
+        return [self.root / p for p in frame[self.image_column]]
 
-    def ids(self, part: str) -> list[int]:
-        """The ids of ``part`` in row order."""
+    def ids(self, part: str) -> list[str]:
+        """The ids of ``part`` in row order, as text exactly as the CSV writes them."""
         frame = self.train if part == "train" else self.test
         return frame[self.id_column].tolist()
 
 
-def _csv_row(index: int) -> int:
-    """The row number a spreadsheet shows for a 0-based data index (header is row 1)."""
-    return index + 2
-
-
-def _read_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
-    if not path.is_file():
-        raise CornkitError(
-            f"{path} not found. --data must be the competition folder that holds train.csv, test.csv "
-            "and sample_submission.csv (e.g. the unzipped `kaggle competitions download` or `cornkit synth --out DIR`)."
-        )
-    try:
-        # Every cell as the text in the file: a label "01" stays "01", "NA" is a label, not a missing value.
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise CornkitError(f"{path} is not a readable CSV file ({error}). Re-download or re-create it.") from error
-    _require_columns(path, frame, required)
-    if frame.empty:
-        raise CornkitError(f"{path} has a header but no rows: nothing to {'train on' if 'train' in path.name else 'predict'}.")
-    return frame
-
-
-def _require_columns(path: Path, frame: pd.DataFrame, required: Sequence[str]) -> None:
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise CornkitError(
-            f"{path}: missing column(s) {', '.join(repr(c) for c in missing)}; found {list(frame.columns)}. "
-            "Fix the header, or name the columns in DataConfig if this competition calls them differently."
-        )
-
-
-INT64_MAX = 2**63 - 1
-
-
 def _check_ids(path: Path, frame: pd.DataFrame, column: str) -> None:
-    """Ids are whole numbers that fit in int64 and appear once; the column is converted to int64 in place."""
-    values: list[int] = []
-    for i, text in enumerate(frame[column]):
-        stripped = text.strip()
-        if not stripped.lstrip("+-").isdigit():
-            raise CornkitError(f"{path}, row {_csv_row(i)}, column {column!r}: {text!r} is not an integer id.")
-        value = int(stripped)
-        if not -INT64_MAX - 1 <= value <= INT64_MAX:
-            raise CornkitError(f"{path}, row {_csv_row(i)}, column {column!r}: id {stripped} is too large (ids must fit in 64 bits).")
-        values.append(value)
-    first_row: dict[int, int] = {}
-    for i, value in enumerate(values):
-        if value in first_row:
-            raise CornkitError(
-                f"{path}, row {_csv_row(i)}, column {column!r}: id {value} already appears in row "
-                f"{_csv_row(first_row[value])}. Ids must be unique; remove the duplicate row."
-            )
-        first_row[value] = i
-    frame[column] = pd.Series(values, index=frame.index, dtype="int64")
+    """Ids are non-empty text that appears once; each is kept as the file writes it (:mod:`.ids`)."""
+    empty = (frame[column].str.strip() == "").to_numpy().nonzero()[0]
+    if len(empty):
+        raise CornkitError(f"{path}, row {csv_row(int(empty[0]))}, column {column!r}: empty id; every row needs one.")
+    repeat = first_repeat(frame[column])
+    if repeat is not None:
+        row, first = repeat
+        raise CornkitError(
+            f"{path}, row {csv_row(row)}, column {column!r}: id {frame[column].iloc[row]!r} already appears in row "
+            f"{csv_row(first)}. Ids must be unique; remove the duplicate row."
+        )
 
 
-def _check_label_spellings(path: Path, labels: pd.Series, column: str) -> None:
+def _check_label_spellings(path: Path, labels: pd.Series, where: str) -> None:
     """Refuse two labels that differ only in spaces or case ("pure" and "pure "): a typo, not a fifth class."""
     first_row: dict[str, int] = {}
     for i, label in enumerate(labels):
@@ -145,26 +120,9 @@ def _check_label_spellings(path: Path, labels: pd.Series, column: str) -> None:
         other = seen.setdefault(canonical, label)
         if other != label:
             raise CornkitError(
-                f"{path}, rows {_csv_row(first_row[other])} and {_csv_row(i)}, column {column!r}: labels {other!r} and {label!r} "
+                f"{path}, rows {csv_row(first_row[other])} and {csv_row(i)}, {where}: labels {other!r} and {label!r} "
                 "differ only in spaces or case; spell the class the same way in every row."
             )
-
-
-def _id_column(sample_path: Path, sample: pd.DataFrame, test_path: Path, test: pd.DataFrame, label_column: str) -> str:
-    """The id column by its role, not its position: the one column ``sample_submission.csv`` shares with ``test.csv``.
-
-    The label column is the one it shares with ``train.csv`` only, so the order of the columns
-    (``label,seed_id``) does not matter.
-    """
-    shared = [str(c) for c in sample.columns if c in test.columns and c != label_column]
-    if len(shared) == 1:
-        return shared[0]
-    if not shared:
-        raise CornkitError(
-            f"{sample_path}: none of its columns {list(sample.columns)} is also in {test_path.name} ({list(test.columns)}), "
-            "so the id column is unknown. Fix the headers, or name the id column in DataConfig(id_column=...)."
-        )
-    raise CornkitError(f"{sample_path}: columns {shared} are all in {test_path.name} too, so the id column is ambiguous; name it in DataConfig(id_column=...).")
 
 
 def _check_same_ids(sample_path: Path, sample: pd.DataFrame, test_path: Path, test: pd.DataFrame, column: str) -> None:
@@ -174,16 +132,16 @@ def _check_same_ids(sample_path: Path, sample: pd.DataFrame, test_path: Path, te
         if missing.any():
             i = int(missing.to_numpy().nonzero()[0][0])
             raise CornkitError(
-                f"{path}, row {_csv_row(i)}, column {column!r}: id {frame[column].iloc[i]} is not in {other_path.name} "
+                f"{path}, row {csv_row(i)}, column {column!r}: id {frame[column].iloc[i]!r} is not in {other_path.name} "
                 f"({int(missing.sum())} such id(s)); the two files come from the same download, re-download both."
             )
 
 
 def _check_images(root: Path, path: Path, frame: pd.DataFrame, column: str) -> None:
-    """Every image path must name a readable image file inside the data folder."""
+    """Every image path must name a readable image file inside the data folder; ``column`` is the file's column that named it."""
     resolved_root = root.resolve()
-    for i, relative in enumerate(frame[column]):
-        where = f"{path}, row {_csv_row(i)}, column {column!r}"
+    for i, relative in enumerate(frame[IMAGE_COLUMN]):
+        where = f"{path}, row {csv_row(i)}, column {column!r}"
         if not isinstance(relative, str) or not relative.strip():
             raise CornkitError(f"{where}: empty image path.")
         check_length(root / relative, where)
@@ -197,15 +155,15 @@ def _check_images(root: Path, path: Path, frame: pd.DataFrame, column: str) -> N
 
 
 def find_competition_root(folder: Path) -> Path | None:
-    """``folder`` or the one folder below it that holds ``train.csv``.
+    """``folder`` or the one folder below it that holds ``sample_submission.csv``.
 
     Kaggle's zip of It's Corn unpacks into ``corn/``, so ``cornkit download --data corn``
     leaves ``corn/corn/train.csv``; the user should not have to know that.
     """
-    if (folder / "train.csv").is_file():
+    if (folder / SAMPLE_CSV).is_file():
         return folder
     if folder.is_dir():
-        found = sorted(p.parent for p in folder.glob("*/train.csv"))
+        found = sorted(p.parent for p in folder.glob(f"*/{SAMPLE_CSV}"))
         if len(found) == 1:
             return found[0]
         if len(found) > 1:
@@ -214,7 +172,7 @@ def find_competition_root(folder: Path) -> Path | None:
 
 
 def load_dataset(data: str | Path, config: DataConfig | None = None, *, check_images: bool = True) -> Dataset:
-    """Read and check the competition folder ``data`` (or the one folder below it holding train.csv).
+    """Read and check the competition folder ``data`` (or the one folder below it holding sample_submission.csv).
 
     ``check_images=False`` skips the per-file checks, for commands that only read cached
     features; everything that opens images checks them.
@@ -222,27 +180,20 @@ def load_dataset(data: str | Path, config: DataConfig | None = None, *, check_im
     config = config or DataConfig()
     root = Path(data)
     if not root.is_dir():
-        raise CornkitError(f"--data {root}: no such folder. Point it at the folder that holds train.csv.")
+        raise CornkitError(f"--data {root}: no such folder. Point it at the competition folder (the one holding sample_submission.csv).")
     root = find_competition_root(root) or root
-    train_path, test_path, sample_path = root / "train.csv", root / "test.csv", root / "sample_submission.csv"
-    image_col, label_col = config.image_column, config.label_column
-    named_id = [config.id_column] if config.id_column else []
-    train = _read_csv(train_path, [*named_id, image_col, label_col])
-    test = _read_csv(test_path, [*named_id, image_col])
-    sample = _read_csv(sample_path, named_id)
-    id_col = config.id_column or _id_column(sample_path, sample, test_path, test, label_col)
-    config = replace(config, id_column=id_col)
-    for path, frame in ((train_path, train), (test_path, test)):
-        _require_columns(path, frame, [id_col])
-    for path, frame in ((train_path, train), (test_path, test), (sample_path, sample)):
+    read = read_folder(root, config)
+    train, test, sample, id_col = read.train, read.test, read.sample, read.layout.id_column
+    for path, frame in ((read.train_file, train), (read.test_file, test), (root / SAMPLE_CSV, sample)):
         _check_ids(path, frame, id_col)
 
-    labels = train[label_col]
+    labels = train[LABEL_COLUMN]
+    cell = f", column {read.layout.label_column!r}" if read.layout.label_column else ""
     empty = labels.str.strip() == ""
     if empty.any():
         i = int(empty.to_numpy().nonzero()[0][0])
-        raise CornkitError(f"{train_path}, row {_csv_row(i)}, column {label_col!r}: empty label.")
-    _check_label_spellings(train_path, labels, label_col)
+        raise CornkitError(f"{read.train_file}, row {csv_row(i)}{cell}: empty label.")
+    _check_label_spellings(read.train_file, labels, read.layout.label_source)
     classes = tuple(config.classes) if config.classes else tuple(sorted(labels.unique()))
     repeated = sorted({c for c in classes if classes.count(c) > 1})
     if repeated:
@@ -251,20 +202,22 @@ def load_dataset(data: str | Path, config: DataConfig | None = None, *, check_im
     if unknown.any():
         i = int(unknown.to_numpy().nonzero()[0][0])
         raise CornkitError(
-            f"{train_path}, row {_csv_row(i)}, column {label_col!r}: unknown label {labels.iloc[i]!r}; "
+            f"{read.train_file}, row {csv_row(i)}{cell}: unknown label {labels.iloc[i]!r}; "
             f"the classes are {list(classes)}. Fix the row or add the class to the configured class list."
         )
     if len(classes) < 2:
-        raise CornkitError(f"{train_path}: only one class ({classes[0]!r}) found; a classifier needs at least two.")
+        raise CornkitError(f"{read.train_file}: only one class ({classes[0]!r}) found; a classifier needs at least two.")
 
     overlap = set(train[id_col]) & set(test[id_col])
     if overlap:
-        raise CornkitError(f"{test_path}: id {min(overlap)} is also in train.csv; train and test ids must not overlap.")
-    _check_same_ids(sample_path, sample, test_path, test, id_col)
-    submission_format = detect_submission_format(sample_path, sample, classes, id_col, label_col, config.submission_format)
+        raise CornkitError(f"{read.test_file}: id {min(overlap)!r} is also in the training rows ({read.train_file.name}); train and test ids must not overlap.")
+    if read.test_file != root / SAMPLE_CSV:
+        _check_same_ids(root / SAMPLE_CSV, sample, read.test_file, test, id_col)
+    label_name = config.label_column or LABEL_COLUMN
+    submission_format = detect_submission_format(root / SAMPLE_CSV, sample, classes, id_col, label_name, config.submission_format)
     if check_images:
-        _check_images(root, train_path, train, image_col)
-        _check_images(root, test_path, test, image_col)
+        _check_images(root, read.train_file, train, read.layout.train_named_by)
+        _check_images(root, read.test_file, test, read.layout.test_named_by)
     return Dataset(
         root=root,
         train=train,
@@ -272,6 +225,8 @@ def load_dataset(data: str | Path, config: DataConfig | None = None, *, check_im
         sample_submission=sample,
         classes=classes,
         config=config,
-        fingerprint=files_hash(train_path, test_path),
+        fingerprint=read.layout.fingerprint,
         submission_format=submission_format,
+        layout=read.layout,
+        id_column=id_col,
     )

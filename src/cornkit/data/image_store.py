@@ -193,7 +193,7 @@ def _workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _fill(file: Path, paths: Sequence[Path], ids: Sequence[int], recipe: StoreRecipe, id_column: str, desc: str) -> None:
+def _fill(file: Path, paths: Sequence[Path], ids: Sequence[str], recipe: StoreRecipe, id_column: str, desc: str) -> None:
     """Decode ``paths`` with every core (PIL releases the GIL while decoding and resizing) into a new ``.npy`` at ``file``."""
     shape = (len(paths), recipe.size, recipe.size, 3)
     array = np.lib.format.open_memmap(file, mode="w+", dtype=np.uint8, shape=shape)

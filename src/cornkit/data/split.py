@@ -81,7 +81,7 @@ class Split:
         ids = self.evaluation_ids()
         return ValidationRows(ids=ids, labels=self.labels_of(ids), split_id=self.split_id, id_column=self.id_column, metric=self.metric)
 
-    def labels_of(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+    def labels_of(self, ids: Sequence[str] | np.ndarray) -> np.ndarray:
         """The true labels of training rows ``ids``, in that order."""
         return self.frame.set_index(self.id_column).loc[list(ids), "label"].astype(str).to_numpy()
 
@@ -140,14 +140,15 @@ def make_split(
     ``folds=None`` gives a holdout of ``valid_frac``; ``folds=k`` gives k stratified folds.
     ``metric`` (the competition's) is recorded in ``split.json`` only when it is not the default,
     so a split asked for as before records the same parameters (the split id, a hash of the CSV,
-    never depends on it).
+    never depends on it); so is how the data was read when anything was named
+    (``DataConfig.given``: ``--id-column``, ``--classes``, ...).
     """
     check_metric_classes(check_metric_name(metric), dataset.classes)
     if folds is not None and folds < 2:
         raise CornkitError(f"--folds {folds}: k-fold needs at least 2 folds (or leave --folds out for a holdout split).")
     if folds is None and not 0 < valid_frac < 1:
         raise CornkitError(f"--valid-frac {valid_frac}: must be between 0 and 1, e.g. 0.2.")
-    label_col = dataset.config.label_column
+    label_col = dataset.label_column
     counts = dataset.train[label_col].value_counts()
     needed = folds or 2
     if counts.min() < needed:
@@ -162,6 +163,8 @@ def make_split(
     }
     if metric != DEFAULT_METRIC:
         params["metric"] = metric
+    if dataset.config.given():
+        params["data"] = dataset.config.given()
     with locked(Path(work) / SPLIT_CSV, "make the split"):
         return _make_split_locked(dataset, Path(work), params, label_col, valid_frac, folds, seed, force)
 
@@ -194,6 +197,15 @@ def _make_split_locked(
     return load_split(work)
 
 
+def recorded_data_config(work: str | Path) -> dict[str, Any]:
+    """How ``cornkit split`` was told to read the data (``--id-column`` and the like), so later commands need only ``--data``; empty without a split."""
+    try:
+        recorded = json.loads((Path(work) / SPLIT_JSON).read_text()).get("data", {})
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return {}
+    return recorded if isinstance(recorded, dict) else {}
+
+
 def load_split(work: str | Path, dataset: Dataset | None = None) -> Split:
     """Read the saved split; with ``dataset``, also check that it was made from that data.
 
@@ -218,13 +230,14 @@ def _load_split_locked(work: Path, dataset: Dataset | None) -> Split:
             f"{csv_path} and {json_path} do not belong together (a split write was cut short, or one was edited by hand). "
             "Re-run `cornkit split --force` with the arguments you want; Runs made on a split of the same id stay valid."
         )
-    frame = pd.read_csv(csv_path, dtype={"label": str}, keep_default_na=False)  # labels verbatim: "01" stays "01"
+    frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False)  # ids and labels verbatim: "01" stays "01"
+    frame["fold"] = frame["fold"].astype(int)
     if dataset is not None:
         if params.get("data_fingerprint") != dataset.fingerprint:
             raise CornkitError(
-                f"{csv_path} was made from other data than {dataset.root} (train.csv or test.csv changed). "
+                f"{csv_path} was made from other data than {dataset.root} (its training or test rows changed). "
                 "Re-run `cornkit split --force`, or point --work at the folder made for this data."
             )
         if set(frame[frame.columns[0]]) != set(dataset.ids("train")):
-            raise CornkitError(f"{csv_path} does not list the same ids as {dataset.root / 'train.csv'}; re-run `cornkit split --force`.")
+            raise CornkitError(f"{csv_path} does not list the same ids as the training rows of {dataset.root}; re-run `cornkit split --force`.")
     return Split(frame=frame, params=params, split_id=split_id)

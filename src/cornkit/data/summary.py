@@ -24,15 +24,17 @@ def _folders(paths: pd.Series) -> str:
 
 def findings(dataset: Dataset) -> list[str]:
     """One line per thing read: training rows, ids, images, labels and classes, test rows, submission."""
-    config = dataset.config
-    counts = dataset.train[config.label_column].value_counts()
+    counts = dataset.train[dataset.label_column].value_counts()
     classes = ", ".join(f"{c} {int(counts.get(c, 0))}" for c in dataset.classes)
+    layout = dataset.layout
+    assert layout is not None, "load_dataset always records the layout it read"
+    kinds = "integers" if all(i.lstrip("-").isdigit() for i in dataset.ids("train") + dataset.ids("test")) else "text"
     return [
-        f"training rows: {len(dataset.train)} in train.csv",
-        f"id column: {dataset.id_column!r} (integers, shared by test.csv and sample_submission.csv)",
-        f"training images: column {config.image_column!r}, under {_folders(dataset.train[config.image_column])}",
-        f"test images: column {config.image_column!r}, under {_folders(dataset.test[config.image_column])}",
-        f"labels: column {config.label_column!r}, {len(dataset.classes)} classes: {classes}",
-        f"test rows: {len(dataset.test)} in test.csv, the same ids as sample_submission.csv",
+        f"training rows: {layout.train_source}",
+        f"id column: {dataset.id_column!r} ({kinds}, e.g. {dataset.ids('test')[0]!r}; written back as read)",
+        f"training images: {layout.train_images} ({_folders(dataset.train[dataset.image_column])})",
+        f"test images: {layout.test_images} ({_folders(dataset.test[dataset.image_column])})",
+        f"labels: {layout.label_source}, {len(dataset.classes)} classes: {classes}",
+        f"test rows: {layout.test_source}",
         f"submission: {dataset.submission_format.describe()}, columns {list(dataset.sample_submission.columns)}",
     ]

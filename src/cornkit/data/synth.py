@@ -26,12 +26,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
 
-from ..atomic import write_csv
 from ..defaults import DEFAULT_SEED
 from ..errors import CornkitError
 from ..progress import progress
 from .dataset import DEFAULT_ID_COLUMN as ID
-from .synth_layouts import LAYOUTS, relabel, sample_submission
+from .synth_layouts import LAYOUTS, write_layout
 
 CLASSES: tuple[str, ...] = ("pure", "broken", "discolored", "silkcut")
 CLASS_WEIGHTS: tuple[float, ...] = (0.46, 0.29, 0.16, 0.09)
@@ -176,15 +175,16 @@ def make_synthetic_corn(out: str | Path, n_train: int = 800, n_test: int = 200, 
     ``train.csv`` (seed_id, view, image, label), ``test.csv`` (seed_id, view, image),
     ``sample_submission.csv`` (seed_id and the layout's value columns), ``train/`` and
     ``test/`` PNGs, and ``solution.csv`` (seed_id, label, Usage) with the test labels.
-    Every layout draws the same images for the same seed; ``corn``'s files are It's Corn's.
+    Every layout draws the same images for the same seed; ``corn``'s files are It's Corn's, the
+    others file and name them as :mod:`.synth_layouts` says.
     """
     if layout not in LAYOUTS:
         raise CornkitError(f"--layout {layout!r}: give one of {', '.join(LAYOUTS)}.")
     if n_train < 4 * len(CLASSES) or n_test < 1:
         raise CornkitError(f"--n-train must be at least {4 * len(CLASSES)} and --n-test at least 1 (got {n_train}, {n_test}).")
     out = Path(out)
-    if (out / "train.csv").exists():
-        raise CornkitError(f"{out / 'train.csv'} already exists: pick an empty --out folder.")
+    if (out / "sample_submission.csv").exists() or (out / "train.csv").exists():
+        raise CornkitError(f"{out} already holds a competition folder: pick an empty --out folder.")
     rng = np.random.default_rng(seed)
     total = n_train + n_test
     labels = list(rng.choice(CLASSES, size=total, p=CLASS_WEIGHTS))
@@ -195,11 +195,5 @@ def make_synthetic_corn(out: str | Path, n_train: int = 800, n_test: int = 200, 
     train = _draw_part(rng, out, "train", seed_ids[:n_train], labels[:n_train])
     test_rows = _draw_part(rng, out, "test", seed_ids[n_train:], labels[n_train:])
     usage = np.where(rng.random(n_test) < PUBLIC_FRACTION, "Public", "Private")
-    train["label"] = relabel(train["label"], layout)
-    test_rows["label"] = relabel(test_rows["label"], layout)
-
-    write_csv(out / "train.csv", train)
-    write_csv(out / "test.csv", test_rows.drop(columns="label"))
-    write_csv(out / "sample_submission.csv", sample_submission(test_rows[[ID]], CLASSES, layout))
-    write_csv(out / "solution.csv", test_rows[[ID, "label"]].assign(Usage=usage))
+    write_layout(out, train, test_rows, list(usage), CLASSES, layout)
     return SynthSummary(root=out, n_train=n_train, n_test=n_test)

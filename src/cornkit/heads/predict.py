@@ -27,6 +27,7 @@ import numpy as np
 
 from ..clip.params import ClipParams, check_pretrained
 from ..data.dataset import IMAGE_SUFFIXES, Dataset
+from ..data.ids import id_array
 from ..errors import CornkitError
 from ..params import Params, param, same_as
 from .on_features import FEATURE_MODEL_FILE
@@ -65,7 +66,7 @@ class Images:
     @classmethod
     def test_set(cls, dataset: Dataset) -> Images:
         """A competition folder's test rows, in ``test.csv`` order."""
-        return cls(np.asarray(dataset.ids("test")), dataset.image_paths("test"), dataset.id_column, dataset)
+        return cls(id_array(dataset.ids("test")), dataset.image_paths("test"), dataset.id_column, dataset)
 
     @classmethod
     def folder(cls, folder: Path) -> Images:

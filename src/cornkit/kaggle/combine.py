@@ -19,7 +19,7 @@ from ..defaults import COMPETITION
 from ..errors import CornkitError
 from .kernel_record import KernelRecord
 from .kernels import KernelFolder, check_kernel_name, kernel_metadata, load_kernel, write_kernel_folder
-from .notebook import python_args, render_notebook
+from .notebook import more_args, python_args, render_notebook
 
 COMBINE_KINDS = ("ensemble", "stack")
 
@@ -36,6 +36,8 @@ class CombineSpec:
     competition: str = COMPETITION
     enable_internet: bool = True
     is_private: bool = True
+    split_flags: tuple[str, ...] = ()
+    """``cornkit split`` flags that give the kernel the split its sources were made on (:func:`.notebook.split_flags`)."""
 
     @property
     def title(self) -> str:
@@ -76,6 +78,7 @@ def build_combine_kernel(spec: CombineSpec, kernels_dir: str | Path = "kernels")
         "SOURCE_LIST": ", ".join(f"`{kernel_id}`" for kernel_id in ids),
         "SOURCES": json.dumps(list(ids)),
         "COMBINE_ARGS": python_args(spec.options),
+        "SPLIT_ARGS": more_args(spec.split_flags),
     }
     record = KernelRecord(name=spec.name, kind=spec.kind, head=spec.kind, flags=spec.options, sources=tuple(s.name for s in spec.sources))
     return write_kernel_folder(Path(kernels_dir) / spec.name, meta, render_notebook({"combine", "split", "submit"}, values), record)

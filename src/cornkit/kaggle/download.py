@@ -2,7 +2,7 @@
 
 ``cornkit download`` asks the official client for the competition's zip and unpacks it into
 the data folder (Kaggle ships It's Corn as ``corn/train.csv`` and so on). A second call finds
-``train.csv`` and does nothing. Inside a Kaggle kernel the files are already mounted read-only
+``sample_submission.csv`` and does nothing. Inside a Kaggle kernel the files are already mounted read-only
 under ``/kaggle/input/<competition>``, so that folder is used and nothing is downloaded.
 """
 
@@ -22,7 +22,7 @@ from .client import KaggleSession, connect, kaggle_call
 
 @dataclass(frozen=True)
 class DownloadResult:
-    """The folder holding ``train.csv``, and how it got there: mounted, present or downloaded."""
+    """The competition folder (the one holding ``sample_submission.csv``), and how it got there: mounted, present or downloaded."""
 
     root: Path
     action: str
@@ -35,7 +35,7 @@ def download_competition(
     input_root: str | Path = KAGGLE_INPUT,
     session: KaggleSession | None = None,
 ) -> DownloadResult:
-    """Make sure the competition files are available; return the folder that holds ``train.csv``."""
+    """Make sure the competition files are available; return the competition folder (the one holding ``sample_submission.csv``)."""
     mounted = find_competition_root(Path(input_root) / competition)
     if mounted is not None:
         return DownloadResult(mounted, "mounted")
@@ -44,7 +44,7 @@ def download_competition(
     if present is not None:
         return DownloadResult(present, "present")
     if data.exists() and any(data.iterdir()):
-        raise CornkitError(f"{data} is not empty but holds no train.csv: give an empty or new folder as --data.")
+        raise CornkitError(f"{data} is not empty but holds no competition (no sample_submission.csv): give an empty or new folder as --data.")
 
     session = session or connect()
     with tempfile.TemporaryDirectory(prefix="cornkit-download-") as tmp:
@@ -70,5 +70,5 @@ def download_competition(
                 raise CornkitError(f"the downloaded {archives[0].name} is damaged ({error}); run this again.") from None
     root = find_competition_root(data)
     if root is None:
-        raise CornkitError(f"the files of {competition!r} hold no train.csv (see {data}); is it an image competition of this shape?")
+        raise CornkitError(f"the files of {competition!r} hold no sample_submission.csv (see {data}); is it an image classification competition?")
     return DownloadResult(root, "downloaded")

@@ -123,7 +123,7 @@ def _checked(folder: Path, source: str, summary: dict[str, Any], split: Split, d
     if fingerprint != dataset.fingerprint:
         raise CornkitError(
             f"{source}: Run {run.run_id} was made from data {fingerprint}, but --data {dataset.root} is data {dataset.fingerprint} "
-            "(train.csv or test.csv differ): point --data at the competition's files. Nothing was imported."
+            "(its training or test rows differ): point --data at the competition's files. Nothing was imported."
         )
     return run
 

@@ -70,6 +70,8 @@ class KernelSpec:
     model_sources: tuple[str, ...] = ()
     extra_args: tuple[str, ...] = field(default_factory=tuple)
     name: str | None = None
+    split_flags: tuple[str, ...] = ()
+    """``cornkit split`` flags that give the kernel the local split (:func:`.notebook.split_flags`); none: the defaults."""
 
     @property
     def folder_name(self) -> str:

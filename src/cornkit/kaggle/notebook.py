@@ -52,6 +52,26 @@ def _literal(text: str) -> str:
     return json.dumps(text)
 
 
+def split_flags(params: dict[str, Any]) -> tuple[str, ...]:
+    """The ``cornkit split`` flags that make a kernel's split the one ``params`` (the local ``split.json``) records.
+
+    The split's id is a hash of its CSV, so the same flags on the same data give the kernel the
+    local split; the metric and the data flags come along, so the kernel's Runs choose and score
+    by the competition's metric and read the data as the local commands do.
+    """
+    flags: list[str] = ["--folds", str(params["folds"])] if params.get("kind") == "kfold" else ["--valid-frac", str(params.get("valid_frac", 0.2))]
+    flags += ["--seed", str(params["seed"])] if params.get("seed") is not None else []
+    flags += ["--metric", str(params["metric"])] if params.get("metric") else []
+    for name, value in dict(params.get("data") or {}).items():
+        flags += [f"--{name.replace('_', '-')}", ",".join(map(str, value)) if isinstance(value, list) else str(value)]
+    return tuple(flags)
+
+
+def more_args(flags: tuple[str, ...]) -> str:
+    """``flags`` as further arguments of a ``cornkit(...)`` call in the notebook, each after a comma (nothing for none)."""
+    return "".join(f", {_literal(flag)}" for flag in flags)
+
+
 def python_args(args: tuple[str, ...]) -> str:
     """Arguments of the notebook's ``cornkit(...)`` helper: ``{NAME}`` becomes the variable NAME, the rest string literals."""
     return ", ".join(a[1:-1] if a.startswith("{") and a.endswith("}") else _literal(a) for a in args)
@@ -121,5 +141,6 @@ def build_notebook(spec: KernelSpec) -> nbformat.NotebookNode:
         "HEAD": spec.approach,
         "SETTINGS": f"MODEL = {_literal(model)}\n" + (f"PRETRAINED = {_literal(pretrained)}\n" if pretrained else ""),
         "HEAD_ARGS": python_args((*head_args, *spec.extra_args)),
+        "SPLIT_ARGS": more_args(spec.split_flags),
     }
     return render_notebook(tags, values)

@@ -41,9 +41,9 @@ class Predictions:
 
 def difference_from_run(run: Run, images: Images, probs: np.ndarray) -> float | None:
     """The largest absolute difference from the Run's ``test_probs.csv`` when ``images`` are exactly its test rows."""
-    if images.dataset is None or sorted(map(int, images.ids)) != sorted(map(int, run.test_ids)):
+    if images.dataset is None or sorted(map(str, images.ids)) != sorted(map(str, run.test_ids)):
         return None
-    own = run.test.set_index(run.id_column).loc[images.ids.astype(np.int64), list(run.classes)].to_numpy(dtype=np.float64)
+    own = run.test.set_index(run.id_column).loc[images.ids.astype(str), list(run.classes)].to_numpy(dtype=np.float64)
     return float(np.abs(own - probs).max()) if len(probs) else 0.0
 
 

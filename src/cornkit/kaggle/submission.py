@@ -73,13 +73,13 @@ def validate_submission(
         raise CornkitError(f"{source}: columns {list(frame.columns)}, expected {expected_columns} (as in sample_submission.csv).")
     if len(frame) != len(sample):
         raise CornkitError(f"{source}: {len(frame)} rows, expected {len(sample)} (one per row of sample_submission.csv).")
-    ids = pd.to_numeric(frame[id_column], errors="coerce")
-    mismatch = (ids.to_numpy() != sample[id_column].to_numpy()).nonzero()[0]
+    ids = frame[id_column].astype(str).to_numpy()
+    mismatch = (ids != sample[id_column].astype(str).to_numpy()).nonzero()[0]
     if len(mismatch):
         i = int(mismatch[0])
         raise CornkitError(
             f"{source}, row {i + 2}, column {id_column!r}: id {frame[id_column].iloc[i]!r}, expected "
-            f"{sample[id_column].iloc[i]} (ids must be those of sample_submission.csv, in its order)."
+            f"{sample[id_column].iloc[i]!r} (ids must be those of sample_submission.csv, in its order)."
         )
     if submission_format.kind == "label":
         column = submission_format.value_columns[0]
@@ -109,7 +109,6 @@ def validate_for_dataset(frame: pd.DataFrame, dataset: Dataset, source: str) -> 
         dataset.sample_submission,
         dataset.classes,
         id_column=dataset.id_column,
-        label_column=dataset.config.label_column,
         source=source,
         submission_format=dataset.submission_format,
     )

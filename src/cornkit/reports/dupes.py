@@ -130,7 +130,7 @@ def find_dupes(dataset: Dataset, features: FeatureSet, threshold: float = DUPES_
         raise CornkitError(f"--threshold {threshold:g}: a cosine similarity lies in [-1, 1]; near-copies score close to 1, e.g. 0.99.")
     mean = np.vstack([features.train, features.test]).mean(axis=0)
     train, test = centred_unit(features.train, mean), centred_unit(features.test, mean)
-    label_of = dataset.train.set_index(dataset.id_column)[dataset.config.label_column].astype(str)
+    label_of = dataset.train.set_index(dataset.id_column)[dataset.label_column].astype(str)
     train_labels = label_of.loc[features.train_ids].to_numpy()
     leaks = similar_pairs(test, train, threshold, block_rows=block_rows)
     train_side = (features.train_ids, "train", train_labels)
@@ -151,7 +151,7 @@ def _sheet(pairs: pd.DataFrame, dataset: Dataset, path: Path, threshold: float) 
     shown = pd.concat([group.head(SHEET_PAIRS) for _, group in pairs.groupby("kind", sort=True)]) if len(pairs) else pairs
     images, captions = [], []
     for row in shown.to_dict("records"):
-        images += [image_of[str(row["part_a"])][int(row["id_a"])], image_of[str(row["part_b"])][int(row["id_b"])]]
+        images += [image_of[str(row["part_a"])][str(row["id_a"])], image_of[str(row["part_b"])][str(row["id_b"])]]
         label_b = row["label_b"] or "label unknown"
         captions += [f"{row['part_a']} {row['id_a']}: {row['label_a']}", f"{row['part_b']} {row['id_b']}: {label_b} ({row['similarity']:.3f})"]
     title = f"near-duplicates (similarity >= {threshold:g}): {len(shown)} of {len(pairs)} pairs, each pair side by side"

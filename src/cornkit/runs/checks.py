@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ..data.ids import first_repeat
 from ..errors import CornkitError
 
 ROW_SUM_TOLERANCE = 1e-4
@@ -68,18 +69,16 @@ def probability_table(frame: pd.DataFrame, classes: Sequence[str], where: str, f
 
 
 def check_ids(frame: pd.DataFrame, column: str, where: str, fix: str) -> None:
-    """Raise a one-line :class:`CornkitError` unless ``column`` holds whole-number ids, each once.
+    """Raise a one-line :class:`CornkitError` unless ``column`` holds a non-empty id on every row, each once.
 
     A repeated row in ``test_probs.csv`` (a hand edit, two files concatenated) would give one id
     two predictions; the first repeat is named with the row it repeats.
     """
-    ids = pd.to_numeric(frame[column], errors="coerce")
-    bad = (ids.isna() | (ids != ids.round())).to_numpy().nonzero()[0]
-    if len(bad):
-        row = int(bad[0])
-        raise CornkitError(f"{where}, row {row + 2}, column {column!r}: {frame[column].iloc[row]!r} is not an integer id. {fix}")
-    first_row: dict[object, int] = {}
-    for row, value in enumerate(frame[column].tolist()):
-        if value in first_row:
-            raise CornkitError(f"{where}, row {row + 2}, column {column!r}: id {value} repeats row {first_row[value] + 2}. {fix}")
-        first_row[value] = row
+    texts = frame[column].astype(str)
+    empty = (frame[column].isna() | (texts.str.strip() == "")).to_numpy().nonzero()[0]
+    if len(empty):
+        raise CornkitError(f"{where}, row {int(empty[0]) + 2}, column {column!r}: empty id. {fix}")
+    repeat = first_repeat(texts)
+    if repeat is not None:
+        row, first = repeat
+        raise CornkitError(f"{where}, row {row + 2}, column {column!r}: id {texts.iloc[row]!r} repeats row {first + 2}. {fix}")

@@ -30,6 +30,7 @@ import pandas as pd
 
 from ..atomic import atomic_dir, write_csv, write_json
 from ..data.dataset import DEFAULT_ID_COLUMN
+from ..data.ids import id_array
 from ..data.split import Split, ValidationRows
 from ..errors import CornkitError
 from ..hashing import config_hash
@@ -140,7 +141,7 @@ def make_run(
     classes: Sequence[str],
     split: Split | ValidationRows,
     val_probs: np.ndarray,
-    test_ids: Sequence[int] | np.ndarray,
+    test_ids: Sequence[str] | np.ndarray,
     test_probs: np.ndarray,
     config: dict[str, Any],
     seed: int,
@@ -175,10 +176,10 @@ def make_run(
             fix="Nothing was written: the model diverged or a class had no training rows; check the data and flags (e.g. a lower --lr).",
         )
     val = pd.DataFrame(val_probs, columns=list(classes))
-    val.insert(0, rows.id_column, np.asarray(rows.ids, dtype=np.int64))
+    val.insert(0, rows.id_column, id_array(rows.ids))
     val[LABEL_COLUMN] = np.asarray(rows.labels, dtype=str)
     test = pd.DataFrame(test_probs, columns=list(classes))
-    test.insert(0, rows.id_column, np.asarray(test_ids, dtype=np.int64))
+    test.insert(0, rows.id_column, id_array(test_ids))
     run = Run(run_id=make_run_id(approach, model, config), classes=classes, val=val, test=test, config=config)
     run.metrics = classification_metrics(run.val_labels, run.val_predictions(), classes)
     run.metrics[f"val_{rows.metric}"] = get_metric(rows.metric).score(run.val_labels, run.val_probs, classes)
@@ -231,15 +232,16 @@ def load_run(run: str | Path, work: str | Path = "work") -> Run:
     try:
         config = json.loads((path / "config.json").read_text())
         metrics = json.loads((path / "metrics.json").read_text())
-        # Labels verbatim ("01" stays "01", "NA" is a class name); only an empty cell is missing.
-        val = pd.read_csv(path / "val_probs.csv", dtype={LABEL_COLUMN: str}, keep_default_na=False, na_values=[""])
-        test = pd.read_csv(path / "test_probs.csv", keep_default_na=False, na_values=[""])
+        # Ids and labels verbatim ("0042" stays "0042", "NA" is a class name); only an empty cell is missing.
+        id_column = str(config.get("id_column", DEFAULT_ID_COLUMN)) if isinstance(config, dict) else DEFAULT_ID_COLUMN
+        text = {id_column: str, LABEL_COLUMN: str}
+        val = pd.read_csv(path / "val_probs.csv", dtype=text, keep_default_na=False, na_values=[""])
+        test = pd.read_csv(path / "test_probs.csv", dtype={id_column: str}, keep_default_na=False, na_values=[""])
     except (OSError, json.JSONDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise CornkitError(f"Run {path} is incomplete or damaged ({error}); make it again.") from error
     if not isinstance(config, dict) or not isinstance(config.get("classes"), list):
         raise CornkitError(f"{path / 'config.json'} names no class list; the Run is damaged, make it again.")
     classes = tuple(config["classes"])
-    id_column = str(config.get("id_column", DEFAULT_ID_COLUMN))
     for name, frame, needed in (
         ("val_probs.csv", val, [id_column, *classes, LABEL_COLUMN]),
         ("test_probs.csv", test, [id_column, *classes]),

@@ -65,11 +65,11 @@ def score_run(run: Run, dataset: Dataset, *, max_images: int = 24, seed: int = D
     shown = np.sort(np.random.default_rng(seed).permutation(wrong)[:max_images])
     image_of = dict(zip(dataset.ids("train"), dataset.image_paths("train"), strict=True))
     ids = run.val_ids
-    missing = [int(ids[i]) for i in shown if int(ids[i]) not in image_of]
+    missing = [str(ids[i]) for i in shown if str(ids[i]) not in image_of]
     if missing:
         raise CornkitError(f"Run {run.run_id} has validation ids not in {dataset.root / 'train.csv'} (e.g. {missing[0]}): wrong --data?")
     misclassified_path = contact_sheet_png(
-        [read_image(image_of[int(ids[i])], "misclassified contact sheet") for i in shown],
+        [read_image(image_of[str(ids[i])], "misclassified contact sheet") for i in shown],
         [f"{ids[i]}\ntrue {labels[i]}\npred {predictions[i]}" for i in shown],
         run.path / "misclassified.png",
         f"{len(wrong)} of {len(labels)} validation images misclassified (showing {len(shown)})",
@@ -83,7 +83,7 @@ def solution_accuracy(run: Run, solution_csv: str | Path) -> dict[str, float]:
     Only a synthetic set has one; on a real competition the test labels are Kaggle's secret.
     With a ``Usage`` column the public and private parts are scored separately, as Kaggle does.
     """
-    solution = pd.read_csv(solution_csv, dtype={"label": str}, keep_default_na=False)
+    solution = pd.read_csv(solution_csv, dtype=str, keep_default_na=False)  # ids and labels verbatim
     predicted = pd.Series(run.test_predictions(), index=run.test_ids)
     correct = solution["label"].astype(str).to_numpy() == predicted.reindex(solution[run.id_column]).to_numpy()
     scores = {"all": float(correct.mean())}

@@ -21,6 +21,7 @@ from sklearn.model_selection import train_test_split
 
 from .. import distributed
 from ..data.dataset import Dataset
+from ..data.ids import id_array
 from ..data.image_store import ImageStore
 from ..data.images import read_image
 from ..data.split import Split
@@ -32,20 +33,19 @@ from .store_data import StoredImage, StoreRows, store_dataloaders, stored_size
 
 def fold_frame(dataset: Dataset, split: Split, fold: int) -> pd.DataFrame:
     """Image path, label, id and ``is_valid`` of every row a model for ``fold`` is trained or scored on, training rows first."""
-    cfg = dataset.config
-    train = dataset.train.set_index(cfg.id_column)
+    train = dataset.train.set_index(dataset.id_column)
     parts = []
     for ids, is_valid in ((split.train_ids(fold), False), (split.valid_ids(fold), True)):
         missing = sorted(set(ids) - set(train.index))
         if missing:
-            raise CornkitError(f"the split lists id {missing[0]}, which is not in {dataset.root / 'train.csv'}; re-run `cornkit split --force`.")
+            raise CornkitError(f"the split lists id {missing[0]!r}, which is not in {dataset.root / 'train.csv'}; re-run `cornkit split --force`.")
         rows = train.loc[ids]
         parts.append(
             pd.DataFrame(
                 {
-                    "id": np.asarray(ids, dtype=np.int64),
-                    "path": [str(dataset.root / p) for p in rows[cfg.image_column]],
-                    "label": rows[cfg.label_column].astype(str).to_numpy(),
+                    "id": id_array(ids),
+                    "path": [str(dataset.root / p) for p in rows[dataset.image_column]],
+                    "label": rows[dataset.label_column].astype(str).to_numpy(),
                     "is_valid": is_valid,
                 }
             )

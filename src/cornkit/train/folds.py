@@ -204,17 +204,17 @@ def train_fold(
     )
 
 
-def late_images(dataset: Dataset, split: Split) -> list[tuple[int, Path]]:
+def late_images(dataset: Dataset, split: Split) -> list[tuple[str, Path]]:
     """(id, path) of every image training reads only at its end: the split's validation rows and the test images.
 
     Training rows are read in the first epoch anyway; these are first opened when the trained
     model predicts them, so a broken one is better found before hours of training.
     """
     train_paths = dict(zip(dataset.ids("train"), dataset.image_paths("train"), strict=False))
-    return [(int(i), train_paths[int(i)]) for i in split.evaluation_ids()] + list(zip(dataset.ids("test"), dataset.image_paths("test"), strict=False))
+    return [(str(i), train_paths[str(i)]) for i in split.evaluation_ids()] + list(zip(dataset.ids("test"), dataset.image_paths("test"), strict=False))
 
 
-def check_images(images: Sequence[tuple[int, Path]], id_column: str, desc: str) -> None:
+def check_images(images: Sequence[tuple[str, Path]], id_column: str, desc: str) -> None:
     """Decode every (id, path) image; the first broken one raises a CornkitError naming its file and id."""
     with progress(desc, len(images), "img") as advance:
         for row_id, path in images:

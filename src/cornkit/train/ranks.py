@@ -32,7 +32,7 @@ def rank_device(device_type: str) -> torch.device:
 class CheckImagesJob:
     """Decode every image (training, validation and test) once, each rank its contiguous share."""
 
-    images: tuple[tuple[int, str], ...]
+    images: tuple[tuple[str, str], ...]
     id_column: str
 
     def run(self) -> None:
@@ -49,7 +49,7 @@ def check_images_on_every_rank(dataset: Dataset) -> None:
     first epoch); under DDP a broken training image would stop one rank inside a gradient
     all-reduce, so every image is checked while the ranks can still agree.
     """
-    images = [(int(i), str(p)) for part in ("train", "test") for i, p in zip(dataset.ids(part), dataset.image_paths(part), strict=True)]
+    images = [(str(i), str(p)) for part in ("train", "test") for i, p in zip(dataset.ids(part), dataset.image_paths(part), strict=True)]
     distributed.run_everywhere(CheckImagesJob(tuple(images), dataset.id_column))
 
 
