@@ -220,6 +220,14 @@ def test_a_sample_id_without_its_test_image_is_named(tmp_path: Path) -> None:
         load_dataset(data)
 
 
+def test_a_test_image_that_no_sample_id_names_is_named(layouts: dict[str, Path], tmp_path: Path) -> None:
+    """Without test.csv the test rows are the sample's ids: an extra file in the test folder means the two disagree."""
+    data = Path(shutil.copytree(layouts["cassava"], tmp_path / "cassava"))
+    shutil.copyfile(next((data / "test_images").iterdir()), data / "test_images" / "stray.png")
+    with pytest.raises(CornkitError, match=r"test_images/stray.png: a test image that no id of sample_submission.csv names \(1 such image\(s\)\)"):
+        load_dataset(data, check_images=False)
+
+
 HOSTILE_ID = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=12).filter(lambda s: s.strip() == s and s != "")
 
 

@@ -245,12 +245,22 @@ def _id_column(sample: pd.DataFrame, test: pd.DataFrame | None, choices: LayoutC
     raise CornkitError(f"{SAMPLE_CSV}: columns {shared} are all in {TEST_CSV} too, so the id column is ambiguous; name it with --id-column.")
 
 
-def _image_paths(root: Path, names: pd.Series, named_by: str, choices: LayoutChoices, part: str) -> tuple[list[str], str]:
-    """The image path (relative to ``root``) of each row named by ``names``, and where they were found."""
+def _image_paths(root: Path, names: pd.Series, named_by: str, choices: LayoutChoices, part: str) -> tuple[list[str], str, _ImagePlace]:
+    """The image path (relative to ``root``) of each row named by ``names``, where they were found, and the folder."""
     forced = choices.train_images if part == "train" else choices.test_images
     folders = TRAIN_FOLDERS if part == "train" else TEST_FOLDERS
     place = _place_images(root, names.astype(str), folders, forced, part, named_by, f"--{part}-images")
-    return [place.path(str(n)) for n in names], place.describe(named_by)
+    return [place.path(str(n)) for n in names], place.describe(named_by), place
+
+
+def _check_no_unlisted_test_images(root: Path, folder: str, listed: set[str]) -> None:
+    """Test rows taken from the sample's ids: a test image in their folder that no row names means the two disagree."""
+    unlisted = sorted(path for p in _image_files(root / folder) if (path := str(PurePosixPath(p.relative_to(root)))) not in listed)
+    if unlisted:
+        raise CornkitError(
+            f"{root / unlisted[0]}: a test image that no id of {SAMPLE_CSV} names ({len(unlisted)} such image(s)); the test rows are the "
+            f"sample's ids, so the two must match: re-download the competition, or point --test-images at the folder of the test images only."
+        )
 
 
 def _folder_fingerprint(root: Path, files: Sequence[Path], *csvs: Path) -> str:
@@ -289,7 +299,7 @@ def _rows_from_csv(root: Path, train_csv: Path, id_column: str, test_columns: Se
     if choices.image_column is not None:
         require_columns(train_csv, rows, [choices.image_column])
     labels, label_source, label_column = _labels(train_csv, rows, id_column, image_column, test_columns, choices)
-    paths, images = _image_paths(root, *_image_names(rows, id_column, image_column), choices, "train")
+    paths, images, _ = _image_paths(root, *_image_names(rows, id_column, image_column), choices, "train")
     train = pd.DataFrame({id_column: rows[id_column], IMAGE_COLUMN: paths, LABEL_COLUMN: labels})
     return _TrainingRows(train, f"{len(rows)} in {train_csv.name}", images, label_source, label_column, _naming_column(rows, id_column, image_column))
 
@@ -331,7 +341,9 @@ def read_folder(root: Path, choices: LayoutChoices) -> ReadFolder:
         test_rows, test_source, test_file = sample, f"{len(sample)} from the ids of {SAMPLE_CSV} (there is no {TEST_CSV})", sample_csv
     image_column = choices.image_column or IMAGE_COLUMN
     test_image_column = image_column if listed_tests is not None else None
-    test_paths, test_images = _image_paths(root, *_image_names(test_rows, id_column, test_image_column), choices, "test")
+    test_paths, test_images, test_place = _image_paths(root, *_image_names(test_rows, id_column, test_image_column), choices, "test")
+    if listed_tests is None and test_place.folder:
+        _check_no_unlisted_test_images(root, test_place.folder, {*test_paths, *training.frame[IMAGE_COLUMN]})
     test = pd.DataFrame({id_column: test_rows[id_column], IMAGE_COLUMN: test_paths})
     csvs = [train_csv, test_file] if train_csv is not None else [test_file]
     fingerprint = _folder_fingerprint(root, training.listed, *csvs) if training.listed else files_hash(*csvs)
