@@ -76,6 +76,7 @@ class StandinKaggle:
     key: str = "0123456789abcdef0123456789abcdef"
     token: str = "KGAT_standin_token"
     rules_accepted: bool = True
+    evaluation_metric: str = "Categorization Accuracy"
     echo_requests: bool = False
     kernel_statuses: list[str] = field(default_factory=lambda: ["COMPLETE"])
     kernel_outputs: dict[str, dict[str, bytes]] = field(default_factory=dict)
@@ -245,6 +246,13 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         active = body.get("token") == state.token
         self._json(200, {"active": active, "username": state.username if active else ""})
+
+    def _api_ListCompetitions(self, body: dict[str, Any]) -> None:
+        """Kaggle's search: the competitions whose slug holds the search text (here at most the one), with their evaluation metric."""
+        state = self.server.state
+        found = [state.competition] if str(body.get("search", "")) in state.competition else []
+        listed = [{"ref": f"https://www.kaggle.com/competitions/{slug}", "evaluationMetric": state.evaluation_metric} for slug in found]
+        self._json(200, {"competitions": listed})
 
     def _api_DownloadDataFiles(self, body: dict[str, Any]) -> None:
         if self._competition(body):

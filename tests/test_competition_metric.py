@@ -218,3 +218,53 @@ def test_gda_on_a_log_loss_split_records_the_alpha_search_in_log_loss(corn_dir: 
     search = run.metrics["alpha_search"][0]
     assert all("cv_log_loss" in row and "cv_accuracy" not in row for row in search)
     assert run.metrics["alpha_cv_log_loss"] == [min(row["cv_log_loss"] for row in search)]
+
+
+def test_log_loss_runs_are_temperature_scaled_cross_fitted_and_predict_applies_the_same_temperature(corn_dir: Path, tmp_path: Path) -> None:
+    """Over-confident probabilities on a log-loss split: the Run records them scaled (argmax unchanged), its validation rows
+    scaled with temperatures fitted on other folds, and a lower log loss than before, both recorded; one already calibrated
+    keeps its probabilities."""
+    from cornkit.runs.calibration import fit_temperature, scale
+
+    dataset = load_dataset(corn_dir, check_images=False)
+    split = make_split(dataset, tmp_path / "work", metric="log_loss")
+    classes = list(dataset.classes)
+    labels = split.validation_rows().labels
+    rng = np.random.default_rng(0)
+    truth = np.array([classes.index(label) for label in labels])
+    logits = rng.normal(size=(len(labels), len(classes))) + 1.5 * np.eye(len(classes))[truth]
+    honest = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    overconfident = scale(honest, 0.2)  # five times too sharp
+    test_probs = scale(rng.dirichlet(np.ones(len(classes)), size=len(dataset.test)), 0.2)
+    run = make_run(
+        approach="sharp", model="m", classes=classes, split=split, val_probs=overconfident,
+        test_ids=dataset.ids("test"), test_probs=test_probs, config={}, seed=0,
+    )  # fmt: skip
+    temperature = run.metrics["temperature"]
+    assert temperature == pytest.approx(fit_temperature(labels, overconfident, classes)) and temperature > 2
+    np.testing.assert_allclose(run.test_probs, scale(test_probs, temperature), atol=1e-12)
+    assert (run.val_probs.argmax(axis=1) == overconfident.argmax(axis=1)).all()
+    recomputed = log_loss(labels, run.val_probs[:, np.argsort(classes)], labels=sorted(classes))
+    assert run.metrics["val_log_loss"] == pytest.approx(recomputed, abs=1e-9)
+    assert run.metrics["val_log_loss"] < run.metrics["val_log_loss_uncalibrated"]
+    assert not np.allclose(run.val_probs, scale(overconfident, temperature))  # cross-fitted: not the temperature fitted on these very rows
+
+    uniform = np.full_like(honest, 1 / len(classes))
+    kept = make_run(
+        approach="uniform", model="m", classes=classes, split=split, val_probs=uniform,
+        test_ids=dataset.ids("test"), test_probs=test_probs, config={}, seed=0,
+    )  # fmt: skip
+    assert kept.metrics["temperature"] == 1.0 and np.array_equal(kept.test_probs, test_probs)
+
+
+def test_kaggles_metric_names_map_to_the_kits_by_their_words_and_the_classes() -> None:
+    from cornkit.metric_names import metric_from_kaggle
+
+    two, four = ["0", "1"], ["a", "b", "c", "d"]
+    assert metric_from_kaggle("Area Under Receiver Operating Characteristic Curve", two) == "roc_auc"
+    assert metric_from_kaggle("Area Under Receiver Operating Characteristic Curve", four) == "roc_auc_ovr"  # Kaggle's AUC on many classes
+    assert metric_from_kaggle("Multi-Class Log-Loss", four) == "log_loss"  # case and punctuation do not matter
+    assert metric_from_kaggle("Categorization Accuracy", four) == "accuracy"
+    assert metric_from_kaggle("Quadratic Weighted Kappa", ["1", "2", "3"]) == "quadratic_kappa"
+    assert metric_from_kaggle("Mean Average Precision @ 5", four) is None
+    assert all(name in METRIC_NAMES for name in {metric_from_kaggle(k, four) for k in ("Macro F1", "Balanced Accuracy", "AUC")})

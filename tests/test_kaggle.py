@@ -78,6 +78,36 @@ def test_download_unzips_once_with_the_client(standin: StandinKaggle, tmp_path: 
     assert (tmp_path / "work" / "split.csv").is_file()
 
 
+@pytest.mark.parametrize(
+    ("evaluation_metric", "expected"),
+    [("Multiclass Loss", "log_loss"), ("Quadratic Weighted Kappa", None), ("Some Custom Metric", None)],
+)
+def test_download_records_the_evaluation_metric_and_split_scores_by_it(
+    evaluation_metric: str, expected: str | None, standin: StandinKaggle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Kaggle's name for the metric, as its API reports it, becomes the split's metric; one the kit lacks (or that the classes
+    cannot take: kappa needs integer labels) is said in one line and the split scores by accuracy."""
+    standin.evaluation_metric = evaluation_metric
+    data, work = tmp_path / "data", tmp_path / "work"
+    code, out, err = _cli(capsys, "download", "--data", data, "--input-root", tmp_path / "no-kaggle-input")
+    assert code == 0, err
+    (listed,) = standin.calls("ListCompetitions")
+    assert listed.body["search"] == COMPETITION
+    code, out, err = _cli(capsys, "split", "--data", data, "--work", work)
+    if expected == "log_loss":
+        assert code == 0, err
+        assert f"metric: log_loss (the competition's evaluation metric {evaluation_metric!r}, recorded by cornkit download)" in out
+        assert json.loads((work / "split.json").read_text())["metric"] == "log_loss"
+    elif evaluation_metric == "Quadratic Weighted Kappa":
+        _one_line_error(code, err, "--metric quadratic_kappa needs integer class labels")  # It's Corn's classes are names
+    else:
+        assert code == 0, err
+        assert f"the competition's evaluation metric {evaluation_metric!r} is not one the kit computes; scoring by accuracy" in err
+        assert "metric" not in json.loads((work / "split.json").read_text())
+    code, _, err = _cli(capsys, "split", "--data", data, "--work", tmp_path / "chosen", "--metric", "accuracy")
+    assert code == 0, err  # --metric settles it, whatever was recorded
+
+
 def test_download_inside_a_kernel_uses_the_mounted_data(home: Path, corn: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     mounted = tmp_path / "input" / COMPETITION / "corn"
     shutil.copytree(corn, mounted)

@@ -43,6 +43,7 @@ def _run(split: Split, classes: list[str], probs: np.ndarray, name: str, n_test:
         test_probs=np.full((n_test, len(classes)), 1 / len(classes)),
         config={},
         seed=0,
+        calibrate_log_loss=False,  # the probabilities as drawn: the table must rank them, not their temperature-scaled versions
     )
 
 

@@ -41,3 +41,41 @@ def check_metric_classes(name: str, classes: Sequence[str]) -> None:
         raise CornkitError(f"--metric roc_auc scores two classes, this set has {len(classes)}; give --metric roc_auc_ovr (mean one-vs-rest AUC).")
     if name == "quadratic_kappa" and not all(str(c).strip().lstrip("+-").isdigit() for c in classes):
         raise CornkitError(f"--metric quadratic_kappa needs integer class labels (ordered ratings), not {list(classes)}; give another --metric.")
+
+
+KAGGLE_METRICS: dict[str, str] = {
+    "categorization accuracy": "accuracy",
+    "accuracy": "accuracy",
+    "accuracy score": "accuracy",
+    "balanced accuracy": "balanced_accuracy",
+    "multiclass loss": "log_loss",
+    "multi class log loss": "log_loss",
+    "log loss": "log_loss",
+    "logloss": "log_loss",
+    "binary crossentropy": "log_loss",
+    "mean f1 score": "f1_micro",
+    "micro f1": "f1_micro",
+    "f1 score micro": "f1_micro",
+    "macro f1": "f1_macro",
+    "macrof1": "f1_macro",
+    "f1 score macro": "f1_macro",
+    "mean column wise area under receiver operating characteristic curve": "roc_auc_ovr",
+    "mean columnwise auc": "roc_auc_ovr",
+    "area under receiver operating characteristic curve": "roc_auc",
+    "auc": "roc_auc",
+    "roc auc": "roc_auc",
+    "auc roc": "roc_auc",
+    "quadratic weighted kappa": "quadratic_kappa",
+    "quadratic kappa": "quadratic_kappa",
+}
+"""Kaggle's evaluation-metric names (as its API reports them, compared lower-case with punctuation as spaces) and the kit's."""
+
+
+def metric_from_kaggle(evaluation_metric: str, classes: Sequence[str]) -> str | None:
+    """The kit's name for the competition's evaluation metric as Kaggle's API names it, or None when the kit does not compute it.
+
+    AUC on more than two classes is the mean one-vs-rest AUC (Kaggle's "mean column-wise ROC AUC").
+    """
+    key = " ".join("".join(ch if ch.isalnum() else " " for ch in evaluation_metric.lower()).split())
+    name = KAGGLE_METRICS.get(key)
+    return "roc_auc_ovr" if name == "roc_auc" and len(classes) > 2 else name

@@ -37,10 +37,17 @@ def _data(args: argparse.Namespace) -> None:
 
 
 def _split(args: argparse.Namespace) -> None:
+    from ..data.competition_record import competition_metric
     from ..data.split import make_split
 
     dataset = dataset_from_args(args, check_images=False, recorded=False)
-    split = make_split(dataset, args.work, valid_frac=args.valid_frac, folds=args.folds, seed=args.seed, metric=args.metric, force=args.force)
+    metric = args.metric
+    if metric is None:
+        found = competition_metric(dataset.root, dataset.classes)
+        metric = found[0] if found else DEFAULT_METRIC
+        if found:
+            print(f"metric: {metric} (the competition's evaluation metric {found[1]!r}, recorded by cornkit download)")
+    split = make_split(dataset, args.work, valid_frac=args.valid_frac, folds=args.folds, seed=args.seed, metric=metric, force=args.force)
     counts = split.frame["fold"].value_counts().sort_index()
     print(f"{split.params['kind']} split {split.split_id}: " + ", ".join(f"fold {k}: {n} rows" for k, n in counts.items()))
     print(args.work / "split.csv")
@@ -96,8 +103,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_seed_arg(split, "the split")
     split.add_argument(
         "--metric",
-        default=DEFAULT_METRIC,
-        help=f"the competition's metric, recorded with the split: Runs report val_<metric>, heads choose by it ({', '.join(METRIC_NAMES)})",
+        help="the competition's metric, recorded with the split: Runs report val_<metric>, heads choose by it "
+        f"({', '.join(METRIC_NAMES)}; default: the evaluation metric `cornkit download` recorded, else {DEFAULT_METRIC})",
     )
     split.add_argument("--force", action="store_true", help="replace a different saved split")
     split.set_defaults(handler=_split)

@@ -83,7 +83,18 @@ def predict_run(run: Run, images: Images, work: Path, options: PredictParams | N
     """Class probabilities of ``images`` (rows in ``images`` order, columns in ``run.classes`` order) from the Run's fitted model.
 
     ``model`` is the Run's checked model when the caller has it already (``run.saved_model()``).
+    A Run calibrated for log loss scales them with its recorded temperature, as it scaled its
+    own test probabilities (:mod:`cornkit.runs.calibration`).
     """
+    from ..runs.calibration import scale
+
+    probs = _predict_uncalibrated(run, images, work, options, model)
+    temperature = float(run.metrics.get("temperature", 1.0))
+    return probs if temperature == 1.0 else scale(probs, temperature)
+
+
+def _predict_uncalibrated(run: Run, images: Images, work: Path, options: PredictParams | None, model: SavedModel | None) -> np.ndarray:
+    """:func:`predict_run` before the Run's temperature: its model's own probabilities (an ensemble's and stack's of its calibrated members)."""
     from ..runs.run import load_run  # imported here: the command line reads PredictParams to build its parser
 
     options = options or PredictParams()

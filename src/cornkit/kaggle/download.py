@@ -4,20 +4,26 @@
 the data folder (Kaggle ships It's Corn as ``corn/train.csv`` and so on). A second call finds
 ``sample_submission.csv`` and does nothing. Inside a Kaggle kernel the files are already mounted read-only
 under ``/kaggle/input/<competition>``, so that folder is used and nothing is downloaded.
+Beside the files it records the competition's evaluation metric as the API reports it
+(:mod:`cornkit.data.competition_record`), for ``cornkit split`` to score by.
 """
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..atomic import atomic_dir
+from ..atomic import atomic_dir, write_json
+from ..data.competition_record import RECORD
 from ..data.dataset import find_competition_root
 from ..defaults import COMPETITION, KAGGLE_INPUT
 from ..errors import CornkitError
 from .client import KaggleSession, connect, kaggle_call
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,4 +77,22 @@ def download_competition(
     root = find_competition_root(data)
     if root is None:
         raise CornkitError(f"the files of {competition!r} hold no sample_submission.csv (see {data}); is it an image classification competition?")
+    write_json(root / RECORD, {"competition": competition, "evaluation_metric": _evaluation_metric(session, competition)})
     return DownloadResult(root, "downloaded")
+
+
+def _evaluation_metric(session: KaggleSession, competition: str) -> str | None:
+    """The competition's evaluation metric as Kaggle's API names it ("Multiclass Loss"); None (said in one line) when it cannot be read.
+
+    Not reading it costs only the default (``cornkit split --metric`` still chooses), so it never fails the download.
+    """
+    try:
+        listed = kaggle_call(session, f"read the evaluation metric of {competition!r}", session.api.competitions_list, search=competition, category="all")
+    except CornkitError as error:
+        log.warning("%s; cornkit split scores by accuracy unless given --metric.", error)
+        return None
+    for entry in getattr(listed, "competitions", None) or []:
+        if str(getattr(entry, "ref", "")).rstrip("/").rsplit("/", 1)[-1] == competition:
+            return str(getattr(entry, "evaluation_metric", "") or "") or None
+    log.warning("Kaggle's competition list does not name %r; cornkit split scores by accuracy unless given --metric.", competition)
+    return None

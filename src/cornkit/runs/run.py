@@ -36,6 +36,7 @@ from ..errors import CornkitError
 from ..hashing import config_hash
 from ..metric_names import DEFAULT_METRIC
 from ..paths import check_length
+from .calibration import CALIBRATED_METRIC, calibrate
 from .checks import check_ids, check_probabilities, probability_table
 from .competition_metric import get_metric
 from .metrics import classification_metrics
@@ -145,6 +146,7 @@ def make_run(
     test_probs: np.ndarray,
     config: dict[str, Any],
     seed: int,
+    calibrate_log_loss: bool = True,
 ) -> Run:
     """Assemble a Run from a head's probabilities and compute its validation metrics.
 
@@ -153,6 +155,9 @@ def make_run(
     labels and the split id come from there, and the seed is recorded with them in the config.
     The split's metric is recorded too when it is not the default (so every Run id made on an
     accuracy split stays what it was), and scored as ``val_<metric>`` from the validation probabilities.
+    Under log loss the probabilities are temperature-scaled first (:mod:`.calibration`), so the
+    recorded ones are those the Run submits; ``calibrate_log_loss=False`` keeps them as given
+    (probabilities calibrated already, or made to show how a table ranks them).
     """
     rows = split.validation_rows() if isinstance(split, Split) else split
     classes = tuple(classes)
@@ -175,6 +180,10 @@ def make_run(
             f"{approach} ({model}), {name} rows",
             fix="Nothing was written: the model diverged or a class had no training rows; check the data and flags (e.g. a lower --lr).",
         )
+    calibration: dict[str, float] = {}
+    if rows.metric == CALIBRATED_METRIC and calibrate_log_loss:
+        calibrated = calibrate(rows.labels, classes, np.asarray(val_probs, dtype=np.float64), np.asarray(test_probs, dtype=np.float64), seed)
+        val_probs, test_probs, calibration = calibrated.val_probs, calibrated.test_probs, calibrated.metrics
     val = pd.DataFrame(val_probs, columns=list(classes))
     val.insert(0, rows.id_column, id_array(rows.ids))
     val[LABEL_COLUMN] = np.asarray(rows.labels, dtype=str)
@@ -183,6 +192,7 @@ def make_run(
     run = Run(run_id=make_run_id(approach, model, config), classes=classes, val=val, test=test, config=config)
     run.metrics = classification_metrics(run.val_labels, run.val_predictions(), classes)
     run.metrics[f"val_{rows.metric}"] = get_metric(rows.metric).score(run.val_labels, run.val_probs, classes)
+    run.metrics.update(calibration)
     return run
 
 
