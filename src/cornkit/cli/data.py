@@ -79,7 +79,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--layout",
         choices=LAYOUTS,
         default="corn",
-        help="what sample_submission.csv asks for: corn (a label), probabilities (one column per class), binary (labels 0/1, the probability of 1)",
+        help="how the set is filed and submitted: corn (It's Corn), probabilities (one column per class), binary (labels 0/1, the probability "
+        "of 1), cassava (image_id file names, integer labels, no test.csv), dogbreed (labels.csv, hex ids), folders (a folder per class)",
     )
     add_synthetic_set_args(synth)
     synth.set_defaults(handler=_synth)

@@ -21,7 +21,8 @@ which :mod:`.dataset` then checks row by row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -42,6 +43,7 @@ IMAGE_COLUMN = "image"
 LABEL_COLUMN = "label"
 """The columns of the read frames that hold each row's image path and label, whatever the CSV called them."""
 ONE_HOT_VALUES = frozenset({"0", "1", "0.0", "1.0"})
+NAMED_BY_ID = "the id as file name"
 
 
 @dataclass(frozen=True)
@@ -107,16 +109,21 @@ class _ImagePlace:
         return f"{named_by}{added}, under {where}"
 
 
-def _locate(root: Path, name: str, folders: Sequence[str], *, try_root: bool = True) -> _ImagePlace | None:
-    """The first of ``folders`` (after the root itself) holding ``name`` as a file, or ``name`` plus the one image extension found there."""
-    for folder in ("", *folders) if try_root else folders:
+def _only_extension(folder: Path) -> str | None:
+    """The one image extension of the files in ``folder`` (``.jpg``), or None when it holds none or several (names only: no file is opened)."""
+    extensions = {p.suffix for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES} if folder.is_dir() else set()
+    return extensions.pop() if len(extensions) == 1 else None
+
+
+def _locate(root: Path, name: str, folders: Sequence[str], extension_of: Callable[[Path], str | None]) -> _ImagePlace | None:
+    """The first of ``folders`` holding ``name`` as a file, or ``name`` plus the one image extension found there (``extension_of``)."""
+    for folder in folders:
         base = root / folder
         if (base / name).is_file():
             return _ImagePlace(folder)
-        if not base.is_dir() or PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES:
+        if PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES or (extension := extension_of(base)) is None:
             continue
-        extensions = {p.suffix for p in _image_files(base)}
-        if len(extensions) == 1 and (base / (name + (extension := extensions.pop()))).is_file():
+        if (base / (name + extension)).is_file():
             return _ImagePlace(folder, extension)
     return None
 
@@ -126,7 +133,7 @@ PLACING_ROWS = 20
 
 
 def _place_images(root: Path, names: pd.Series, folders: Sequence[str], forced: str | None, part: str, named_by: str, flag: str) -> _ImagePlace:
-    """Where the images named by ``names`` are found.
+    """Where the images named by ``names`` are found (the data folder itself first, unless ``forced`` names the folder).
 
     Images named by a column that none of the first rows finds are taken as paths from the data
     folder, so that the row check names the first missing file's cell; images named by the id
@@ -136,8 +143,10 @@ def _place_images(root: Path, names: pd.Series, folders: Sequence[str], forced: 
     if forced is not None and not (root / forced).is_dir():
         raise CornkitError(f"{flag} {forced}: no such folder under {root}.")
     searched = [forced] if forced is not None else list(folders)
-    place = next((p for name in names.iloc[:PLACING_ROWS] if (p := _locate(root, str(name), searched, try_root=forced is None))), None)
-    if place is None and named_by != "the id as file name":
+    extension_of = functools.cache(_only_extension)  # each folder listed once, however many rows are tried
+    tried = searched if forced is not None else ["", *searched]
+    place = next((p for name in names.iloc[:PLACING_ROWS] if (p := _locate(root, str(name), tried, extension_of))), None)
+    if place is None and named_by != NAMED_BY_ID:
         return _ImagePlace(forced or "")
     if place is None:
         where = ", ".join(f"{f}/" for f in searched if (root / f).is_dir()) or "no image folder"
@@ -276,7 +285,7 @@ def _naming_column(frame: pd.DataFrame, id_column: str, image_column: str | None
 def _image_names(frame: pd.DataFrame, id_column: str, image_column: str | None) -> tuple[pd.Series, str]:
     """Each row's image name and how it is named (``column 'image'`` or ``the id as file name``)."""
     column = _naming_column(frame, id_column, image_column)
-    return frame[column], f"column {column!r}" if column != id_column else "the id as file name"
+    return frame[column], f"column {column!r}" if column != id_column else NAMED_BY_ID
 
 
 @dataclass(frozen=True)

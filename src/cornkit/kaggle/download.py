@@ -91,8 +91,8 @@ def _evaluation_metric(session: KaggleSession, competition: str) -> str | None:
     except CornkitError as error:
         log.warning("%s; cornkit split scores by accuracy unless given --metric.", error)
         return None
-    for entry in getattr(listed, "competitions", None) or []:
-        if str(getattr(entry, "ref", "")).rstrip("/").rsplit("/", 1)[-1] == competition:
-            return str(getattr(entry, "evaluation_metric", "") or "") or None
+    for entry in listed.competitions if listed is not None else []:
+        if entry.ref.rstrip("/").rsplit("/", 1)[-1] == competition:  # Kaggle's ref is the competition's URL
+            return entry.evaluation_metric or None
     log.warning("Kaggle's competition list does not name %r; cornkit split scores by accuracy unless given --metric.", competition)
     return None

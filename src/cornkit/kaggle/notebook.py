@@ -59,7 +59,7 @@ def split_flags(params: dict[str, Any]) -> tuple[str, ...]:
     local split; the metric and the data flags come along, so the kernel's Runs choose and score
     by the competition's metric and read the data as the local commands do.
     """
-    flags: list[str] = ["--folds", str(params["folds"])] if params.get("kind") == "kfold" else ["--valid-frac", str(params.get("valid_frac", 0.2))]
+    flags: list[str] = ["--folds", str(params["folds"])] if params.get("kind") == "kfold" else ["--valid-frac", str(params["valid_frac"])]
     flags += ["--seed", str(params["seed"])] if params.get("seed") is not None else []
     flags += ["--metric", str(params["metric"])] if params.get("metric") else []
     for name, value in dict(params.get("data") or {}).items():
@@ -69,7 +69,7 @@ def split_flags(params: dict[str, Any]) -> tuple[str, ...]:
 
 def more_args(flags: tuple[str, ...]) -> str:
     """``flags`` as further arguments of a ``cornkit(...)`` call in the notebook, each after a comma (nothing for none)."""
-    return "".join(f", {_literal(flag)}" for flag in flags)
+    return f", {python_args(flags)}" if flags else ""
 
 
 def python_args(args: tuple[str, ...]) -> str:
