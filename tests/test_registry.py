@@ -86,6 +86,10 @@ def test_the_readme_example_head_becomes_a_command_a_kernel_a_run_and_a_submissi
     submission = pd.read_csv(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(submission["label"]) == {train_labels.value_counts().idxmax()}
     assert main(["kernels", "build", "prior", "--user", "cornkit-tester", "--kernels", str(tmp_path / "kernels")]) == 0
+    capsys.readouterr()
+    assert main(["sweep", "prior", *common, *CLIP[:4], "--trials", "2"]) == 0  # its declared space: smoothing=0..10
+    best = load_run(capsys.readouterr().out.strip().splitlines()[-1], work)
+    assert best.config["approach"] == "prior" and 0.0 <= best.config["smoothing"] <= 10.0
 
 
 def test_a_plugin_that_reuses_a_builtin_name_is_refused(plugin) -> None:

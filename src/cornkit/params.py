@@ -10,7 +10,10 @@ made with :func:`param`. Everything else is derived from that one declaration:
 - :func:`add_arguments` derives the argparse flags; their converters run the same checks, so a
   bad flag is one line at parse time;
 - :func:`as_config` gives the JSON-ready values a Run records, and :func:`to_argv` the command
-  line that makes the same parameters (the demo prints it, kernels run it).
+  line that makes the same parameters (the demo prints it, kernels run it);
+- a field marked ``sweep=SearchRange(...)`` is in its head's default search space
+  (``cornkit sweep``, :mod:`cornkit.sweeps.space`): where inside its declared range a sweep looks,
+  and on which scale.
 
 argparse is the standard library's: this module loads no code of cornkit's command line, so a
 notebook that builds a head's parameters stays as light as the head.
@@ -43,6 +46,38 @@ class ParamError(CornkitError):
     """A parameter value that its declaration refuses."""
 
 
+Scale = Literal["linear", "log", "int"]
+
+
+@dataclass(frozen=True)
+class SearchRange:
+    """Where a sweep looks for a parameter: ``low..high`` on a linear or log scale, whole numbers, or ``choices``.
+
+    It lies inside the field's declared range (a declaration is checked when its head's space is
+    built); for a tuple field (the probe's ``cs``) each trial gives it one value.
+    """
+
+    low: float | None = None
+    high: float | None = None
+    scale: Scale = "linear"
+    choices: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.choices is None and (self.low is None or self.high is None or not self.low < self.high):
+            raise ValueError(f"a search range needs low < high, or choices (got {self.low}..{self.high})")
+        if self.scale == "log" and self.low is not None and self.low <= 0:
+            raise ValueError(f"a log-scale search range starts above 0 (got {self.low:g})")
+
+    def text(self) -> str:
+        """As ``--space`` writes it: ``1e-05..0.001:log``, ``2..16`` (whole numbers), ``0..0.4``, ``a|b``."""
+        if self.choices is not None:
+            return "|".join(self.choices)
+        assert self.low is not None and self.high is not None
+        if self.scale == "int":
+            return f"{int(self.low)}..{int(self.high)}"
+        return f"{self.low:g}..{self.high:g}" + (":log" if self.scale == "log" else "")
+
+
 @dataclass(frozen=True)
 class Constraint:
     """What a field accepts, besides its type: a range, choices, the word ``auto``, or a check of its own.
@@ -50,7 +85,7 @@ class Constraint:
     ``check`` gets the typed value and raises ``ValueError`` with the reason. ``record=False``
     keeps a field out of the Run's config (where a process runs, not what it computes).
     ``flag`` overrides the derived flag name; ``shown_default`` the default as help shows it
-    (empty: the help text already says it).
+    (empty: the help text already says it); ``sweep`` puts the field in its head's default search space.
     """
 
     help: str
@@ -64,6 +99,7 @@ class Constraint:
     record: bool = True
     flag: str | None = None
     shown_default: str | None = None
+    sweep: SearchRange | None = None
 
 
 def param(default: Any = MISSING, help: str = "", **constraint: Any) -> Any:
@@ -349,22 +385,29 @@ def _argparse_type(p: Parameter) -> Callable[[str], Any]:
     return parse
 
 
-def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type, *, skip: Sequence[str] = ()) -> None:
-    """One flag per parameter of ``cls`` (except ``skip``): ``--cv-folds N``, ``--flip-tta``, ``--no-tta``."""
+def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type, *, skip: Sequence[str] = (), only_given: bool = False) -> None:
+    """One flag per parameter of ``cls`` (except ``skip``): ``--cv-folds N``, ``--flip-tta``, ``--no-tta``.
+
+    ``only_given``: a flag left out leaves no attribute in the namespace and none is required
+    (``cornkit sweep``, where a flag fixes a parameter and the rest are swept or defaulted).
+    """
     for p in parameters(cls):
         if p.name in skip:
             continue
         if p.kind is bool:
             action = "store_false" if p.default is True else "store_true"
-            parser.add_argument(p.flag, dest=p.name, action=action, help=_help(p))
+            if only_given:
+                parser.add_argument(p.flag, dest=p.name, action=action, help=_help(p), default=argparse.SUPPRESS)
+            else:
+                parser.add_argument(p.flag, dest=p.name, action=action, help=_help(p))
             continue
         metavar = "{" + ",".join(p.constraint.choices) + "}" if p.constraint.choices else None
         parser.add_argument(
             p.flag,
             dest=p.name,
             type=_argparse_type(p),
-            default=None if p.required else p.default,
-            required=p.required,
+            default=argparse.SUPPRESS if only_given else None if p.required else p.default,
+            required=p.required and not only_given,
             metavar=metavar,
             help=_help(p),
         )

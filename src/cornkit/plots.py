@@ -24,7 +24,8 @@ from sklearn.metrics import ConfusionMatrixDisplay
 from .atomic import atomic_path
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def save_png(fig: plt.Figure, path: Path) -> Path:
+    """Write ``fig`` to ``path`` whole (atomically) and close it."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -36,7 +37,7 @@ def confusion_png(matrix: np.ndarray, classes: Sequence[str], path: Path, title:
     fig, ax = plt.subplots(figsize=(1.2 * len(classes) + 2.5, 1.2 * len(classes) + 2))
     ConfusionMatrixDisplay(matrix, display_labels=list(classes)).plot(ax=ax, cmap="Blues", colorbar=False, values_format="d")
     ax.set_title(title)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def contact_sheet_png(images: Sequence[Any], captions: Sequence[str], path: Path, title: str, columns: int = 6, empty: str = "no misclassified images") -> Path:
@@ -51,7 +52,7 @@ def contact_sheet_png(images: Sequence[Any], captions: Sequence[str], path: Path
     if not images:
         axes.flat[0].text(0.5, 0.5, empty, ha="center", va="center")
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def bar_chart_png(names: Sequence[str], values: Sequence[float], path: Path, title: str, xlabel: str, reference: float | None = None) -> Path:
@@ -67,7 +68,7 @@ def bar_chart_png(names: Sequence[str], values: Sequence[float], path: Path, tit
     ax.set_xlim(0, 1.08)
     ax.set_xlabel(xlabel)
     ax.set_title(title)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def val_vs_lb_png(table: pd.DataFrame, path: Path) -> Path:
@@ -85,7 +86,7 @@ def val_vs_lb_png(table: pd.DataFrame, path: Path) -> Path:
     ax.set_ylabel("public LB accuracy")
     ax.set_title("Does the validation split predict the leaderboard?")
     ax.legend(loc="lower right", fontsize=8)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def few_shot_png(
@@ -112,7 +113,7 @@ def few_shot_png(
     ax.set_ylabel("validation accuracy")
     ax.set_title(title)
     ax.legend(loc="best", fontsize=8)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def wise_png(curves: Sequence[dict[str, object]], path: Path) -> Path:
@@ -128,4 +129,4 @@ def wise_png(curves: Sequence[dict[str, object]], path: Path) -> Path:
     ax.set_ylabel(f"monitor {metric}")
     ax.set_title("WiSE-FT weight interpolation")
     ax.legend()
-    return _save(fig, path)
+    return save_png(fig, path)

@@ -24,7 +24,7 @@ from .. import __version__
 from ..errors import CornkitError, ReportedError, user_message
 from ..logs import console
 from ..redact import redacted_output
-from . import clip, data, heads, kaggle, reports, runs
+from . import clip, data, heads, kaggle, reports, runs, sweeps
 from .argtypes import OneLineParser
 from .launch import run_command
 from .lifecycle import check_path_flags, reap_command_folders, sigterm_as_interrupt, stop_worker_pools
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="cornkit", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--version", action="version", version=f"cornkit {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (data, clip, heads, runs, reports, kaggle):
+    for module in (data, clip, heads, sweeps, runs, reports, kaggle):
         module.register(subparsers)
     return parser
 
@@ -43,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.command_argv = argv  # what started this command (`sweep --workers` starts more of the same)
     with redacted_output(), console(), sigterm_as_interrupt():
         try:
             check_path_flags(args)

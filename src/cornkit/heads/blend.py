@@ -25,7 +25,7 @@ import numpy as np
 
 from ..data.folds import Folds, capped_folds
 from ..metric_names import DEFAULT_METRIC
-from ..params import param
+from ..params import SearchRange, param
 
 MAX_CV_FOLDS = 5
 Mode = Literal["add", "interpolate"]
@@ -34,14 +34,15 @@ Candidate = tuple[dict[str, float], np.ndarray]
 """A setting of a head's other parameters (``{"beta": 2.0}``, or ``{}``) and its out-of-fold term of every training row."""
 
 
-def alpha_param(default: Alpha, meaning: str, high: float | None = None) -> Any:
-    """The shared ``alpha`` parameter (``--alpha``): 'auto' or a number from 0 (up to ``high``); ``meaning`` says what α weighs here."""
+def alpha_param(default: Alpha, meaning: str, high: float | None = None, sweep: SearchRange | None = None) -> Any:
+    """The shared ``alpha`` parameter: 'auto' or a number from 0 (up to ``high``); ``meaning``: what α weighs (``sweep``: where a sweep looks)."""
     return param(
         default,
         f"{meaning}; 0 reproduces the zero-shot Run, 'auto' chooses by cross-validation on the training rows",
         low=0.0,
         high=high,
         auto=True,
+        sweep=sweep,
     )
 
 

@@ -66,9 +66,12 @@ class ConvnextParams(Params):
 
 
 def _make_run(ctx: HeadContext) -> Run:
+    from ..train.epoch_report import epoch_report_callbacks
     from ..train.finetune import train_finetune
 
-    return train_finetune(ctx.dataset, ctx.split, ctx.work, ctx.params.settings(), approach=APPROACH)
+    return train_finetune(
+        ctx.dataset, ctx.split, ctx.work, ctx.params.settings(), approach=APPROACH, cbs=epoch_report_callbacks(ctx.epoch_report, ctx.split.metric)
+    )
 
 
 HEAD = Head(

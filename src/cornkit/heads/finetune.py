@@ -20,9 +20,10 @@ APPROACH = "finetune"
 
 
 def _make_run(ctx: HeadContext) -> Run:
+    from ..train.epoch_report import epoch_report_callbacks
     from ..train.finetune import train_finetune
 
-    return train_finetune(ctx.dataset, ctx.split, ctx.work, ctx.params)
+    return train_finetune(ctx.dataset, ctx.split, ctx.work, ctx.params, cbs=epoch_report_callbacks(ctx.epoch_report, ctx.split.metric))
 
 
 def _describe(run: Run) -> str:

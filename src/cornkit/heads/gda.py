@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import CornkitError
-from ..params import AUTO
+from ..params import AUTO, SearchRange
 from .blend import AlphaChoice, alpha_param, choose_alpha, cv_splits, fallback_alpha, fixed_alpha, out_of_fold
 from .on_features import FeatureHeadParams, FeatureTask, Fitted, check_every_class_present
 from .registry import Head
@@ -79,7 +79,7 @@ def fit_gda(features: np.ndarray, labels: np.ndarray, n_classes: int) -> Gaussia
 
 @dataclass(frozen=True, kw_only=True)
 class GdaParams(FeatureHeadParams):
-    alpha: float | str = alpha_param(AUTO, "weight of the GDA logits added to the zero-shot logits")
+    alpha: float | str = alpha_param(AUTO, "weight of the GDA logits added to the zero-shot logits", sweep=SearchRange(1e-4, 100.0, "log"))
 
 
 @dataclass(frozen=True)

@@ -144,6 +144,38 @@ def clip_details(spec: ClipSpec, identity: dict[str, Any]) -> dict[str, Any]:
     return {"clip": {"model": spec.model, "pretrained": spec.pretrained, "flip_tta": spec.flip_tta}, "identity": identity}
 
 
+class FeatureFitter:
+    """Fits a features head on any training rows of the split: a fold of its Run, or an inner fold of a sweep's objective.
+
+    The features are read once, and the zero-shot classifier and augmented views are built the
+    first time a fit asks for them, whichever rows it fits on.
+    """
+
+    def __init__(self, ctx: HeadContext, fit: FitFeatures) -> None:
+        self.ctx = ctx
+        self.fit = fit
+        self.features = ctx.features()
+        self.zeroshot = ZeroShotSource(ctx)
+        self._views = functools.cache(functools.partial(_augmented_views, ctx))
+
+    def fit_rows(self, train_ids: np.ndarray, where: str) -> Fitted:
+        """The head fitted on the training rows ``train_ids`` (``where`` names them in the error when a class has none)."""
+        split, classes = self.ctx.split, self.ctx.dataset.classes
+        labels = class_indices(split.labels_of(train_ids), classes)
+        check_every_class_present(labels, classes, where)
+        task = FeatureTask(
+            self.features.rows("train", train_ids),
+            labels,
+            classes,
+            self.ctx.seed,
+            self.zeroshot,
+            train_ids=train_ids,
+            views_source=self._views,
+            metric=split.metric,
+        )
+        return self.fit(task, self.ctx.params)
+
+
 def features_run(ctx: HeadContext, fit: FitFeatures, *, approach: str, config: dict[str, Any]) -> Run:
     """Fit ``fit`` on each fold's training rows, predict its validation rows and the test rows, save the Run with its fold models.
 
@@ -156,28 +188,22 @@ def features_run(ctx: HeadContext, fit: FitFeatures, *, approach: str, config: d
     from ..runs.run import save_run
 
     params: FeatureHeadParams = ctx.params
-    features = ctx.features()
-    split, classes = ctx.split, ctx.dataset.classes
-    zeroshot = ZeroShotSource(ctx)
-    views = functools.cache(functools.partial(_augmented_views, ctx))
+    fitter = ctx.feature_fitter(fit)
+    features, split, classes = fitter.features, ctx.split, ctx.dataset.classes
     models: list[FeatureModel] = []
 
     def fit_fold(fold: int) -> FoldOutput:
-        train_ids, valid_ids = split.train_ids(fold), split.valid_ids(fold)
-        labels = class_indices(split.labels_of(train_ids), classes)
-        check_every_class_present(labels, classes, f"the training rows of fold {fold}")
-        valid_features = features.rows("train", valid_ids)
-        task = FeatureTask(features.rows("train", train_ids), labels, classes, ctx.seed, zeroshot, train_ids=train_ids, views_source=views, metric=split.metric)
-        fitted = fit(task, params)
+        valid_ids = split.valid_ids(fold)
+        fitted = fitter.fit_rows(split.train_ids(fold), f"the training rows of fold {fold}")
         models.append(fitted.model)
-        return FoldOutput(valid_ids, fitted.model.predict_proba(valid_features), fitted.model.predict_proba(features.test), fitted.info)
+        return FoldOutput(valid_ids, fitted.model.predict_proba(features.rows("train", valid_ids)), fitted.model.predict_proba(features.test), fitted.info)
 
     outputs = [fit_fold(fold) for fold in range(split.n_folds)]
     spec = params.clip_spec()
     identity = spec.identity()  # a checkpoint file's identity reads its first and last MiB: once
     run_config = {"clip": identity, "random_weights": spec.is_random, "features": features.key, **config}
-    if zeroshot.prompts_config is not None:
-        run_config["prompts"] = zeroshot.prompts_config
+    if fitter.zeroshot.prompts_config is not None:
+        run_config["prompts"] = fitter.zeroshot.prompts_config
     run = run_from_folds(
         approach=approach,
         model=spec.label,

@@ -36,7 +36,7 @@ import numpy as np
 from ..data.folds import smallest_class
 from ..defaults import DEFAULT_SEED
 from ..metric_names import DEFAULT_METRIC
-from ..params import AUTO, param
+from ..params import AUTO, SearchRange, param
 from ..workers import in_threads
 from .blend import AlphaChoice, alpha_param, choose_alpha, cv_splits, fallback_alpha, fixed_alpha
 from .on_features import FeatureHeadParams, FeatureTask, Fitted, check_every_class_present
@@ -196,11 +196,18 @@ def choose_probe_alpha(task: FeatureTask, fit: ProbeFit, alpha: float | str, cla
 @dataclass(frozen=True, kw_only=True)
 class ProbeParams(FeatureHeadParams):
     cs: tuple[float, ...] = param(
-        DEFAULT_CS, "comma-separated C values to search (default: 15 values from 1e-3 to 1e4)", low=0.0, low_open=True, shown_default=""
+        DEFAULT_CS,
+        "comma-separated C values to search (default: 15 values from 1e-3 to 1e4)",
+        low=0.0,
+        low_open=True,
+        shown_default="",
+        sweep=SearchRange(1e-3, 1e4, "log"),
     )
     class_weight: str | None = param(None, "weight classes inversely to their frequency", choices=("balanced",))
     cv_folds: int = param(5, "cross-validation folds on the training rows that choose C", low=2)
-    alpha: float | str = alpha_param(1.0, "weight of the probe's log-probabilities against zero-shot's, (1-alpha) zero-shot + alpha probe", high=1.0)
+    alpha: float | str = alpha_param(
+        1.0, "weight of the probe's log-probabilities against zero-shot's, (1-alpha) zero-shot + alpha probe", high=1.0, sweep=SearchRange(0.0, 1.0)
+    )
     init: str = param("zeros", "start the final fit from zeros or from the zero-shot text classifier", choices=("zeros", "zeroshot"))
 
 

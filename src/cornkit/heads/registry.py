@@ -44,24 +44,39 @@ if TYPE_CHECKING:
     from ..data.dataset import Dataset
     from ..data.split import Split
     from ..runs.run import Run
-    from .on_features import FitFeatures
+    from .on_features import FeatureFitter, FitFeatures
 
 ENTRY_POINT_GROUP = "cornkit.heads"
 Inputs = Literal["features", "images"]
+EpochReport = Callable[[int, float], None]
 
 
 @dataclass
 class HeadContext:
-    """What a head gets to make its Run: the checked data, the saved split, the work folder, its typed parameters."""
+    """What a head gets to make its Run: the checked data, the saved split, the work folder, its typed parameters.
+
+    ``epoch_report`` is told ``(step, monitor score)`` after each epoch by a head that trains by
+    epochs (a sweep's pruner listens; it may raise to stop the training).
+    """
 
     dataset: Dataset
     split: Split
     work: Path
     params: Any
+    epoch_report: EpochReport | None = None
+    _fitters: dict[Any, FeatureFitter] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def seed(self) -> int:
         return int(self.params.seed)
+
+    def feature_fitter(self, fit: FitFeatures) -> FeatureFitter:
+        """The fitter of ``fit`` on this context (made once: the features, zero-shot classifier and views it loads serve every fit)."""
+        from .on_features import FeatureFitter
+
+        if fit not in self._fitters:
+            self._fitters[fit] = FeatureFitter(self, fit)
+        return self._fitters[fit]
 
     def features(self, clip: LoadedClip | None = None) -> FeatureSet:
         """The cached CLIP features of every image (extracted on the first call); features heads only."""

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..params import AUTO, param
+from ..params import AUTO, SearchRange, param
 from .blend import AlphaChoice, alpha_param, choose_alpha, cv_splits, fallback_alpha, fixed_alpha
 from .on_features import FeatureHeadParams, FeatureTask, Fitted, check_every_class_present
 from .registry import Head
@@ -51,8 +51,15 @@ PAPER_LOGIT_SCALE = 100.0
 
 @dataclass(frozen=True, kw_only=True)
 class TipParams(FeatureHeadParams):
-    alpha: float | str = alpha_param(AUTO, "weight of the cache logits added to the zero-shot logits (the paper's alpha)")
-    beta: float | str = param(AUTO, "sharpness of the cache's affinity exp(-beta(1-cos)); 'auto' chooses on training folds", low=0.0, low_open=True, auto=True)
+    alpha: float | str = alpha_param(AUTO, "weight of the cache logits added to the zero-shot logits (the paper's alpha)", sweep=SearchRange(0.1, 10.0, "log"))
+    beta: float | str = param(
+        AUTO,
+        "sharpness of the cache's affinity exp(-beta(1-cos)); 'auto' chooses on training folds",
+        low=0.0,
+        low_open=True,
+        auto=True,
+        sweep=SearchRange(0.5, 7.0),
+    )
     epochs: int = param(0, "Tip-Adapter-F: epochs of fine-tuning the cache keys (0: training-free Tip-Adapter)", low=0)
     lr: float = param(1e-3, "AdamW learning rate of Tip-Adapter-F (the paper's)", low=0.0, low_open=True)
     augment_views: int = param(0, "augmented views per training image in the cache (the paper uses 10; cached)", low=0)

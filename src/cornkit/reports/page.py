@@ -47,11 +47,15 @@ WORK_FIGURES = {
     "shots": "few-shot curve (cornkit shots)",
     "dupes": "near-duplicate pairs (cornkit dupes)",
     "comparison": "prompt sets (cornkit prompts compare)",
+    "history": "a sweep's objective, trial by trial (cornkit sweep show)",
+    "importance": "which parameters mattered in a sweep (cornkit sweep show)",
 }
 """Pictures of the work folder's reports, by file stem, with what made them."""
 RUN_FIGURES = {"misclassified": "misclassified validation images (cornkit score)", "wise": "WiSE-FT: monitor accuracy against α"}
 """Pictures in a Run folder, by file stem; any other picture there is shown under its file name."""
 PROMPTS_DIR = "prompts"
+SWEEPS_DIR = "sweeps"
+"""Where ``cornkit sweep show`` writes each study's plots (``WORK/sweeps/STUDY/``)."""
 
 
 @dataclass(frozen=True)
@@ -109,8 +113,8 @@ def _run_section(index: int, run: Run | None, row: dict[str, Any], folder: Path,
 
 
 def _work_figures(work: Path, folder: Path, public_name: str) -> list[Figure]:
-    """The pictures of ``cornkit shots``, ``dupes`` and ``prompts compare`` in the work folder."""
-    pictures = sorted((work / REPORTS_DIR).glob("*/*.png")) + sorted((work / PROMPTS_DIR).glob("*/*.png"))
+    """The pictures of ``cornkit shots``, ``dupes``, ``prompts compare`` and ``sweep show`` in the work folder."""
+    pictures = [picture for folder in (REPORTS_DIR, PROMPTS_DIR, SWEEPS_DIR) for picture in sorted((work / folder).glob("*/*.png"))]
     return [
         _copy(p, folder, f"work-{i}-{p.name}", public_name, f"{WORK_FIGURES.get(p.stem, p.stem)}: {p.parent.name}/{p.name}") for i, p in enumerate(pictures)
     ]

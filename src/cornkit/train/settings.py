@@ -18,7 +18,7 @@ from typing import Any
 from ..clip.params import ClipParams, PromptParams, check_pretrained
 from ..defaults import BALANCE_MODES, CONVNEXT_ARCH, RANDOM_WEIGHTS, TIMM_HUB
 from ..errors import CornkitError
-from ..params import AUTO, Params, as_config, param, same_as, seed_param
+from ..params import AUTO, Params, SearchRange, as_config, param, same_as, seed_param
 
 TINY_ARCH = "convnext_atto"
 SCHEDULES = ("one-cycle", "cosine")
@@ -62,9 +62,11 @@ class FinetuneSettings(Params):
     )
     size: int | None = param(None, "square input size in pixels (default: the backbone's; a CLIP tower's is fixed)", low=32)
     head: str = param("timm", "classifier: the timm model's own, or fastai's pooled head (batch norm, dropout)", choices=HEADS)
-    epochs: int = param(5, "epochs of the whole network", low=1)
+    epochs: int = param(5, "epochs of the whole network", low=1, sweep=SearchRange(2, 16, "int"))
     batch_size: int = param(32, "images per batch (per process)", low=1)
-    lr: float | None = param(None, "peak learning rate of the head (default: fastai's lr_find suggestion)", low=0.0, low_open=True)
+    lr: float | None = param(
+        None, "peak learning rate of the head (default: fastai's lr_find suggestion)", low=0.0, low_open=True, sweep=SearchRange(1e-5, 1e-2, "log")
+    )
     balance: str = param("none", "class imbalance: oversample rare classes or weight the loss", choices=BALANCE_MODES)
     tta: bool = param(True, "predict with test-time augmentation (--no-tta: without)")
     fold: int | None = param(None, "train only this fold of a k-fold split (default: every fold)", low=0)
@@ -78,10 +80,10 @@ class FinetuneSettings(Params):
     llrd: float = param(1.0, "layer-wise lr decay per block below the top, e.g. 0.75 (1: off)", low=0.0, high=1.0, low_open=True)
     schedule: str = param("one-cycle", "learning-rate schedule", choices=SCHEDULES)
     warmup: float = param(0.25, "share of each phase's steps spent warming up", low=0.0, high=1.0, high_open=True)
-    mixup: float = param(0.0, "mixup Beta α, e.g. 0.2 (0: off)", low=0.0, high=100.0)
+    mixup: float = param(0.0, "mixup Beta α, e.g. 0.2 (0: off)", low=0.0, high=100.0, sweep=SearchRange(0.0, 0.4))
     cutmix: float = param(0.0, "cutmix Beta α, e.g. 1.0 (0: off)", low=0.0, high=100.0)
     mix_prob: float = param(1.0, "probability that a batch is mixed", low=0.0, high=1.0)
-    label_smoothing: float = param(0.1, "label smoothing ε", low=0.0, high=1.0, high_open=True)
+    label_smoothing: float = param(0.1, "label smoothing ε", low=0.0, high=1.0, high_open=True, sweep=SearchRange(0.0, 0.2))
     ema: float | None = param(
         None, "decay of an EMA of the weights, e.g. 0.999; the EMA weights are evaluated and exported", low=0.0, high=1.0, low_open=True, high_open=True
     )
