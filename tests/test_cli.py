@@ -14,9 +14,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from cornkit.cli import main
 from cornkit.data.dataset import load_dataset
-from cornkit.demo import DemoResult, demo_heads, run_demo
+from cornkit.demo import SWEEP_TRIALS, DemoResult, demo_heads, run_demo
 from cornkit.errors import CornkitError, user_message
 from cornkit.kaggle.submission import write_submission
+from cornkit.sweeps.storage import embedded_url
+from cornkit.sweeps.study import load_study
 
 CLIP = ["--model", "cornkit-tiny-clip", "--pretrained", "none", "--workers", "0"]
 
@@ -96,10 +98,14 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DemoResult, li
 @pytest.mark.slow
 def test_demo_runs_the_whole_loop_and_submitting_again_adds_nothing(demo) -> None:
     out, result, lines = demo
-    assert list(result.table["approach"]) == [head.name for head in demo_heads()] + ["ensemble", "ensemble", "stack"]
+    assert list(result.table["approach"]) == [head.name for head in demo_heads()] + ["ensemble", "ensemble", "stack", "probe"]
     assert {"zeroshot", "probe", "gda", "tip", "convnext", "finetune"} <= set(result.table["approach"])
     assert "synthetic_test_accuracy (solution.csv)" in result.table.columns
     assert any("RANDOM weights" in line for line in lines)
+    sweep_line = next(line for line in lines if line.startswith("study probe-"))
+    assert sweep_line.endswith(result.runs[-1].run_id) and "objective accuracy" in sweep_line
+    study = load_study(sweep_line.split()[1].rstrip(":"), embedded_url(out / "work"))
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * SWEEP_TRIALS
     assert lines[-1].endswith(str(Path("demo", "work", "report.html"))) and (out / "work" / "report.html").is_file()
     submissions = sorted((out / "submissions").glob("*.csv"))
     assert [p.name for p in submissions if p.name != "ledger.csv"] == sorted(f"{r.run_id}.csv" for r in result.runs)

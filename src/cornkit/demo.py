@@ -3,7 +3,7 @@
 synthetic set -> split -> CLIP features (tiny model, random weights) -> prompt comparison ->
 every registered head with its demo flags (zero-shot, linear probe, ..., a random
 ``convnext_atto`` at 64 px, the tiny CLIP tower fine-tuned LP-FT with WiSE-FT) -> ensembles and a stack of the
-two best Runs -> score -> submit, then one
+two best Runs -> a sweep of the probe (Optuna) -> score -> submit, then one
 table of every approach. The heads run exactly as their ``cornkit HEAD`` commands do (the
 flags are parsed by the same parser), so a new head shows up here by being registered. Run it
 again and the data, split and features are reused (cache hits); the heads train again,
@@ -23,8 +23,8 @@ from . import params
 from .atomic import write_text
 from .clip.model import TINY_MODEL, ClipSpec
 from .clip.prompts import load_prompt_file
-from .data.dataset import load_dataset
-from .data.split import make_split
+from .data.dataset import Dataset, load_dataset
+from .data.split import Split, make_split
 from .data.synth import make_synthetic_corn
 from .defaults import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED, DEFAULT_SEED
 from .heads.registry import Head, all_heads, run_head
@@ -88,6 +88,30 @@ def summary_table(runs: list[Run], solution_csv: Path | None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+SWEEP_TRIALS = 6
+
+
+def _sweep_step(dataset: Dataset, split: Split, work: Path, data: Path, say: Callable[[str], None]) -> Run:
+    """The probe's C and α chosen by an Optuna sweep scored on the training rows; its best trial's Run."""
+    from .heads.registry import get_head
+    from .runs.run import load_run
+    from .sweeps.params import SweepParams
+    from .sweeps.show import write_study_files
+    from .sweeps.study import Sweep, load_study
+
+    _step(f"sweep: the probe's C and alpha by Optuna, {SWEEP_TRIALS} trials scored on the training rows only", say)
+    fixed = {"model": TINY_MODEL, "pretrained": "none"}
+    say(f"$ cornkit sweep probe --data {data} --work {work} --trials {SWEEP_TRIALS} --model {TINY_MODEL} --pretrained none")
+    result = Sweep(get_head("probe"), dataset, split, work, fixed, SweepParams(trials=SWEEP_TRIALS)).run()
+    assert result.run_id is not None and result.objective is not None and result.val_score is not None
+    write_study_files(load_study(result.study, result.storage), work)
+    say(
+        f"study {result.study}: best trial {result.best_trial}, objective accuracy {result.objective:.4f} (cross-validated on the training rows), "
+        f"validation accuracy {result.val_score:.4f}: {result.run_id}"
+    )
+    return load_run(result.run_id, work)
+
+
 def run_demo(out: str | Path = "demo", *, n_train: int = 800, n_test: int = 200, seed: int = DEFAULT_SEED, say: Callable[[str], None] = print) -> DemoResult:
     """Run the loop under ``out`` (data/, work/, submissions/, summary.md) and return its table."""
     out = Path(out)
@@ -136,6 +160,8 @@ def run_demo(out: str | Path = "demo", *, n_train: int = 800, n_test: int = 200,
         say(f"{searched.run_id} (weights searched on validation): {searched.metrics['auto_summary']}")
         say(f"{stack.run.run_id} (level-2 model on their probabilities): {stack.report.summary()}")
         runs += [equal, searched, stack.run]
+
+    runs.append(_sweep_step(dataset, split, work, data, say))
 
     _step("score and submit", say)
     for run in runs:
