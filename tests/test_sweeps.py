@@ -25,7 +25,8 @@ from cornkit.errors import CornkitError
 from cornkit.heads.finetune import HEAD as FINETUNE
 from cornkit.heads.probe import HEAD as PROBE
 from cornkit.heads.probe import ProbeParams
-from cornkit.heads.registry import Head, HeadContext
+from cornkit.heads.registry import Head, HeadContext, get_head
+from cornkit.runs.run import load_run
 from cornkit.sweeps.objective import features_objective
 from cornkit.sweeps.params import SweepParams
 from cornkit.sweeps.space import default_space, parse_space, search_space, space_text
@@ -83,6 +84,8 @@ def test_a_fixed_flag_leaves_the_space_and_cannot_be_swept_as_well():
         search_space(ProbeParams, "alpha=0..1", {"alpha"}, "probe")
     with pytest.raises(CornkitError, match="nothing left to sweep"):
         search_space(ProbeParams, None, {"alpha", "cs"}, "probe")
+    with pytest.raises(CornkitError, match="zeroshot declares no parameter to sweep by default"):
+        search_space(get_head("zeroshot").params, None, set(), "zeroshot")
 
 
 @settings(max_examples=40, deadline=None)
@@ -310,3 +313,17 @@ def test_a_postgres_server_that_is_down_is_one_line(sweep_work, capsys):
     code, _, err = cli(capsys, "sweep", "probe", "--data", dataset.root, "--work", work, "--trials", 2, "--storage", url, *TINY)
     line = one_line_error(code, err, f"--storage postgresql://cornkit:***@127.0.0.1:{port}/postgres", "Check the URL")
     assert "secret" not in line
+
+
+def test_under_log_loss_the_sweep_minimises_the_split_metric(corn_dir, tmp_path, clip_work):
+    dataset = load_dataset(corn_dir)
+    split = make_split(dataset, tmp_path / "work", metric="log_loss")
+    (tmp_path / "work" / "features").symlink_to(clip_work[3].path.parent)
+    options = SweepParams(trials=3, space="cs=1e-3..1e3:log")
+    result = Sweep(PROBE, dataset, split, tmp_path / "work", {"model": TINY_MODEL, "pretrained": "none", "alpha": 1.0}, options).run()
+    study = load_study(result.study, embedded_url(tmp_path / "work"))
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE
+    values = [t.value for t in study.trials]
+    assert result.objective == min(values) and result.metric == "log_loss"
+    best = load_run(result.run_id, tmp_path / "work")
+    assert result.val_score == pytest.approx(best.metrics["val_log_loss"])

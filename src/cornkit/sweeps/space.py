@@ -155,7 +155,10 @@ def search_space(params_class: type, space: str | None, fixed: Collection[str], 
             p = dimensions[[d.name for d in dimensions].index(clash[0])].parameter
             raise CornkitError(f"{p.flag} fixes {p.name}, and --space sweeps it: drop one of the two.")
         return dimensions
-    dimensions = [d for d in default_space(params_class) if d.name not in fixed]
+    declared_space = default_space(params_class)
+    if not declared_space:
+        raise CornkitError(f"{head} declares no parameter to sweep by default; name what to sweep with --space NAME=RANGE (e.g. prompt_set=a|b).")
+    dimensions = [d for d in declared_space if d.name not in fixed]
     if not dimensions:
         raise CornkitError(f"{head} has nothing left to sweep: its flags fix every parameter it sweeps by default; give --space NAME=RANGE.")
     return dimensions

@@ -78,7 +78,7 @@ def open_storage(url: str, heartbeat_s: int = DEFAULT_HEARTBEAT_S) -> Any:
         if isinstance(error, CornkitError):
             raise
         raise CornkitError(
-            f"--storage {shown_url(url)}: {type(error).__name__}: {str(error).splitlines()[0]}. Check the URL and that the database is up."
+            f"--storage {shown_url(url)}: {type(error).__name__}: {str(error).splitlines()[0].rstrip('.')}. Check the URL and that the database is up."
         ) from None
 
 
