@@ -149,7 +149,10 @@ def test_sweep_probe_makes_exactly_n_runs_and_a_rerun_changes_nothing(sweep_work
     assert code == 0, err
     page = (work / "report.html").read_text()
     assert f"sweeps/{study}/history.png" not in page  # copied beside the page, captioned with the study
-    assert f"a sweep&#39;s objective, trial by trial (cornkit sweep show): {study}/history.png" in page
+    assert f'<h3 id="sweep-0">study {study}</h3>' in page
+    assert f"a sweep&#39;s objective, trial by trial (cornkit sweep show): {study}" in page
+    assert all(f"<td>{run_id}</td>" in page for run_id in run_ids)
+    assert page.count("<td>COMPLETE</td>") == 8
 
 
 def test_a_repeated_draw_reuses_its_run_and_other_flags_make_another_study(sweep_work, capsys):

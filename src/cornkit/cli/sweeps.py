@@ -46,6 +46,7 @@ def _worker_argv(argv: Sequence[str]) -> list[str]:
 
 def _run_sweep(head: Head, args: argparse.Namespace) -> None:
     from ..data.split import load_split
+    from ..sweeps.show import write_study_files
     from ..sweeps.storage import shown_url
     from ..sweeps.study import Sweep
 
@@ -63,6 +64,7 @@ def _run_sweep(head: Head, args: argparse.Namespace) -> None:
         codes = [worker.wait() for worker in workers]
     if any(codes):
         raise CornkitError(f"{sum(1 for c in codes if c)} of the {len(workers)} other worker(s) failed (exit codes {codes}); their errors are above.")
+    write_study_files(sweep.open(), args.work)  # the trials table and plots that `cornkit report` shows
     print(f"study {result.study}: {result.finished} of {options.trials} trials finished ({shown_url(result.storage)})")
     if result.run_id is None:
         raise CornkitError(f"study {result.study} has no completed trial yet; run the same command again (or raise --timeout).")

@@ -55,7 +55,8 @@ RUN_FIGURES = {"misclassified": "misclassified validation images (cornkit score)
 """Pictures in a Run folder, by file stem; any other picture there is shown under its file name."""
 PROMPTS_DIR = "prompts"
 SWEEPS_DIR = "sweeps"
-"""Where ``cornkit sweep show`` writes each study's plots (``WORK/sweeps/STUDY/``)."""
+TRIALS_CSV = "trials.csv"
+"""``cornkit sweep show`` writes each study's trials table and plots to ``WORK/sweeps/STUDY/``."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,16 @@ class Figure:
 
     src: str
     caption: str
+
+
+@dataclass(frozen=True)
+class StudySection:
+    """A sweep's study as ``cornkit sweep show`` last wrote it: its trials table and Optuna's plots."""
+
+    name: str
+    columns: list[str]
+    rows: list[list[str]]
+    figures: list[Figure]
 
 
 @dataclass
@@ -113,11 +124,32 @@ def _run_section(index: int, run: Run | None, row: dict[str, Any], folder: Path,
 
 
 def _work_figures(work: Path, folder: Path, public_name: str) -> list[Figure]:
-    """The pictures of ``cornkit shots``, ``dupes``, ``prompts compare`` and ``sweep show`` in the work folder."""
-    pictures = [picture for folder in (REPORTS_DIR, PROMPTS_DIR, SWEEPS_DIR) for picture in sorted((work / folder).glob("*/*.png"))]
+    """The pictures of ``cornkit shots``, ``dupes`` and ``prompts compare`` in the work folder."""
+    pictures = [picture for folder in (REPORTS_DIR, PROMPTS_DIR) for picture in sorted((work / folder).glob("*/*.png"))]
     return [
         _copy(p, folder, f"work-{i}-{p.name}", public_name, f"{WORK_FIGURES.get(p.stem, p.stem)}: {p.parent.name}/{p.name}") for i, p in enumerate(pictures)
     ]
+
+
+def _cell(text: str) -> str:
+    """A trials-table cell: numbers to four significant digits, anything else as written."""
+    try:
+        return f"{float(text):.4g}" if text not in ("", "True", "False") else text
+    except ValueError:
+        return text
+
+
+def _studies(work: Path, folder: Path, public_name: str) -> list[StudySection]:
+    """Every study that ``cornkit sweep show`` wrote under ``WORK/sweeps/``."""
+    studies = []
+    for i, table_path in enumerate(sorted((work / SWEEPS_DIR).glob(f"*/{TRIALS_CSV}"))):
+        frame = pd.read_csv(table_path, dtype=str, keep_default_na=False)
+        name = table_path.parent.name
+        figures = [
+            _copy(p, folder, f"sweep-{i}-{p.name}", public_name, f"{WORK_FIGURES.get(p.stem, p.stem)}: {name}") for p in sorted(table_path.parent.glob("*.png"))
+        ]
+        studies.append(StudySection(name, [str(c) for c in frame.columns], [[_cell(v) for v in row] for row in frame.to_numpy().tolist()], figures))
+    return studies
 
 
 def _split_summary(work: Path) -> str:
@@ -169,9 +201,11 @@ def _environment() -> jinja2.Environment:
     return environment
 
 
-def render_page(sections: Sequence[RunSection], figures: Sequence[Figure], lb_figure: Figure | None, *, header: dict[str, Any]) -> str:
-    """The HTML of the page: the table (one row per section, in order), the plots, then each Run's section."""
-    return _environment().get_template(TEMPLATE).render(sections=sections, figures=figures, lb_figure=lb_figure, **header)
+def render_page(
+    sections: Sequence[RunSection], figures: Sequence[Figure], lb_figure: Figure | None, *, header: dict[str, Any], studies: Sequence[StudySection] = ()
+) -> str:
+    """The HTML of the page: the table (one row per section, in order), the plots, the sweeps' studies, then each Run's section."""
+    return _environment().get_template(TEMPLATE).render(sections=sections, figures=figures, lb_figure=lb_figure, studies=studies, **header)
 
 
 def write_report(
@@ -200,6 +234,7 @@ def write_report(
         rows: list[dict[str, Any]] = table.to_dict("records")  # type: ignore[assignment]  # the column names are str
         sections = [_run_section(i, by_id.get(str(row["run_id"])), row, folder, files.name) for i, row in enumerate(rows)]
         figures = _work_figures(work, folder, files.name)
+        studies = _studies(work, folder, files.name)
         lb_figure = None
         if table["public_lb"].notna().any():
             val_vs_lb_png(table, folder / "val_vs_lb.png")
@@ -216,5 +251,5 @@ def write_report(
         "scored": bool(table["public_lb"].notna().any()),
         "submitted": bool(scores is not None and len(scores)),
     }
-    path = write_text(out, render_page(sections, figures, lb_figure, header=header))
+    path = write_text(out, render_page(sections, figures, lb_figure, header=header, studies=studies))
     return ReportPage(path=path, files=files, table=table)
