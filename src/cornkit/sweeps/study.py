@@ -81,6 +81,8 @@ def quiet_optuna() -> Iterator[None]:
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial's error reaches the user once, as the command's own line
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # Importances of trials that tie: Optuna draws equal bars and says so on stderr; the plot already shows it.
+        warnings.filterwarnings("ignore", message="Target and region quantiles select the same set of trials", category=UserWarning)
         yield
 
 
