@@ -54,7 +54,7 @@ def _run_sweep(head: Head, args: argparse.Namespace) -> None:
     options = params.from_namespace(SweepParams, args)
     fixed = {p.name: getattr(args, p.name) for p in params.parameters(head.params) if p.name not in _sweep_flags() and hasattr(args, p.name)}
     sweep = Sweep(head, dataset, load_split(args.work, dataset), args.work, fixed, options)
-    sweep.open()  # created once, before any other worker looks for it
+    study = sweep.open()  # created once, before any other worker looks for it
     workers = [
         subprocess.Popen([sys.executable, "-m", "cornkit", *_worker_argv(args.command_argv)], stdout=subprocess.DEVNULL) for _ in range(options.workers - 1)
     ]
@@ -64,7 +64,7 @@ def _run_sweep(head: Head, args: argparse.Namespace) -> None:
         codes = [worker.wait() for worker in workers]
     if any(codes):
         raise CornkitError(f"{sum(1 for c in codes if c)} of the {len(workers)} other worker(s) failed (exit codes {codes}); their errors are above.")
-    write_study_files(sweep.open(), args.work)  # the trials table and plots that `cornkit report` shows
+    write_study_files(study, args.work)  # the trials table and plots that `cornkit report` shows
     print(f"study {result.study}: {result.finished} of {options.trials} trials finished ({shown_url(result.storage)})")
     if result.run_id is None:
         raise CornkitError(f"study {result.study} has no completed trial yet; run the same command again (or raise --timeout).")

@@ -119,8 +119,9 @@ def storage_lock(url: str, what: str) -> Iterator[None]:
         return
     if url.startswith("postgresql"):
         from sqlalchemy import create_engine, text
+        from sqlalchemy.pool import NullPool
 
-        engine = create_engine(with_driver(url), poolclass=_null_pool())
+        engine = create_engine(with_driver(url), poolclass=NullPool)
         key = zlib.crc32(what.encode())
         with engine.connect() as connection:
             connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
@@ -132,9 +133,3 @@ def storage_lock(url: str, what: str) -> Iterator[None]:
         return
     log.warning("--storage %s: no lock to count trials across workers on it; several workers may end a trial or two past --trials.", shown_url(url))
     yield
-
-
-def _null_pool() -> Any:
-    from sqlalchemy.pool import NullPool
-
-    return NullPool

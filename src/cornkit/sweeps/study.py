@@ -292,9 +292,8 @@ def result_of(study: optuna.Study, url: str, metric: str) -> SweepResult:
     """Where ``study`` stands: its finished trials and the best completed one."""
     from optuna.trial import TrialState
 
-    trials = study.get_trials(deepcopy=False)
-    finished = sum(t.state in finished_states() for t in trials)
-    if not any(t.state == TrialState.COMPLETE for t in trials):
+    finished, _ = _count(study)
+    if not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
         return SweepResult(study.study_name, url, finished, None, None, None, None, metric)
     best = study.best_trial
     val = best.user_attrs.get(f"val_{metric}")
