@@ -61,6 +61,18 @@ def clip_work(corn_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     return dataset, split, work, features
 
 
+@pytest.fixture
+def sweep_work(corn_dir: Path, tmp_path: Path, clip_work):
+    """A holdout split of the synthetic set in a fresh work folder that shares the session's cached tiny-CLIP features."""
+    from cornkit.data.dataset import load_dataset
+    from cornkit.data.split import make_split
+
+    dataset = load_dataset(corn_dir)
+    split = make_split(dataset, tmp_path / "work")
+    (tmp_path / "work" / "features").symlink_to(clip_work[3].path.parent)
+    return dataset, split, tmp_path / "work"
+
+
 def validation_rows(ids, labels, split_id: str = "test-split", id_column: str = "seed_id"):
     """Hand-made validation rows for a Run built in a test (not from a saved split)."""
     import numpy as np

@@ -31,6 +31,7 @@ import struct
 import threading
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import formatdate
@@ -65,7 +66,9 @@ class StandinKaggle:
     GPU and when its version started. ``kernel_outputs`` maps ``owner/slug`` (any version) or
     ``owner/slug/vN`` (that version) to its output files by name (names may hold folders).
     ``most_gpu_running`` is the most GPU kernels ever running at once; ``refusals`` counts the
-    pushes refused for the session count.
+    pushes refused for the session count. ``on_push(slug, version)``, when set, is what the pushed
+    version leaves in its output (as running the notebook would): its files are stored as that
+    version's; a slug in ``failing`` ends its runs in ERROR instead of COMPLETE.
     ``echo_requests`` makes every error answer quote the request's headers back (as some proxies
     and debug servers do), to test that no form of the secret reaches the user's screen.
     """
@@ -84,6 +87,8 @@ class StandinKaggle:
     gpu_session_limit: int = 2
     gpu_quota_used_s: float = 4 * 3600.0
     gpu_quota_total_s: float = 30 * 3600.0
+    on_push: Callable[[str, int], dict[str, bytes]] | None = None
+    failing: set[str] = field(default_factory=set)
     most_gpu_running: int = 0
     refusals: int = 0
     failures: dict[str, list[int | str]] = field(default_factory=dict)
@@ -325,6 +330,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "started": time.monotonic(),
             }
             state.most_gpu_running = max(state.most_gpu_running, state.gpu_running())
+        if state.on_push is not None:
+            state.kernel_outputs[f"{slug}/v{version}"] = state.on_push(slug, version)
         self._json(
             200,
             {
@@ -349,7 +356,7 @@ class _Handler(BaseHTTPRequestHandler):
             state = self.server.state
             statuses = state.kernel_statuses
             if state.kernel_run_s is not None:
-                status = "RUNNING" if state.running(slug) else "COMPLETE"
+                status = "RUNNING" if state.running(slug) else "ERROR" if slug in state.failing else "COMPLETE"
             else:
                 status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
             failure = {"failureMessage": "the notebook raised an exception"} if status == "ERROR" else {}

@@ -8,10 +8,8 @@ other kernels' outputs (one source in each layout).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +22,8 @@ from cornkit.data.split import load_split, make_split
 from cornkit.defaults import COMPETITION
 from cornkit.errors import CornkitError
 from cornkit.kaggle.inputs import find_kernel_runs
-from cornkit.runs.run import make_run, save_run
 from kaggle_standin import StandinKaggle
+from kernel_outputs import kernel_output
 
 Capsys = pytest.CaptureFixture[str]
 
@@ -39,31 +37,6 @@ def _build(capsys: Capsys, kernels: Path, name: str, *head_args: str) -> dict:
     code, _, err = cli(capsys, "kernels", "build", "probe", "--name", name, "--kernels", kernels, "--head-args", " ".join(head_args))
     assert code == 0, err
     return json.loads((kernels / name / "kernel-metadata.json").read_text())
-
-
-def _kernel_output(corn: Path, work: Path, variant: str, rng_seed: int, *, split_id: str | None = None, fingerprint: str | None = None) -> tuple[str, dict]:
-    """What a probe kernel leaves in its output: ``cornkit-runs/<run-id>/`` (with a model file) and ``cornkit-run.json``."""
-    dataset = load_dataset(corn, check_images=False)
-    split = load_split(work, dataset)
-    rows = split.validation_rows() if split_id is None else dataclasses.replace(split.validation_rows(), split_id=split_id)
-    rng = np.random.default_rng(rng_seed)
-    run = make_run(
-        approach="probe",
-        model="kernel-model",
-        classes=dataset.classes,
-        split=rows,
-        val_probs=rng.dirichlet(np.ones(len(dataset.classes)), size=len(rows.ids)),
-        test_ids=dataset.ids("test"),
-        test_probs=rng.dirichlet(np.ones(len(dataset.classes)), size=len(dataset.test)),
-        config={"variant": variant},
-        seed=0,
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = save_run(run, tmp, write_artifacts=lambda f: (f / "probe.joblib").write_bytes(b"a fitted model"))
-        files = {f"cornkit-runs/{run.run_id}/{p.name}": p.read_bytes() for p in folder.iterdir()}
-    summary = {"run_id": run.run_id, **run.config, **run.metrics, "split": {**split.params, "data_fingerprint": fingerprint or dataset.fingerprint}}
-    files["cornkit-run.json"] = json.dumps(summary).encode()
-    return run.run_id, files
 
 
 def test_variants_fan_out_within_two_gpu_sessions(standin: StandinKaggle, fast_polls: None, tmp_path: Path, capsys: Capsys) -> None:
@@ -123,7 +96,7 @@ def test_kernel_runs_come_back_checked_and_never_overwritten(standin: StandinKag
     assert cli(capsys, "kernels", "push", *metas, "--kernels", kernels, "--max-running", "5")[0] == 0
     ids = {}
     for name, meta in metas.items():
-        ids[name], standin.kernel_outputs[meta["id"]] = _kernel_output(corn, work, name, rng_seed=ord(name))
+        ids[name], standin.kernel_outputs[meta["id"]] = kernel_output(corn, work, name, rng_seed=ord(name))
 
     code, out, err = cli(capsys, "kernels", "output", "a", "b", "--kernels", kernels, "--data", corn, "--work", work)
     assert code == 0, err
@@ -141,7 +114,7 @@ def test_kernel_runs_come_back_checked_and_never_overwritten(standin: StandinKag
     code, out, _ = cli(capsys, "kernels", "output", "a", "--kernels", kernels, "--data", corn, "--work", work)
     assert code == 0 and "is already in" in out and "nothing changed" in out
     assert cli(capsys, "kernels", "push", "a", "--kernels", kernels)[0] == 0
-    same_id, standin.kernel_outputs[f"{metas['a']['id']}/v2"] = _kernel_output(corn, work, "a", rng_seed=99)
+    same_id, standin.kernel_outputs[f"{metas['a']['id']}/v2"] = kernel_output(corn, work, "a", rng_seed=99)
     assert same_id == ids["a"]
     code, out, err = cli(capsys, "kernels", "output", "a", "--kernels", kernels, "--data", corn, "--work", work, "--with-model")
     assert code == 0, err
@@ -150,11 +123,11 @@ def test_kernel_runs_come_back_checked_and_never_overwritten(standin: StandinKag
     assert (runs / ids["a"] / "val_probs.csv").read_bytes() != (runs / f"{ids['a']}-v2" / "val_probs.csv").read_bytes()
 
     before = sorted(p.name for p in runs.iterdir())
-    _, standin.kernel_outputs[metas["c"]["id"]] = _kernel_output(corn, work, "c", 3, split_id="0123456789ab")
+    _, standin.kernel_outputs[metas["c"]["id"]] = kernel_output(corn, work, "c", 3, split_id="0123456789ab")
     split_id = load_split(work).split_id
     code, _, err = cli(capsys, "kernels", "output", "c", "--kernels", kernels, "--data", corn, "--work", work)
     one_line_error(code, err, "made on split 0123456789ab", f"the local split (split.json) is {split_id}", "Nothing was imported")
-    _, standin.kernel_outputs[metas["d"]["id"]] = _kernel_output(corn, work, "d", 4, fingerprint="feedfacecafe")
+    _, standin.kernel_outputs[metas["d"]["id"]] = kernel_output(corn, work, "d", 4, fingerprint="feedfacecafe")
     code, _, err = cli(capsys, "kernels", "output", "d", "--kernels", kernels, "--data", corn, "--work", work)
     one_line_error(code, err, "made from data feedfacecafe", f"is data {load_dataset(corn, check_images=False).fingerprint}")
     damaged = standin.kernel_outputs[metas["e"]["id"]]
@@ -173,8 +146,8 @@ def _mount(files: dict, folder: Path) -> None:
 def test_kernel_runs_are_found_in_either_mount_layout(tmp_path: Path, corn: Path) -> None:
     work = tmp_path / "work"
     make_split(load_dataset(corn, check_images=False), work)
-    run_a, files_a = _kernel_output(corn, work, "a", 1)
-    run_b, files_b = _kernel_output(corn, work, "b", 2)
+    run_a, files_a = kernel_output(corn, work, "a", 1)
+    run_b, files_b = kernel_output(corn, work, "b", 2)
     root = tmp_path / "input"
     _mount(files_a, root / "slug-aaaa")
     _mount(files_b, root / "notebooks" / "someone" / "slug-bbbb")
@@ -185,7 +158,7 @@ def test_kernel_runs_are_found_in_either_mount_layout(tmp_path: Path, corn: Path
     _mount(files_a, root / "notebooks" / "me" / "slug-aaaa")
     with pytest.raises(CornkitError, match="mounted more than once"):
         find_kernel_runs(root, ["me/slug-aaaa"])
-    _, files_c = _kernel_output(corn, work, "c", 3, split_id="0123456789ab")
+    _, files_c = kernel_output(corn, work, "c", 3, split_id="0123456789ab")
     _mount(files_c, root / "slug-cccc")
     with pytest.raises(CornkitError, match="on split 0123456789ab"):
         find_kernel_runs(root, ["someone/slug-bbbb", "me/slug-cccc"])
@@ -209,7 +182,7 @@ def test_ensemble_kernel_writes_the_submission_cornkit_ensemble_writes(standin: 
     one_line_error(code, err, "--weights is for an ensemble kernel")
 
     assert cli(capsys, "kernels", "push", "a", "b", "--kernels", kernels)[0] == 0
-    outputs = {name: _kernel_output(corn, work, name, rng_seed=10 + i)[1] for i, name in enumerate("ab")}
+    outputs = {name: kernel_output(corn, work, name, rng_seed=10 + i)[1] for i, name in enumerate("ab")}
     for name, files in outputs.items():
         standin.kernel_outputs[metas[name]["id"]] = files
     code, out, err = cli(capsys, "kernels", "output", "a", "b", "--kernels", kernels, "--data", corn, "--work", work)

@@ -38,15 +38,6 @@ TINY = ["--model", TINY_MODEL, "--pretrained", "none"]
 WORKER = Path(__file__).with_name("sweep_worker.py")
 
 
-@pytest.fixture
-def sweep_work(corn_dir: Path, tmp_path: Path, clip_work):
-    """A holdout split of the synthetic set in a fresh work folder that shares the session's cached tiny-CLIP features."""
-    dataset = load_dataset(corn_dir)
-    split = make_split(dataset, tmp_path / "work")
-    (tmp_path / "work" / "features").symlink_to(clip_work[3].path.parent)
-    return dataset, split, tmp_path / "work"
-
-
 def _trials(work: Path, study: str, url: str | None = None) -> list[optuna.trial.FrozenTrial]:
     return load_study(study, url or embedded_url(work)).get_trials()
 

@@ -105,7 +105,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
 
 
-def _user(args: argparse.Namespace) -> str:
+def kaggle_user(args: argparse.Namespace) -> str:
     from ..kaggle.auth import find_credentials
 
     user = args.user or find_credentials().username
@@ -131,7 +131,7 @@ def _build_head(args: argparse.Namespace) -> KernelFolder:
     model, pretrained = model_from_head_flags(args.approach, head_flags, args.model, args.pretrained)
     spec = KernelSpec(
         approach=args.approach,
-        user=_user(args),
+        user=kaggle_user(args),
         model=model,
         pretrained=pretrained,
         competition=args.competition,
@@ -183,7 +183,7 @@ def _build_combine(args: argparse.Namespace) -> KernelFolder:
     spec = CombineSpec(
         kind=args.approach,
         name=args.name or args.approach,
-        user=_user(args),
+        user=kaggle_user(args),
         sources=source_kernels(names, args.kernels),
         options=options,
         competition=args.competition,
@@ -216,7 +216,7 @@ def _build_predict(args: argparse.Namespace) -> KernelFolder:
         raise CornkitError(f"{error}: a predict kernel takes the flags of `cornkit predict` (see `cornkit predict --help`).") from None
     spec = PredictKernelSpec(
         name=args.name or PREDICT,
-        user=_user(args),
+        user=kaggle_user(args),
         source=load_kernel(names[0], args.kernels),
         options=tuple(options),
         pretrained=pretrained,

@@ -4,6 +4,7 @@ A head's sweep takes the sweep's own flags (:class:`~cornkit.sweeps.params.Sweep
 head's flags, each of which fixes its parameter; what no flag fixes is swept over the head's
 declared space, or over ``--space``. ``--workers K`` starts K-1 more of the same command, which
 join the study; the first one waits for them and prints the best trial, its run id last.
+``--kernels K`` runs the trials as Kaggle kernels instead, K in flight at once.
 """
 
 from __future__ import annotations
@@ -13,12 +14,17 @@ import logging
 import subprocess
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .. import params
 from ..errors import CornkitError
 from ..heads.registry import Head, all_heads
 from ..sweeps.params import SweepParams
 from .common import add_data_args, add_work_arg, dataset_from_args
+from .kernels import kaggle_user
+
+if TYPE_CHECKING:
+    from ..sweeps.study import Sweep, SweepResult
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +59,13 @@ def _run_sweep(head: Head, args: argparse.Namespace) -> None:
     dataset = dataset_from_args(args)
     options = params.from_namespace(SweepParams, args)
     fixed = {p.name: getattr(args, p.name) for p in params.parameters(head.params) if p.name not in _sweep_flags() and hasattr(args, p.name)}
+    if options.kernels:
+        from ..sweeps.kernel_trials import with_kernel_model
+
+        fixed = with_kernel_model(head, fixed)
     sweep = Sweep(head, dataset, load_split(args.work, dataset), args.work, fixed, options)
     study = sweep.open()  # created once, before any other worker looks for it
-    workers = [
-        subprocess.Popen([sys.executable, "-m", "cornkit", *_worker_argv(args.command_argv)], stdout=subprocess.DEVNULL) for _ in range(options.workers - 1)
-    ]
-    try:
-        result = sweep.run()
-    finally:
-        codes = [worker.wait() for worker in workers]
-    if any(codes):
-        raise CornkitError(f"{sum(1 for c in codes if c)} of the {len(workers)} other worker(s) failed (exit codes {codes}); their errors are above.")
+    result = _on_kernels(sweep, args) if options.kernels else _on_workers(sweep, args)
     write_study_files(study, args.work)  # the trials table and plots that `cornkit report` shows
     print(f"study {result.study}: {result.finished} of {options.trials} trials finished ({shown_url(result.storage)})")
     if result.run_id is None:
@@ -76,6 +78,41 @@ def _run_sweep(head: Head, args: argparse.Namespace) -> None:
         f"validation {result.metric} {result.val_score:.4f} (the honest estimate; {gap:+.4f} from the objective)"
     )
     print(result.run_id)
+
+
+def _on_workers(sweep: Sweep, args: argparse.Namespace) -> SweepResult:
+    """This process and ``--workers`` - 1 more of the same command, each starting trials until the study is full."""
+    workers = [
+        subprocess.Popen([sys.executable, "-m", "cornkit", *_worker_argv(args.command_argv)], stdout=subprocess.DEVNULL)
+        for _ in range(sweep.options.workers - 1)
+    ]
+    try:
+        result = sweep.run()
+    finally:
+        codes = [worker.wait() for worker in workers]
+    if any(codes):
+        raise CornkitError(f"{sum(1 for c in codes if c)} of the {len(workers)} other worker(s) failed (exit codes {codes}); their errors are above.")
+    return result
+
+
+def _on_kernels(sweep: Sweep, args: argparse.Namespace) -> SweepResult:
+    """The trials as Kaggle kernels, ``--kernels`` of them in flight (:mod:`cornkit.sweeps.kernel_trials`)."""
+    from ..kaggle.client import connect
+    from ..kaggle.fanout import poll_interval
+    from ..sweeps.kernel_trials import KernelPlan, KernelSweep, check_kernel_options
+
+    options = sweep.options
+    assert options.kernels is not None
+    check_kernel_options(options.workers)
+    plan = KernelPlan(
+        user=kaggle_user(args),
+        folder=options.kernels_dir,
+        in_flight=options.kernels,
+        max_running=options.max_running,
+        interval_s=poll_interval(),
+        accelerator=options.accelerator,
+    )
+    return KernelSweep(sweep, plan, connect()).run()
 
 
 def _show(args: argparse.Namespace) -> None:

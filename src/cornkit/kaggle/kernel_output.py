@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +56,11 @@ def read_origin(folder: Path) -> dict[str, Any] | None:
 
 @dataclass(frozen=True)
 class Imported:
-    """One Run brought back: where it now is, and what the user should be told."""
+    """One Run brought back: where it now is, what the user should be told, and the kernel's ``cornkit-run.json``."""
 
     run_id: str
     line: str
+    summary: dict[str, Any] = field(default_factory=dict)
 
 
 def import_kernel_runs(
@@ -93,7 +94,7 @@ def import_kernel_runs(
         summary = _summary(output, source)
         runs = [_checked(folder, source, summary, split, dataset) for folder in folders]
         origin = {"kernel": kernel.kernel_id, "name": kernel.name, "version": version, "fetched_at": now_utc(), "split": summary["split"]}
-        return [_place(run, Path(work) / RUNS_DIR, kernel.name, source, origin) for run in runs]
+        return [replace(_place(run, Path(work) / RUNS_DIR, kernel.name, source, origin), summary=summary) for run in runs]
 
 
 def _summary(output: Path, source: str) -> dict[str, Any]:

@@ -72,6 +72,9 @@ class KernelSpec:
     name: str | None = None
     split_flags: tuple[str, ...] = ()
     """``cornkit split`` flags that give the kernel the local split (:func:`.notebook.split_flags`); none: the defaults."""
+    sweep_trial: bool = False
+    """One trial of a sweep: the kernel runs ``cornkit sweep HEAD --trials 1 --space none`` with the trial's flags (the Run and its
+    objective, :mod:`cornkit.sweeps.kernel_trials`) instead of ``cornkit HEAD``, on one GPU."""
 
     @property
     def folder_name(self) -> str:

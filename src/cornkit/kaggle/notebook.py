@@ -1,7 +1,7 @@
 """The kernel notebook: the packaged template filled in for a head (or an ensemble), with the kit's own source inside.
 
 ``kernel_notebook.py.template`` holds the cells in jupytext's percent format; this module
-keeps the cells whose tags apply (``head`` or ``combine``, ``needs-open-clip``, ``takes-gpus``),
+keeps the cells whose tags apply (``head`` or ``combine``, ``needs-open-clip``, ``takes-gpus``, ``sweep-trial``),
 fills in the head, its model and flags, and the kit's source zipped with fixed timestamps (so
 the same source gives the same notebook bytes), and turns the text into nbformat cells.
 """
@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from .kernels import KernelSpec
 
 RUN_SUMMARY = "cornkit-run.json"
+SWEEP_TRIAL_FLAGS = ("--trials", "1", "--space", "none", "--pruner", "none")
+"""What makes ``cornkit sweep HEAD`` one trial of the parameters its flags give: a sweep's trial kernel runs that."""
+SWEEP_TRIAL_KEY = "sweep_trial"
+"""The key of ``cornkit-run.json`` under which a trial kernel reports its Run's objective to the sweep that built it."""
 SUBMISSION_FILE = "submission.csv"
 TEMPLATE = "kernel_notebook.py.template"
 
@@ -109,6 +113,7 @@ def render_notebook(tags: Collection[str], values: dict[str, Any]) -> nbformat.N
         "RUN_SUMMARY": RUN_SUMMARY,
         "RUNS_OUTPUT": RUNS_OUTPUT,
         "MEMBERS_OUTPUT": MEMBERS_OUTPUT,
+        "SWEEP_TRIAL_KEY": SWEEP_TRIAL_KEY,
     }
     text = (files("cornkit.kaggle") / TEMPLATE).read_text(encoding="utf-8")
     notebook = new_notebook(cells=template_cells(text, tags=tags, values={**shared, **values}))
@@ -127,18 +132,21 @@ def build_notebook(spec: KernelSpec) -> nbformat.NotebookNode:
     recipe = spec.recipe
     model = spec.model or recipe.model
     pretrained = spec.pretrained or recipe.pretrained
-    head_args: tuple[str, ...] = (spec.approach, "--data", "{DATA}", "--work", "{WORK}")
+    command: tuple[str, ...] = ("sweep", spec.approach, *SWEEP_TRIAL_FLAGS) if spec.sweep_trial else (spec.approach,)
+    head_args: tuple[str, ...] = (*command, "--data", "{DATA}", "--work", "{WORK}")
     head_args += (recipe.model_flag, "{MODEL}") if recipe.model_flag else ()
     head_args += ("--pretrained", "{PRETRAINED}") if pretrained else ()
-    on_every_gpu = spec.head.launchable
+    on_every_gpu = spec.head.launchable and not spec.sweep_trial  # a sweep runs its trial in its own process
     head_args += ("--gpus", "auto") if on_every_gpu else ()
     tags = {"head", "split", "submit", *(["needs-open-clip"] if spec.needs_open_clip else []), *(["takes-gpus"] if on_every_gpu else [])}
+    tags |= {"sweep-trial"} if spec.sweep_trial else set()
     values = {
         "TITLE": spec.title,
         "EXPLANATION": recipe.explanation,
         "COMPETITION": spec.competition,
         "COMPETITION_LITERAL": _literal(spec.competition),
         "HEAD": spec.approach,
+        "HEAD_COMMAND": " ".join(command),
         "SETTINGS": f"MODEL = {_literal(model)}\n" + (f"PRETRAINED = {_literal(pretrained)}\n" if pretrained else ""),
         "HEAD_ARGS": python_args((*head_args, *spec.extra_args)),
         "SPLIT_ARGS": more_args(spec.split_flags),

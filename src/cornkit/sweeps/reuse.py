@@ -54,3 +54,14 @@ def save_record(work: Path, key: str, record: TrialRecord) -> None:
     path = _record_path(work, key)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic.write_json(path, {"run_id": record.run_id, "objective": record.objective})
+
+
+def trial_of_run(work: str | Path, run_id: str) -> dict[str, Any]:
+    """The recorded trial that made Run ``run_id`` (``run_id``, ``objective``): what a trial's kernel reports back to its sweep."""
+    from ..errors import CornkitError
+
+    for path in sorted((sweeps_dir(work) / TRIALS_DIR).glob("*.json")):
+        record = json.loads(path.read_text())
+        if record.get("run_id") == run_id:
+            return {"run_id": run_id, "objective": float(record["objective"])}
+    raise CornkitError(f"no sweep trial under {sweeps_dir(work) / TRIALS_DIR} made Run {run_id}: run it with `cornkit sweep HEAD --trials 1 --space none`.")

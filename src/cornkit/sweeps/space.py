@@ -3,7 +3,8 @@
 The default space of a head is the fields its parameter class marks ``sweep=SearchRange(...)``
 (:mod:`cornkit.params`). ``--space "lr=1e-5..1e-3:log,epochs=4..16,mixup=0..0.4"`` replaces it:
 ``low..high`` (whole numbers for an integer field, else a linear scale), ``low..high:log``,
-or ``a|b|c`` for choices. Every range is checked against the declaration before any trial runs,
+or ``a|b|c`` for choices; ``--space none`` sweeps nothing, so that the study's one point is the
+parameters the flags fix (what a trial's Kaggle kernel runs). Every range is checked against the declaration before any trial runs,
 so ``--space mixup=-1..0.4`` is one line naming mixup's declared range, not a failed trial. A
 parameter that a flag fixes is not swept; naming it in ``--space`` as well is refused.
 """
@@ -20,6 +21,8 @@ from .. import params as declared
 from ..errors import CornkitError
 from ..params import Parameter, SearchRange
 
+NO_SPACE = "none"
+"""``--space none``: sweep nothing; each trial is the parameters the flags fix."""
 _RANGE = re.compile(r"^(?P<low>[^.][^:]*?)\.\.(?P<high>[^:]+?)(?::(?P<scale>log|int|linear))?$")
 
 
@@ -148,6 +151,8 @@ def parse_space(text: str, params_class: type) -> list[Dimension]:
 
 def search_space(params_class: type, space: str | None, fixed: Collection[str], head: str) -> list[Dimension]:
     """The dimensions a sweep samples: ``--space`` or the declared defaults, less the parameters that flags fix."""
+    if space == NO_SPACE:
+        return []
     if space:
         dimensions = parse_space(space, params_class)
         clash = [d.name for d in dimensions if d.name in fixed]

@@ -54,8 +54,11 @@ def _sqlite_file(url: str) -> Path | None:
     return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
 
 
-def open_storage(url: str, heartbeat_s: int = DEFAULT_HEARTBEAT_S) -> Any:
-    """Optuna's ``RDBStorage`` on ``url``, with the heartbeat (``heartbeat_s``, stale after twice that) and failed trials retried."""
+def open_storage(url: str, heartbeat_s: int | None = DEFAULT_HEARTBEAT_S) -> Any:
+    """Optuna's ``RDBStorage`` on ``url``, with the heartbeat (``heartbeat_s``, stale after twice that) and failed trials retried.
+
+    ``heartbeat_s=None``: no heartbeat, for trials asked and told by hand (a kernels sweep), which live as long as their kernels.
+    """
     import optuna
 
     engine_kwargs: dict[str, Any] = {}
@@ -71,8 +74,8 @@ def open_storage(url: str, heartbeat_s: int = DEFAULT_HEARTBEAT_S) -> Any:
                 with_driver(url),
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=heartbeat_s,
-                grace_period=2 * heartbeat_s,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
+                grace_period=None if heartbeat_s is None else 2 * heartbeat_s,
+                heartbeat_stale_trial_callback=None if heartbeat_s is None else optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
             )
     except Exception as error:  # SQLAlchemy's errors: a server that is down, a bad password, a URL it cannot read
         if isinstance(error, CornkitError):

@@ -174,14 +174,14 @@ class Sweep:
         self.url = options.storage or embedded_url(self.work)
         self._pruner = pruner if pruner is not None else make_pruner(options.pruner)
 
-    def open(self) -> optuna.Study:
-        """The study (created on first use), its identity checked against this command's."""
+    def open(self, *, heartbeat: bool = True) -> optuna.Study:
+        """The study (created on first use), its identity checked against this command's; ``heartbeat=False`` for ask and tell."""
         import optuna
 
         with quiet_optuna():
             study = optuna.create_study(
                 study_name=self.name,
-                storage=open_storage(self.url, self.options.heartbeat),
+                storage=open_storage(self.url, self.options.heartbeat if heartbeat else None),
                 direction="maximize" if self.metric.greater_is_better else "minimize",
                 pruner=self._pruner,
                 load_if_exists=True,
@@ -230,7 +230,6 @@ class Sweep:
 
         suggested = {d.name: d.suggest(trial) for d in self.dimensions}
         params = self.head.build_params(**self.fixed, **suggested)
-        shown = ", ".join(f"{name}={_shown(value)}" for name, value in suggested.items())
         key = trial_key(self.head.name, params, self.split.split_id)
         record = find_record(self.work, key)
         if record is None:
@@ -240,17 +239,12 @@ class Sweep:
             reused = ""
         else:
             reused = " (its Run was made already)"
-        from ..runs.run import load_run
-
-        val_score = float(load_run(record.run_id, self.work).metrics[f"val_{self.metric.name}"])
-        trial.set_user_attr(RUN_ID_ATTR, record.run_id)
-        trial.set_user_attr(f"val_{self.metric.name}", val_score)
-        trial.set_user_attr(WORKER_ATTR, worker_name())
+        mark_trial(trial, self.work, record.run_id, self.metric.name, worker_name())
         log.info(
             "trial %d (study of %d): %s: objective %s %.4f%s; Run %s",
             trial.number,
             self.options.trials,
-            shown,
+            shown_values(suggested),
             self.metric.name,
             record.objective,
             reused,
@@ -276,6 +270,20 @@ class Sweep:
                 raise optuna.TrialPruned(f"monitor {self.metric.name} {value:.4f} after epoch {step + 1}")
 
         return report
+
+
+def mark_trial(trial: optuna.Trial, work: Path, run_id: str, metric: str, worker: str) -> None:
+    """Record on the trial its Run, that Run's validation score (the honest estimate) and who ran it."""
+    from ..runs.run import load_run
+
+    trial.set_user_attr(RUN_ID_ATTR, run_id)
+    trial.set_user_attr(f"val_{metric}", float(load_run(run_id, work).metrics[f"val_{metric}"]))
+    trial.set_user_attr(WORKER_ATTR, worker)
+
+
+def shown_values(suggested: dict[str, Any]) -> str:
+    """A trial's draws as one log line shows them."""
+    return ", ".join(f"{name}={_shown(value)}" for name, value in suggested.items()) or "the fixed parameters"
 
 
 def worker_name() -> str:
