@@ -53,9 +53,9 @@ def write_predictions(run: Run, images: Images, probs: np.ndarray, folder: Path)
     table = pd.DataFrame(probs, columns=list(run.classes))
     table.insert(0, images.id_column, images.ids)
     if images.dataset is not None:
-        submission = submission_frame(images.ids, probs, run.classes, images.dataset, f"predictions of Run {run.run_id}")
+        submission = submission_frame(images.ids, probs, run.classes, images.dataset, f"predictions of Run {run.run_id}", decide=run.predict_labels)
     else:
-        submission = pd.DataFrame({images.id_column: images.ids, "label": np.asarray(run.classes)[probs.argmax(axis=1)]})
+        submission = pd.DataFrame({images.id_column: images.ids, "label": run.predict_labels(probs)})
     with atomic_dir(folder) as tmp:
         write_csv(tmp / "test_probs.csv", table)
         write_csv(tmp / "submission.csv", submission)

@@ -11,7 +11,7 @@ leaderboard can join Kaggle's scores back to local validation (:mod:`.ledger`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +27,9 @@ from ..locks import locked
 from ..metric_names import DEFAULT_METRIC
 from ..runs.run import Run
 from .ledger import LEDGER, append_ledger, read_ledger
+
+Decide = Callable[[np.ndarray], np.ndarray]
+"""Class names for rows of probabilities: how a label submission decides."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,7 @@ def build_submission(run: Run, dataset: Dataset) -> pd.DataFrame:
     """The submission table of ``run``: the sample's ids in its order, each with the value the sample asks for."""
     if set(run.classes) != set(dataset.classes):
         raise CornkitError(f"Run {run.run_id} predicts classes {list(run.classes)}, but {dataset.root} has {list(dataset.classes)}: wrong --data?")
-    return submission_frame(run.test_ids, run.test_probs, run.classes, dataset, f"Run {run.run_id}")
+    return submission_frame(run.test_ids, run.test_probs, run.classes, dataset, f"Run {run.run_id}", decide=run.predict_labels)
 
 
 def floored(probs: np.ndarray) -> np.ndarray:
@@ -127,19 +130,23 @@ def floored(probs: np.ndarray) -> np.ndarray:
     return probs / probs.sum(axis=1, keepdims=True)
 
 
-def submission_values(probs: np.ndarray, classes: Sequence[str], submission_format: SubmissionFormat) -> pd.DataFrame:
-    """The value columns of a submission of ``probs`` (columns in ``classes`` order), in ``submission_format``'s kind and column order."""
+def submission_values(probs: np.ndarray, classes: Sequence[str], submission_format: SubmissionFormat, decide: Decide | None = None) -> pd.DataFrame:
+    """The value columns of a submission of ``probs`` (columns in ``classes`` order), in ``submission_format``'s kind and column order.
+
+    A label column holds ``decide(probs)`` (a Run's :meth:`~cornkit.runs.run.Run.predict_labels`), the most probable class by default.
+    """
     classes = [str(c) for c in classes]
     columns = list(submission_format.value_columns)
     if submission_format.kind == "label":
-        return pd.DataFrame({columns[0]: np.asarray(classes)[np.asarray(probs).argmax(axis=1)]})
+        labels = decide(np.asarray(probs)) if decide is not None else np.asarray(classes)[np.asarray(probs).argmax(axis=1)]
+        return pd.DataFrame({columns[0]: labels})
     kept = floored(probs)
     if submission_format.kind == "positive-probability":
         return pd.DataFrame({columns[0]: kept[:, classes.index(submission_format.column_classes[0])]})
     return pd.DataFrame({column: kept[:, classes.index(name)] for column, name in zip(columns, submission_format.column_classes, strict=True)})
 
 
-def submission_frame(ids: np.ndarray, probs: np.ndarray, classes: Sequence[str], dataset: Dataset, source: str) -> pd.DataFrame:
+def submission_frame(ids: np.ndarray, probs: np.ndarray, classes: Sequence[str], dataset: Dataset, source: str, decide: Decide | None = None) -> pd.DataFrame:
     """The sample submission's ids in its order, each with the value the sample asks for from (``ids``, ``probs``); checked."""
     id_col = dataset.id_column
     position = pd.Series(np.arange(len(ids)), index=ids)
@@ -151,7 +158,7 @@ def submission_frame(ids: np.ndarray, probs: np.ndarray, classes: Sequence[str],
             "it was made from other test data; make it again with this --data."
         )
     rows = np.asarray(probs)[position.reindex(sample[id_col]).to_numpy()]
-    values = submission_values(rows, classes, dataset.submission_format)
+    values = submission_values(rows, classes, dataset.submission_format, decide)
     frame = pd.concat([sample[[id_col]].reset_index(drop=True), values], axis=1)[list(sample.columns)]
     validate_for_dataset(frame, dataset, f"submission of {source}")
     return frame

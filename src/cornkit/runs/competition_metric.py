@@ -78,8 +78,13 @@ def _roc_auc_ovr(labels: np.ndarray, probs: np.ndarray, classes: Sequence[str], 
     return float(roc_auc_score(indicator, probs, average="macro", sample_weight=weights))
 
 
+def kappa_of_labels(labels: np.ndarray, predicted: np.ndarray, classes: Sequence[str], weights: Weights = None) -> float:
+    """Cohen's kappa with quadratic weights of predicted class names, the classes in numeric order."""
+    return float(cohen_kappa_score(labels, predicted, labels=integer_order(classes), weights="quadratic", sample_weight=weights))
+
+
 def _quadratic_kappa(labels: np.ndarray, probs: np.ndarray, classes: Sequence[str], weights: Weights) -> float:
-    return float(cohen_kappa_score(labels, _predicted(probs, classes), labels=integer_order(classes), weights="quadratic", sample_weight=weights))
+    return kappa_of_labels(labels, _predicted(probs, classes), classes, weights)
 
 
 @dataclass(frozen=True)

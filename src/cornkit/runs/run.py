@@ -39,6 +39,7 @@ from ..paths import check_length
 from .calibration import CALIBRATED_METRIC, calibrate
 from .checks import check_ids, check_probabilities, probability_table
 from .competition_metric import get_metric
+from .cut_points import CROSS_FITTED, CUT_METRIC, CUT_POINTS, choose_cut_points, expected_rating, labels_at
 from .metrics import classification_metrics
 from .model import RunModel, SavedModel, read_model, write_model
 
@@ -89,7 +90,10 @@ class Run:
         accuracy = f"accuracy {self.metrics.get('val_accuracy', float('nan')):.4f}"
         if self.metric == DEFAULT_METRIC:
             return f"validation {accuracy}"
-        return f"validation {self.metric} {self.metrics.get(f'val_{self.metric}', float('nan')):.4f} ({accuracy})"
+        shown = f"validation {self.metric} {self.metrics.get(f'val_{self.metric}', float('nan')):.4f} ({accuracy})"
+        if self.metrics.get(CUT_POINTS):
+            shown += f"; its labels come from cut points on the expected rating: {self.metric} {self.metrics[CROSS_FITTED]:.4f} cross-fitted"
+        return shown
 
     @property
     def id_column(self) -> str:
@@ -127,12 +131,19 @@ class Run:
         return self.val[LABEL_COLUMN].astype(str).to_numpy()
 
     def val_predictions(self) -> np.ndarray:
-        """The predicted class name of each validation row."""
+        """The most probable class of each validation row (what ``val_probs.csv`` says; the validation metrics score these)."""
         return np.asarray(self.classes)[self.val_probs.argmax(axis=1)]
 
+    def predict_labels(self, probs: np.ndarray) -> np.ndarray:
+        """The class this Run submits for each row of ``probs``: cut from the expected rating when it records cut points, else the most probable."""
+        cuts = self.metrics.get(CUT_POINTS)
+        if cuts:
+            return labels_at(expected_rating(probs, self.classes), cuts, self.classes)
+        return np.asarray(self.classes)[np.asarray(probs).argmax(axis=1)]
+
     def test_predictions(self) -> np.ndarray:
-        """The predicted class name of each test row."""
-        return np.asarray(self.classes)[self.test_probs.argmax(axis=1)]
+        """The class this Run submits for each test row (:meth:`predict_labels`)."""
+        return self.predict_labels(self.test_probs)
 
 
 def make_run(
@@ -157,7 +168,8 @@ def make_run(
     accuracy split stays what it was), and scored as ``val_<metric>`` from the validation probabilities.
     Under log loss the probabilities are temperature-scaled first (:mod:`.calibration`), so the
     recorded ones are those the Run submits; ``calibrate_log_loss=False`` keeps them as given
-    (probabilities calibrated already, or made to show how a table ranks them).
+    (probabilities calibrated already, or made to show how a table ranks them). Under quadratic
+    kappa the Run may label by cut points on the expected rating instead (:mod:`.cut_points`).
     """
     rows = split.validation_rows() if isinstance(split, Split) else split
     classes = tuple(classes)
@@ -193,6 +205,8 @@ def make_run(
     run.metrics = classification_metrics(run.val_labels, run.val_predictions(), classes)
     run.metrics[f"val_{rows.metric}"] = get_metric(rows.metric).score(run.val_labels, run.val_probs, classes)
     run.metrics.update(calibration)
+    if rows.metric == CUT_METRIC:
+        run.metrics.update(choose_cut_points(rows.labels, classes, run.val_probs, seed))
     return run
 
 
