@@ -99,6 +99,11 @@ def test_kernels_run_the_trials_two_at_a_time(standin: StandinKaggle, kernel_tri
     code, _, err = _sweep(capsys, corn, work, kernels, "--study", "on-kaggle", "--workers", 2)
     one_line_error(code, err, "--kernels and --workers")
 
+    standin.gpu_quota_used_s = standin.gpu_quota_total_s - 0.1  # less than one trial kernel's run time, once one has completed
+    code, _, err = _sweep(capsys, corn, work, kernels, "--study", "no-quota", "--seed", 3)
+    one_line_error(code, err, "GPU quota: 0.0 h left", "less than one trial kernel's", "run the same command once the quota resets")
+    assert len(_pushed(standin)) == 6, "the first two go out (no run time known yet); the third waits for the quota"
+
 
 def test_an_interrupted_kernel_sweep_follows_its_kernels_and_replaces_a_failed_one(
     standin: StandinKaggle, kernel_trials_world: tuple[Path, Path], corn: Path, capsys: Capsys, monkeypatch: pytest.MonkeyPatch

@@ -7,7 +7,8 @@ Kaggle's GPU it makes the trial's Run and its objective, on rows the validation 
 sees exactly as a local trial does, and reports the objective in ``cornkit-run.json``. The
 kernels are pushed one after another, at most ``--max-running`` GPU kernels at once (Kaggle's own
 refusal for its session count is waited out, and the weekly GPU quota is read first, as
-``cornkit kernels push`` does). As each kernel completes, its Run is imported and checked
+``cornkit kernels push`` does; once trial kernels have completed, a push that the quota left
+could not pay for, at their mean run time, stops the sweep instead). As each kernel completes, its Run is imported and checked
 (:func:`cornkit.kaggle.kernel_output.import_kernel_runs`) and its trial is told the objective;
 then more trials are asked, until the study holds N finished ones.
 
@@ -30,11 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .. import params as declared
 from ..errors import CornkitError
 from ..hashing import config_hash
 from ..kaggle.fanout import Follower, check_quota
-from ..kaggle.kernel_api import FINISHED, SessionLimit, push_kernel
+from ..kaggle.kernel_api import FINISHED, SessionLimit, gpu_quota, push_kernel
 from ..kaggle.kernel_output import import_kernel_runs
 from ..kaggle.kernels import KernelFolder, KernelSpec, build_kernel, load_kernel
 from ..kaggle.notebook import RUN_SUMMARY, SWEEP_TRIAL_KEY, split_flags
@@ -102,6 +105,8 @@ class KernelSweep:
         self.flying: dict[int, KernelFolder] = {}
         self.failed: list[str] = []
         self.quota_read = False
+        self.run_seconds: list[float] = []
+        """Push-to-COMPLETE times of this command's trial kernels: what one more trial costs of the weekly quota."""
 
     def run(self) -> SweepResult:
         """Ask, push, follow and tell until the study holds ``--trials`` finished trials; where it then stands."""
@@ -146,7 +151,11 @@ class KernelSweep:
                     finished += 1
                     continue
                 trial.set_user_attr(KERNEL_ATTR, trial_kernel_name(self.sweep.name, trial.number))
-                self.waiting[trial.number] = self._build(study, trial.number)
+                try:
+                    self.waiting[trial.number] = self._build(study, trial.number)
+                except CornkitError:
+                    study.tell(trial, state=_failed())  # a trial whose kernel cannot be built never runs: not left RUNNING
+                    raise
                 running += 1
         return finished
 
@@ -178,12 +187,14 @@ class KernelSweep:
     def _push(self, study: optuna.Study) -> None:
         """Push the waiting kernels in trial order while fewer than ``--max-running`` GPU kernels of this sweep run."""
         if self.waiting and not self.quota_read:
-            check_quota(list(self.waiting.values()), self.session, force=True)
+            check_quota(list(self.waiting.values()), self.session, force=True)  # the quota line; kernels never run count 0
             self.quota_read = True
         for number, kernel in sorted(self.waiting.items()):
             running = sum(1 for k in self.flying.values() if k.uses_gpu)
             if kernel.uses_gpu and running >= self.plan.max_running:
                 return
+            if kernel.uses_gpu:
+                self._check_quota_for_one_more()
             try:
                 response = push_kernel(kernel, self.session, accelerator=self.plan.accelerator)
             except SessionLimit as refusal:
@@ -194,6 +205,23 @@ class KernelSweep:
             self._trial(study, number).set_user_attr(VERSION_ATTR, response.version_number)
             log.info("trial %d: pushed kernel %s version %s: %s", number, kernel.kernel_id, response.version_number, response.url)
             self.flying[number] = self.waiting.pop(number)
+
+    def _check_quota_for_one_more(self) -> None:
+        """Stop before a push when the weekly GPU quota left is less than one trial kernel's run time (the mean of those that completed)."""
+        if not self.run_seconds:
+            return
+        try:
+            quota = gpu_quota(self.session)
+        except CornkitError as error:
+            log.warning("GPU quota not checked, pushing anyway: %s", error)
+            return
+        need_h = float(np.mean(self.run_seconds)) / 3600
+        if quota is not None and quota.left_h < need_h:
+            raise CornkitError(
+                f"{quota.line()}: less than one trial kernel's {need_h:.2f} h (the mean run time of this sweep's completed kernels). "
+                "The sweep stops here and its kernels in flight keep running; "
+                "run the same command once the quota resets: it follows them and asks for the rest."
+            )
 
     def _follow(self, study: optuna.Study, number: int, kernel: KernelFolder) -> None:
         """Poll the trial's kernel; tell the trial its objective when the kernel completed, or fail it when the kernel failed."""
@@ -213,6 +241,8 @@ class KernelSweep:
                     "then run the same command again: it follows the kernels still in flight and asks for the rest."
                 )
             return
+        seconds = kernel.record().run_seconds
+        self.run_seconds += [seconds] if seconds is not None else []
         imported = import_kernel_runs(kernel, self.session, self.sweep.dataset, self.sweep.work, version=version)
         reported = imported[0].summary.get(SWEEP_TRIAL_KEY) if len(imported) == 1 else None
         if not isinstance(reported, dict) or "objective" not in reported:
