@@ -99,10 +99,18 @@ def test_kernels_run_the_trials_two_at_a_time(standin: StandinKaggle, kernel_tri
     code, _, err = _sweep(capsys, corn, work, kernels, "--study", "on-kaggle", "--workers", 2)
     one_line_error(code, err, "--kernels and --workers")
 
+    argv = ["sweep", "probe", "--data", corn, "--work", work, "--kernels-dir", kernels, "--study", "three", "--seed", 4]
+    code, out, err = cli(capsys, *argv, "--kernels", 3, "--max-running", 3, "--trials", 3)
+    assert code == 0, err
+    assert standin.refusals >= 1 and standin.most_gpu_running == 2, "Kaggle's own refusal of a third GPU session is waited out"
+    refused = [line for line in err.splitlines() if "waiting to push: Kaggle refused" in line]
+    assert len(refused) == 1 and "Maximum batch GPU session count of 2 reached" in refused[0], "said once, not at every poll"
+    assert "study three: 3 of 3 trials finished" in out
+
     standin.gpu_quota_used_s = standin.gpu_quota_total_s - 0.1  # less than one trial kernel's run time, once one has completed
     code, _, err = _sweep(capsys, corn, work, kernels, "--study", "no-quota", "--seed", 3)
     one_line_error(code, err, "GPU quota: 0.0 h left", "less than one trial kernel's", "run the same command once the quota resets")
-    assert len(_pushed(standin)) == 6, "the first two go out (no run time known yet); the third waits for the quota"
+    assert len(standin.kernels) == 9, "the first two go out (no run time known yet); the third waits for the quota"
 
 
 def test_an_interrupted_kernel_sweep_follows_its_kernels_and_replaces_a_failed_one(

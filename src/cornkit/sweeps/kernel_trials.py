@@ -105,6 +105,7 @@ class KernelSweep:
         self.flying: dict[int, KernelFolder] = {}
         self.failed: list[str] = []
         self.quota_read = False
+        self.refusal_said = ""
         self.run_seconds: list[float] = []
         """Push-to-COMPLETE times of this command's trial kernels: what one more trial costs of the weekly quota."""
 
@@ -198,8 +199,11 @@ class KernelSweep:
             try:
                 response = push_kernel(kernel, self.session, accelerator=self.plan.accelerator)
             except SessionLimit as refusal:
-                log.info("%s: waiting to push: %s", kernel.name, refusal)
+                if str(refusal) != self.refusal_said:  # said once, not at every poll
+                    log.info("%s: waiting to push: %s", kernel.name, refusal)
+                    self.refusal_said = str(refusal)
                 return
+            self.refusal_said = ""
             kernel.update(kernel.record().pushed(response.version_number))
             self.follower.last.pop(kernel.name, None)
             self._trial(study, number).set_user_attr(VERSION_ATTR, response.version_number)
