@@ -13,6 +13,7 @@ import math
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import cli, one_line_error
@@ -91,6 +92,11 @@ def test_kernels_run_the_trials_two_at_a_time(standin: StandinKaggle, kernel_tri
     assert out.splitlines()[-1] == best.user_attrs[RUN_ID_ATTR]
     assert "study on-kaggle: 4 of 4 trials finished" in out
     assert "trial 0: pushed kernel cornkit-tester/" in err and "(kernel cornkit-tester/" in err
+
+    code, shown, err = cli(capsys, "sweep", "show", "on-kaggle", "--work", work)
+    assert code == 0 and kernel_trials.trial_kernel_name("on-kaggle", 3) in shown, err
+    table = pd.read_csv(work / "sweeps" / "on-kaggle" / "trials.csv")
+    assert table["kernel"].tolist() == [kernel_trials.trial_kernel_name("on-kaggle", n) for n in range(4)]
 
     code, again, err = _sweep(capsys, corn, work, kernels, "--study", "on-kaggle")
     assert code == 0, err

@@ -44,7 +44,7 @@ from ..kaggle.notebook import RUN_SUMMARY, SWEEP_TRIAL_KEY, split_flags
 from ..kaggle.recipes import recipe_for
 from .reuse import TrialRecord, find_record, save_record, trial_key
 from .storage import start_lock
-from .study import SweepResult, finished_states, mark_trial, quiet_optuna, result_of, shown_values, trial_sampler
+from .study import KERNEL_ATTR, SweepResult, finished_states, mark_trial, quiet_optuna, result_of, shown_values, trial_sampler
 
 if TYPE_CHECKING:
     import optuna
@@ -55,8 +55,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KERNEL_ATTR = "kernel"
-"""The trial's kernel (its folder name under ``--kernels-dir``), set when the trial is asked."""
 VERSION_ATTR = "kernel_version"
 """The kernel version that runs the trial, set once it is pushed."""
 FAILURES_ALLOWED = 3

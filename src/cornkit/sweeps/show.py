@@ -1,7 +1,7 @@
 """``cornkit sweep show STUDY``: the trials table and Optuna's plots, written beside the study for the report page.
 
 The table has one row per trial: its number, state, objective, the parameters it drew, its Run
-and that Run's validation score. The plots are Optuna's own (its matplotlib backend): the
+and that Run's validation score, and in a kernels sweep the kernel that ran it. The plots are Optuna's own (its matplotlib backend): the
 optimisation history, and the parameter importances once two trials completed with parameters
 that vary. All three go to ``WORK/sweeps/<study>/`` (``trials.csv``, ``history.png``,
 ``importance.png``), where ``cornkit report`` finds them.
@@ -17,7 +17,7 @@ import pandas as pd
 
 from .. import atomic
 from .storage import sweeps_dir
-from .study import IDENTITY_ATTR, RUN_ID_ATTR, quiet_optuna
+from .study import IDENTITY_ATTR, KERNEL_ATTR, RUN_ID_ATTR, quiet_optuna
 
 if TYPE_CHECKING:
     import optuna
@@ -42,6 +42,8 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
         row.update(trial.params)
         row["run_id"] = trial.user_attrs.get(RUN_ID_ATTR)
         row[f"val_{metric}"] = trial.user_attrs.get(f"val_{metric}")
+        if KERNEL_ATTR in trial.user_attrs:  # a kernels sweep: which kernel runs (or ran) the trial
+            row["kernel"] = trial.user_attrs[KERNEL_ATTR]
         rows.append(row)
     return pd.DataFrame(rows)
 

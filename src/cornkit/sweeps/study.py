@@ -53,6 +53,8 @@ WAIT_POLL_S = 2.0
 """How often a worker with nothing left to start looks whether the others' trials finished (or died)."""
 WORKER_ATTR = "worker"
 """The host and process that ran a trial (``host:pid``)."""
+KERNEL_ATTR = "kernel"
+"""A kernels sweep's trial: its kernel (the folder name under ``--kernels-dir``), set when the trial is asked."""
 IDENTITY_ATTR = "cornkit"
 """The study's user attribute that records what it sweeps: the head, split, metric, fixed flags and space."""
 
