@@ -104,6 +104,9 @@ def test_kernels_run_the_trials_two_at_a_time(standin: StandinKaggle, kernel_tri
 
     code, _, err = _sweep(capsys, corn, work, kernels, "--study", "on-kaggle", "--workers", 2)
     one_line_error(code, err, "--kernels and --workers")
+    code, _, err = _sweep(capsys, corn, work, kernels, "--study", "on-kaggle", "--accelerator", "TpuV38")
+    one_line_error(code, err, "--accelerator", "NvidiaTeslaT4")
+    assert len(_pushed(standin)) == 4
 
     argv = ["sweep", "probe", "--data", corn, "--work", work, "--kernels-dir", kernels, "--study", "three", "--seed", 4]
     code, out, err = cli(capsys, *argv, "--kernels", 3, "--max-running", 3, "--trials", 3)

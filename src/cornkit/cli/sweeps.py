@@ -103,7 +103,7 @@ def _on_kernels(sweep: Sweep, args: argparse.Namespace) -> SweepResult:
 
     options = sweep.options
     assert options.kernels is not None
-    check_kernel_options(options.workers)
+    check_kernel_options(options.workers, options.accelerator)
     plan = KernelPlan(
         user=kaggle_user(args),
         folder=options.kernels_dir,

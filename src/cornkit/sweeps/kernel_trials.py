@@ -36,6 +36,7 @@ import numpy as np
 from .. import params as declared
 from ..errors import CornkitError
 from ..hashing import config_hash
+from ..kaggle.accelerators import check_accelerator
 from ..kaggle.fanout import Follower, check_quota
 from ..kaggle.kernel_api import FINISHED, SessionLimit, gpu_quota, push_kernel
 from ..kaggle.kernel_output import import_kernel_runs
@@ -285,7 +286,9 @@ def with_kernel_model(head: Head, fixed: dict[str, Any]) -> dict[str, Any]:
     return {**defaults, **fixed}
 
 
-def check_kernel_options(workers: int) -> None:
-    """Refuse several local workers with kernels: the kernels are the sweep's workers."""
+def check_kernel_options(workers: int, accelerator: str | None) -> None:
+    """Refuse, before any trial is asked, several local workers with kernels (the kernels are the workers) and an unknown accelerator."""
     if workers > 1:
         raise CornkitError("--kernels and --workers: the kernels are the sweep's workers; give one of the two.")
+    if accelerator is not None:
+        check_accelerator(accelerator)

@@ -26,7 +26,7 @@ class SweepParams(Params):
         DEFAULT_HEARTBEAT_S, "seconds between a trial's heartbeats; a trial silent for twice that (its process died) is failed and retried", low=1
     )
     kernels: int | None = param(None, "run the trials as Kaggle kernels, this many in flight at once (ask and tell; see the README's Sweeps)", low=1)
-    max_running: int = param(2, "with --kernels: GPU kernels running at once (Kaggle's session limit)", low=1)
+    max_running: int = param(2, "with --kernels: GPU kernels running at once, at most Kaggle's session limit", low=1)
     kernels_dir: Path = param(Path("kernels"), "with --kernels: folder of the trials' kernel folders")
     user: str | None = param(None, "with --kernels: your Kaggle username (default: the one in your credentials)")
     accelerator: str | None = param(None, "with --kernels: the Kaggle accelerator of each trial's kernel, e.g. NvidiaTeslaT4")
