@@ -214,3 +214,14 @@ def test_a_pushed_trial_notebook_runs_and_its_sweep_tells_its_objective(
     assert trial.user_attrs[RUN_ID_ATTR] == reported["run_id"] == out.splitlines()[-1]
     config = json.loads((work / "runs" / reported["run_id"] / "config.json").read_text())
     assert config["cs"] == [trial.params["cs"]] and config["alpha"] == pytest.approx(trial.params["alpha"]), "the kernel ran the trial's draws"
+
+
+def test_a_kernel_output_without_the_trials_objective_is_one_line_and_tells_nothing(
+    standin: StandinKaggle, kernel_trials_world: tuple[Path, Path], corn: Path, capsys: Capsys
+) -> None:
+    work, kernels = kernel_trials_world
+    standin.on_push = lambda slug, version: kernel_output(corn, work, slug, rng_seed=version)[1]  # a head kernel's output, not a trial's
+    code, _, err = cli(capsys, "sweep", "probe", "--data", corn, "--work", work, "--kernels-dir", kernels, "--kernels", 1, "--trials", 1, "--study", "bare")
+    one_line_error(code, err, "reports no sweep objective", "sweep_trial", str(kernels / kernel_trials.trial_kernel_name("bare", 0)))
+    [trial] = load_study("bare", embedded_url(work)).get_trials()
+    assert trial.state.name == "RUNNING" and trial.value is None, "nothing told: the same command tries the import again"

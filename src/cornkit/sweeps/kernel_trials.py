@@ -251,7 +251,7 @@ class KernelSweep:
         if not isinstance(reported, dict) or "objective" not in reported:
             raise CornkitError(
                 f"kernel {kernel.kernel_id} version {version} reports no sweep objective ({RUN_SUMMARY} has no {SWEEP_TRIAL_KEY!r}, "
-                f"or {len(imported)} Runs): it was not built by `cornkit sweep --kernels`; move kernels/{kernel.name} away and run the sweep again."
+                f"or {len(imported)} Runs): it was not built by `cornkit sweep --kernels`; move {self.plan.folder / kernel.name} away and run the sweep again."
             )
         record = TrialRecord(imported[0].run_id, float(reported["objective"]))
         save_record(self.sweep.work, self._key(self._params(trial)), record)
