@@ -49,11 +49,8 @@ def kernel_head_args(head_name: str, args: Sequence[str]) -> tuple[str, ...]:
             raise CornkitError(f"--head-args {flag}: the kernel notebook sets {flag} itself{'; ' + hint if hint else ''}.")
     if "-h" in args or "--help" in args:
         raise CornkitError(f"--head-args: --help is not a flag a kernel can run; see `cornkit {head_name} --help`.")
-    fixed = {model_flag.removeprefix("--").replace("-", "_"): recipe.model} if model_flag else {}
-    if recipe.pretrained:
-        fixed["pretrained"] = recipe.pretrained
     try:
-        head.build_params(**{**fixed, **params.parse_argv(head.params, list(args), prog="--head-args")})
+        head.build_params(**{**recipe.default_params(), **params.parse_argv(head.params, list(args), prog="--head-args")})
     except ParamError as error:
         raise CornkitError(f"{error} (the flags of `cornkit {head_name}`; see `cornkit {head_name} --help`).") from None
     return tuple(args)

@@ -29,6 +29,16 @@ class KernelRecipe:
     model_flag: str = "--model"
     enable_gpu: bool = True
 
+    @property
+    def model_param(self) -> str | None:
+        """The head parameter that ``model_flag`` sets (``backbone`` for ``--backbone``); None when the recipe has no model flag."""
+        return self.model_flag.removeprefix("--").replace("-", "_") if self.model_flag else None
+
+    def default_params(self) -> dict[str, str]:
+        """The model and weights the kernel runs when no flag gives them, as the head's parameters."""
+        defaults = {self.model_param: self.model} if self.model_param else {}
+        return defaults | ({"pretrained": self.pretrained} if self.pretrained else {})
+
 
 RECIPES: dict[str, KernelRecipe] = {
     "zeroshot": KernelRecipe(

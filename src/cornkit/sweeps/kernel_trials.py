@@ -89,8 +89,7 @@ class KernelSweep:
     def __init__(self, sweep: Sweep, plan: KernelPlan, session: KaggleSession) -> None:
         self.sweep, self.plan, self.session = sweep, plan, session
         self.follower = Follower(session)
-        recipe = recipe_for(sweep.head)
-        self.model_param = recipe.model_flag.removeprefix("--").replace("-", "_") if recipe.model_flag else None
+        self.model_param = recipe_for(sweep.head).model_param
         self.template = KernelSpec(
             approach=sweep.head.name,
             user=plan.user,
@@ -177,11 +176,12 @@ class KernelSweep:
     def _build(self, study: optuna.Study, number: int) -> KernelFolder:
         """Write the trial's kernel folder: the head's one-trial sweep, its flags the fixed parameters and the trial's draws."""
         trial = self._trial(study, number)
-        values = {k: v for k, v in {**self.sweep.fixed, **self._suggested(trial)}.items() if k not in (self.model_param, "pretrained")}
+        suggested = self._suggested(trial)
+        values = {k: v for k, v in {**self.sweep.fixed, **suggested}.items() if k not in (self.model_param, "pretrained")}
         flags = tuple(declared.to_argv(self.sweep.head.params, values))
         spec = dataclasses.replace(self.template, name=str(trial.user_attrs[KERNEL_ATTR]), extra_args=flags)
         kernel = build_kernel(spec, self.plan.folder)
-        log.info("trial %d: built kernel %s (%s)", number, kernel.name, shown_values(self._suggested(trial)))
+        log.info("trial %d: built kernel %s (%s)", number, kernel.name, shown_values(suggested))
         return kernel
 
     def _push(self, study: optuna.Study) -> None:
@@ -280,10 +280,7 @@ def _failed() -> Any:
 
 def with_kernel_model(head: Head, fixed: dict[str, Any]) -> dict[str, Any]:
     """``fixed`` with the model and weights a kernel of ``head`` runs when no flag gives them (its recipe's, as `kernels build` takes)."""
-    recipe = recipe_for(head)
-    defaults = {recipe.model_flag.removeprefix("--").replace("-", "_"): recipe.model} if recipe.model_flag else {}
-    defaults |= {"pretrained": recipe.pretrained} if recipe.pretrained else {}
-    return {**defaults, **fixed}
+    return {**recipe_for(head).default_params(), **fixed}
 
 
 def check_kernel_options(workers: int, accelerator: str | None) -> None:
